@@ -1,0 +1,91 @@
+"""The ``symbackprop`` command.
+
+Bad input never shows a traceback: one line ``symbackprop: error: ...`` on
+stderr naming what is wrong and the fix, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from . import __version__
+from .derive import Derivation, derive
+from .errors import SymbackpropError
+from .output import write_outputs
+from .spec import SEED_SPEC
+from .textreport import gradients_json, gradients_text, headline
+
+OutputWriter = Callable[[Derivation, argparse.Namespace], dict[str, bytes]]
+DERIVE_OUTPUTS: list[OutputWriter] = []
+"""Further outputs of ``derive -o DIR`` (documents, code): each returns name -> bytes."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as for every other bad input
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="symbackprop", description="Derive, document, generate and check backpropagation.")
+    parser.add_argument("--version", action="version", version=f"symbackprop {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    d = sub.add_parser("derive", help="derive every dE/dw and verify it; -o writes the outputs")
+    d.add_argument("spec", nargs="?", help="YAML/TOML/JSON spec (default: the seeds' 2-3-1 sigmoid network)")
+    d.add_argument("-o", "--output", metavar="DIR", help="write gradients.json, gradients.txt, ... into DIR")
+    d.add_argument("--json", action="store_true", help="print gradients, steps and verification as JSON")
+    d.add_argument("--force", action="store_true", help="overwrite files in DIR that symbackprop did not write")
+    d.add_argument("--no-verify", action="store_true", help="skip verification (not recommended)")
+    d.add_argument("--seed", type=int, default=0, help="random seed of the numeric verification")
+    d.set_defaults(run=_cmd_derive)
+
+    g = sub.add_parser("gradients", help="pretty-print every dE/dw in the terminal")
+    g.add_argument("spec", help="YAML/TOML/JSON spec")
+    g.add_argument("--plain", action="store_true", help="one line per formula instead of 2-D layout")
+    g.set_defaults(run=_cmd_gradients)
+    return parser
+
+
+def _cmd_derive(args: argparse.Namespace) -> int:
+    d = derive(args.spec if args.spec else SEED_SPEC, verify=not args.no_verify, seed=args.seed)
+    if args.json:
+        sys.stdout.write(gradients_json(d))
+    else:
+        print(headline(d))
+        if d.verification is not None:
+            print(d.verification.summary())
+    if args.output:
+        files = {"gradients.json": gradients_json(d).encode(), "gradients.txt": gradients_text(d).encode()}
+        for writer in DERIVE_OUTPUTS:
+            files.update(writer(d, args))
+        written = write_outputs(args.output, files, force=args.force)
+        print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr if args.json else sys.stdout)
+    if d.verification is not None and not d.verification.passed:
+        print("symbackprop: verification FAILED:\n  " + "\n  ".join(d.verification.failures[:20]), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_gradients(args: argparse.Namespace) -> int:
+    d = derive(args.spec, verify=False)
+    sys.stdout.write(gradients_text(d, pretty=not args.plain))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except SymbackpropError as exc:
+        print(f"symbackprop: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symbackprop: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Plain-text and JSON reports of a derivation (gradients.txt, gradients.json, terminal)."""
+
+from __future__ import annotations
+
+import json
+
+import sympy as sp
+
+from .derive import Derivation
+
+STEPS_LIMIT = 2000
+"""Above this many parameters, JSON leaves the per-parameter steps out (Derivation.steps has them)."""
+
+
+def headline(d: Derivation) -> str:
+    net = d.network
+    acts = "/".join(layer.activation.describe() for layer in net.layers)
+    return f"{net.name}: {net.architecture} network, {acts}, loss {net.loss.name}, {len(d.parameters):,} parameters"
+
+
+def gradients_json(d: Derivation) -> str:
+    data = d.as_dict(steps=len(d.parameters) <= STEPS_LIMIT)
+    if len(d.parameters) > STEPS_LIMIT:
+        data["steps_omitted"] = f"{len(d.parameters)} parameters > {STEPS_LIMIT}; use Derivation.steps(p)"
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def gradients_text(d: Derivation, pretty: bool = False) -> str:
+    """Every delta and every dE/dp, readable; ``pretty`` uses SymPy's 2-D unicode layout."""
+    lines = [f"symbackprop derivation — {headline(d)}", ""]
+    if d.target_constraint:
+        lines += [f"Assumes {d.target_constraint}.", ""]
+    lines.append("Error terms, delta{l}_{j} = dE/dz{l}_{j}:")
+    for l in range(d.L, 0, -1):
+        for j in range(1, d.network.sizes[l] + 1):
+            lines.append(_equation(d.delta_symbol(l, j), d.delta(l, j), pretty))
+    lines += ["", "Gradients:"]
+    for p in d.parameters:
+        lines.append(_equation(sp.Symbol(f"dE/d{p.name}"), d.compact_gradient(p), pretty))
+    if d.verification is not None:
+        lines += ["", d.verification.summary()]
+    return "\n".join(lines) + "\n"
+
+
+def _equation(lhs: sp.Expr, rhs: sp.Expr, pretty: bool) -> str:
+    if not pretty:
+        return f"  {lhs} = {sp.sstr(rhs)}"
+    block = sp.pretty(sp.Eq(lhs, rhs, evaluate=False), use_unicode=True, wrap_line=False)
+    return "\n".join("  " + row for row in block.splitlines())
