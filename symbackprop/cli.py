@@ -13,6 +13,7 @@ from typing import Callable
 from . import __version__
 from .derive import Derivation, derive
 from .errors import SymbackpropError
+from .notation import PROFILE_NAMES
 from .output import write_outputs
 from .spec import SEED_SPEC
 from .textreport import gradients_json, gradients_text, headline
@@ -39,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--force", action="store_true", help="overwrite files in DIR that symbackprop did not write")
     d.add_argument("--no-verify", action="store_true", help="skip verification (not recommended)")
     d.add_argument("--seed", type=int, default=0, help="random seed of the numeric verification")
+    d.add_argument("--notation", choices=PROFILE_NAMES, help="notation profile of the documents "
+                   "(default: the spec's notation.profile, else seed)")
+    pdf = d.add_mutually_exclusive_group()
+    pdf.add_argument("--pdf", dest="pdf", action="store_true", default=None,
+                     help="require derivation.pdf (fails when no TeX engine is present)")
+    pdf.add_argument("--no-pdf", dest="pdf", action="store_false", help="skip the PDF")
+    d.add_argument("--per-weight", choices=("auto", "all"), default="auto",
+                   help="auto: every parameter's derivation up to 64 parameters, else one per layer")
+    d.add_argument("--target", choices=("numpy", "scalar"), default="numpy",
+                   help="generated code: vectorized matrix form (numpy) or per-weight formulas (scalar)")
     d.set_defaults(run=_cmd_derive)
 
     g = sub.add_parser("gradients", help="pretty-print every dE/dw in the terminal")
