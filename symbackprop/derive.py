@@ -181,7 +181,10 @@ class Derivation:
             steps.append(Step("derivative of the loss", D(E, aj), sp.diff(g.loss_def, aj)))
             steps.extend(self._activation_steps(act, zj, aj))
         rule = "simplification"
-        note = "cross-entropy meets its matching output: the delta simplifies to a - t"
+        if self.network.loss.requires:
+            note = "cross-entropy meets its matching output: the delta simplifies to a - t"
+        else:
+            note = "the factors cancel: the delta simplifies to a - t"
         if self.target_constraint:
             note += f", using that {self.target_constraint}"
         result = self.delta(l, j)
@@ -210,6 +213,13 @@ class Derivation:
         total = sp.Add(*(sp.exp(z) for z in zs))
         d = d.xreplace({total: s_sym}).xreplace({sp.exp(z): a * s_sym for z, a in zip(zs, a_syms)})
         return sp.factor(sp.simplify(d))
+
+    @cached_property
+    def matrix(self):
+        """The matrix and batch form (:class:`symbackprop.matrix.MatrixForm`)."""
+        from .matrix import MatrixForm
+
+        return MatrixForm(self)
 
     @cached_property
     def simplifies_to_error(self) -> bool:
