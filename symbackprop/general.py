@@ -126,3 +126,45 @@ class GeneralForm:
 
 def _shorter(a: sp.Expr, b: sp.Expr) -> sp.Expr:
     return b if sp.count_ops(b) < sp.count_ops(a) else a
+
+
+def check_widths(network: Network, widths: tuple[int, ...] = (2, 3)) -> list[str]:
+    """Show the general form is width-independent: instantiated at each width, every delta
+    equals ``sympy.diff`` of the concrete graph's E with respect to that unit's z.
+
+    The templates of ``network`` (derived once) are used for every width; all layers of
+    the variant networks get ``width`` units.  Returns the disagreements (empty if none).
+    """
+    from dataclasses import replace
+
+    from .derive import Derivation
+    from .verify import constraint_substitution, symbolic_equal
+
+    once = GeneralForm(network)
+    problems = []
+    for width in widths:
+        variant = replace(network, inputs=width,
+                          layers=tuple(replace(layer, units=width) for layer in network.layers))
+        d = Derivation(variant)
+        d.general = once  # the templates derived once, not re-derived for this width
+        sub = constraint_substitution(d)
+        g = d.graph
+        for l in range(1, d.L + 1):
+            E_of_z = _loss_from_layer(g, l)
+            z_closed = {z: g.closed_substitution()[z] for z in g.z[l]}
+            for j in range(1, width + 1):
+                direct = sp.diff(E_of_z, g.z[l][j - 1]).xreplace(z_closed).xreplace(sub)
+                general = d._closed_delta(l)[j - 1].xreplace(sub)
+                if not symbolic_equal(general, direct):
+                    problems.append(f"width {width}: delta{l}_{j} from the general form differs from dE/dz{l}_{j}")
+    return problems
+
+
+def _loss_from_layer(g, l: int) -> sp.Expr:
+    """E as a function of the symbols z{l} (the graph run forward from layer l)."""
+    acts = list(g.a_def[l])
+    for m in range(l + 1, g.L + 1):
+        prev = dict(zip(g.a[m - 1], acts))
+        zs = [zd.xreplace(prev) for zd in g.z_def[m]]
+        acts = [ad.xreplace(dict(zip(g.z[m], zs))) for ad in g.a_def[m]]
+    return g.loss_def.xreplace(dict(zip(g.a[g.L], acts)))

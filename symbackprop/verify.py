@@ -22,6 +22,8 @@ from .derive import Derivation
 
 SYMBOLIC_LIMIT = 100
 MAX_KINKS = 10
+GENERAL_DEPTH_LIMIT = 4
+GENERAL_WIDTHS = (2, 3)
 FD_SAMPLE = 400
 POINTS = 3
 DIRECTIONS = 3
@@ -91,6 +93,7 @@ class Verification:
     symbolic: str
     symbolic_checked: int = 0
     symbolic_equal: int = 0
+    general_form: str = "not checked"
     numeric_points: int = 0
     numeric_per_parameter: int = 0
     numeric_directions: int = 0
@@ -119,7 +122,7 @@ class Verification:
                f"one by one and {self.numeric_directions} random directions against central finite "
                f"differences, max error {self.max_abs_error:.1e} (relative {self.max_rel_error:.1e})")
         verdict = "PASSED" if self.passed else f"FAILED ({len(self.failures)} problems)"
-        return f"verification {verdict}: {sym}; {num}; rule {self.rule}"
+        return f"verification {verdict}: {sym}; general form: {self.general_form}; {num}; rule {self.rule}"
 
 
 def verify(derivation: Derivation, seed: int = 0) -> Verification:
@@ -130,6 +133,7 @@ def verify(derivation: Derivation, seed: int = 0) -> Verification:
         _symbolic(derivation, report)
     else:
         report.symbolic = f"skipped: {n} parameters, more than {SYMBOLIC_LIMIT}"
+    _general_form(derivation, report)
     _numeric(derivation, report, np.random.default_rng(seed))
     report.seconds = round(time.perf_counter() - start, 3)
     return report
@@ -161,6 +165,19 @@ def _symbolic(derivation: Derivation, report: Verification) -> None:
             report.symbolic_equal += 1
         else:
             report.failures.append(f"{p}: derived gradient differs symbolically from sympy.diff(E, {p})")
+
+
+def _general_form(derivation: Derivation, report: Verification) -> None:
+    from .general import check_widths
+
+    if derivation.L > GENERAL_DEPTH_LIMIT:
+        report.general_form = f"skipped: depth {derivation.L} > {GENERAL_DEPTH_LIMIT}"
+        return
+    problems = check_widths(derivation.network, GENERAL_WIDTHS)
+    widths = " and ".join(str(w) for w in GENERAL_WIDTHS)
+    report.general_form = (f"the index form, derived once, equals sympy.diff of the concrete graph "
+                           f"at widths {widths}" if not problems else "FAILED")
+    report.failures.extend(problems)
 
 
 def _numeric(derivation: Derivation, report: Verification, rng: np.random.Generator) -> None:
