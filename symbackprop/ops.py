@@ -206,3 +206,66 @@ def allowed_pairs() -> list[tuple[str, str]]:
     """Every (output activation, loss) pair the registry allows (custom excluded)."""
     return [(a, l) for a in ACTIVATION_NAMES for l in LOSS_NAMES
             if loss_accepts(LOSSES[l], activation(a))]
+
+
+# ----------------------------------------------------------------------------- NumPy code
+
+
+@dataclass(frozen=True)
+class NumpyCode:
+    """Stable NumPy source of one registry entry, copied into generated code.
+
+    ``source`` defines a function named after the entry; ``out`` says whether it
+    accepts an ``out=`` buffer; ``needs`` names other entries it calls.  Every
+    function works on floats and on arrays (the last axis holds the units).
+    """
+
+    source: str
+    out: bool = False
+    needs: tuple[str, ...] = ()
+
+
+NUMPY_ACTIVATIONS: dict[str, NumpyCode] = {
+    "sigmoid": NumpyCode('''def sigmoid(z, out=None):
+    """Logistic sigmoid, stable: exp(-|z|) never overflows."""
+    e = np.exp(-np.abs(z))
+    return np.divide(np.where(z >= 0, 1, e), 1 + e, out=out)''', out=True),
+    "tanh": NumpyCode('''def tanh(z, out=None):
+    """Hyperbolic tangent (NumPy's is stable)."""
+    return np.tanh(z, out=out)''', out=True),
+    "relu": NumpyCode('''def relu(z, out=None):
+    """ReLU: max(z, 0)."""
+    return np.maximum(z, 0, out=out)''', out=True),
+    "leaky_relu": NumpyCode('''def leaky_relu(z, alpha):
+    """Leaky ReLU: alpha * z for z <= 0, else z."""
+    return np.where(z <= 0, alpha * z, z)'''),
+    "elu": NumpyCode('''def elu(z, alpha):
+    """ELU: alpha * (exp(z) - 1) for z <= 0, else z; expm1 of min(z, 0) never overflows."""
+    return np.where(z <= 0, alpha * np.expm1(np.minimum(z, 0)), z)'''),
+    "softplus": NumpyCode('''def softplus(z, out=None):
+    """Softplus log(1 + exp(z)) as logaddexp(0, z): never overflows."""
+    return np.logaddexp(0, z, out=out)''', out=True),
+    "silu": NumpyCode('''def silu(z):
+    """SiLU z * sigmoid(z), with the stable sigmoid."""
+    return z * sigmoid(z)''', needs=("sigmoid",)),
+    "softmax": NumpyCode('''def softmax(z, out=None):
+    """Softmax over the last axis, stable: the maximum is subtracted before exp."""
+    out = np.subtract(z, np.max(z, axis=-1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= np.sum(out, axis=-1, keepdims=True)
+    return out''', out=True),
+}
+"""Stable NumPy code per activation (identity needs none; custom ones are printed)."""
+
+NUMPY_LOSSES_FROM_LOGITS: dict[tuple[str, str], NumpyCode] = {
+    ("sigmoid", "binary_cross_entropy"): NumpyCode('''def binary_cross_entropy_from_logits(z, t):
+    """Per-sample BCE of sigmoid(z) against t from the logits: sum of softplus(z) - t z."""
+    return np.sum(np.logaddexp(0, z) - t * z, axis=-1)'''),
+    ("softmax", "categorical_cross_entropy"): NumpyCode('''def categorical_cross_entropy_from_logits(z, t):
+    """Per-sample CE of softmax(z) against t with log-softmax (log-sum-exp)."""
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    log_softmax = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    return -np.sum(t * log_softmax, axis=-1)'''),
+}
+"""Losses computed from the pre-activations where the output activation pairs with them.
+Other losses are printed from :attr:`Loss.term` by the code printer."""
