@@ -1,0 +1,91 @@
+"""A second, independent oracle: HIPS autograd on a forward pass written here.
+
+Pass rule: |derived - autograd| <= 1e-9 * |autograd| + 1e-12 (float64) for every parameter.
+"""
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from autograd import grad
+
+from symbackprop import derive, ops
+from symbackprop.numeric import DerivedGradients
+
+ACT = {  # written independently of the registry
+    "identity": lambda z: z,
+    "sigmoid": lambda z: 1 / (1 + anp.exp(-z)),
+    "tanh": anp.tanh,
+    "relu": lambda z: anp.where(z > 0, z, 0.0),
+    "leaky_relu": lambda z: anp.where(z > 0, z, 0.01 * z),
+    "softplus": lambda z: anp.log1p(anp.exp(z)),
+    "elu": lambda z: anp.where(z > 0, z, anp.exp(z) - 1),
+    "silu": lambda z: z / (1 + anp.exp(-z)),
+    "softmax": lambda z: anp.exp(z - anp.max(z)) / anp.sum(anp.exp(z - anp.max(z))),
+}
+LOSS = {
+    "half_sse": lambda a, t: 0.5 * anp.sum((a - t) ** 2),
+    "sse": lambda a, t: anp.sum((a - t) ** 2),
+    "mse": lambda a, t: anp.mean((a - t) ** 2),
+    "binary_cross_entropy": lambda a, t: -anp.sum(t * anp.log(a) + (1 - t) * anp.log(1 - a)),
+    "categorical_cross_entropy": lambda a, t: -anp.sum(t * anp.log(a)),
+}
+HIDDEN = [n for n in ops.ACTIVATION_NAMES if n != "softmax"]
+
+
+def random_spec(rng):
+    out_act, loss = ops.allowed_pairs()[rng.integers(len(ops.allowed_pairs()))]
+    depth = int(rng.integers(1, 4))
+    sizes = [int(rng.integers(1, 5)) for _ in range(depth + 1)]
+    if out_act == "softmax":
+        sizes[-1] = max(2, sizes[-1])
+    layers = [{"units": n, "activation": str(rng.choice(HIDDEN)), "bias": bool(rng.integers(2))} for n in sizes[1:-1]]
+    layers.append({"units": sizes[-1], "activation": out_act, "bias": bool(rng.integers(2))})
+    return {"name": "random", "inputs": sizes[0], "layers": layers, "loss": loss}
+
+
+def autograd_loss(spec, shapes):
+    def loss(flat, x, t):
+        a, start = x, 0
+        for l, layer in enumerate(spec["layers"], start=1):
+            n_out, n_in = shapes[f"W{l}"]
+            W = flat[start:start + n_out * n_in].reshape(n_out, n_in)
+            start += n_out * n_in
+            z = anp.dot(W, a)
+            if layer["bias"]:
+                z = z + flat[start:start + n_out]
+                start += n_out
+            a = ACT[layer["activation"]](z)
+        return LOSS[spec["loss"]](a, t)
+    return loss
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_architecture_matches_autograd(seed):
+    rng = np.random.default_rng(1000 + seed)
+    spec = random_spec(rng)
+    d = derive(spec, verify=False)
+    ev = DerivedGradients(d)
+    net = ev.numeric
+    shapes = net.shapes()
+    oracle = grad(autograd_loss(spec, shapes))
+    for _ in range(3):
+        params, x, t = net.random_point(rng)
+        ours = net.flatten(ev.gradients(params, x, t))
+        ref = oracle(net.flatten(params), x, t)
+        np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12, err_msg=str(spec))
+
+
+def test_oracle_detects_a_wrong_gradient():
+    """The comparison can fail: a gradient with one factor dropped is caught."""
+    rng = np.random.default_rng(7)
+    spec = {"inputs": 2, "layers": [{"units": 3, "activation": "sigmoid", "bias": True},
+                                    {"units": 1, "activation": "sigmoid", "bias": True}], "loss": "half_sse"}
+    d = derive(spec, verify=False)
+    ev = DerivedGradients(d)
+    params, x, t = ev.numeric.random_point(rng)
+    ours = ev.numeric.flatten(ev.gradients(params, x, t))
+    ref = grad(autograd_loss(spec, ev.numeric.shapes()))(ev.numeric.flatten(params), x, t)
+    broken = ours.copy()
+    broken[0] *= 2
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(broken, ref, rtol=1e-9, atol=1e-12)
