@@ -42,8 +42,31 @@ def gradients_text(d: Derivation, pretty: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+_STEMS = {"W": "W", "b": "b", "z": "z", "a": "a", "delta": "δ"}
+
+
+def display_name(name: str) -> str:
+    """Canonical name to terminal notation: ``W2_1_3`` -> ``W⁽²⁾₁,₃``, ``x_2`` -> ``x₂``."""
+    head, _, rest = name.partition("_")
+    stem = head.rstrip("0123456789")
+    layer = head[len(stem):]
+    if stem not in _STEMS and stem not in ("x", "t"):
+        return name
+    indices = ",".join(i.translate(_SUB) for i in rest.split("_")) if rest else ""
+    sup = f"⁽{layer.translate(_SUP)}⁾" if layer else ""
+    return f"{_STEMS.get(stem, stem)}{sup}{indices}"
+
+
+def _display(expr: sp.Expr) -> sp.Expr:
+    return expr.xreplace({s: sp.Symbol(display_name(s.name)) for s in expr.free_symbols})
+
+
 def _equation(lhs: sp.Expr, rhs: sp.Expr, pretty: bool) -> str:
     if not pretty:
         return f"  {lhs} = {sp.sstr(rhs)}"
-    block = sp.pretty(sp.Eq(lhs, rhs, evaluate=False), use_unicode=True, wrap_line=False)
+    if isinstance(lhs, sp.Symbol) and lhs.name.startswith("dE/d"):
+        lhs = sp.Symbol("∂E/∂" + display_name(lhs.name[4:]))
+    block = sp.pretty(sp.Eq(_display(lhs), _display(rhs), evaluate=False), use_unicode=True, wrap_line=False)
     return "\n".join("  " + row for row in block.splitlines())
