@@ -83,4 +83,4 @@ def test_gradients_command_pretty_prints_every_parameter(capsys, monkeypatch):
     assert main(["gradients", "examples/classifier_4_5_3.yaml"]) == 0
     out = capsys.readouterr().out
     assert out.count("∂E/∂") == 43
-    assert "∂E/∂W⁽¹⁾₁,₁ = δ⁽¹⁾₁⋅x₁" in out
+    assert "∂E/∂W⁽¹⁾₁,₁ = x₁⋅δ⁽¹⁾₁" in out  # delta1_1 * x_1, the textbook dE/dW = delta a^T
