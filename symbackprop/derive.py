@@ -266,6 +266,10 @@ class Derivation:
             if steps:
                 item["steps"] = [s.as_dict() for s in self.steps(p)]
             out["gradients"].append(item)
+        form = self.matrix
+        out["matrix_form"] = [f"{e.lhs} = {e.rhs}" for e in form.forward() + form.backward()]
+        out["batch_form"] = [f"{e.lhs} = {e.rhs}" for e in form.batch()]
+        out["update_rules"] = [f"{e.lhs} <- {e.rhs}" for e in form.updates()]
         if self.verification is not None:
             out["verification"] = self.verification.as_dict()
         return out

@@ -110,6 +110,15 @@ class MatrixForm:
                 eqs.append(MatrixEquation(vec(f"db{l}", n[l]), (1 / BATCH) * Dl[l].T * ones, "mean over the batch"))
         return eqs
 
+    def updates(self) -> list[MatrixEquation]:
+        """The spec's optimizer applied to every weight matrix and bias vector (lhs <- rhs)."""
+        name, eqs = self.d.network.optimizer.name, []
+        for l in range(1, self.d.L + 1):
+            eqs += update_rules(name, self.W[l], sp.MatrixSymbol(f"dW{l}", *self.W[l].shape), f"W{l}")
+            if self.d.network.layers[l - 1].bias:
+                eqs += update_rules(name, self.b[l], vec(f"db{l}", self.b[l].shape[0]), f"b{l}")
+        return eqs
+
     # --------------------------------------------------------------- check against the concrete derivation
 
     def explicit(self) -> dict[sp.MatrixSymbol, sp.Matrix]:
@@ -170,17 +179,27 @@ def update_rules(optimizer_name: str, parameter: sp.Expr, gradient: sp.Expr, ind
     """Update rules for one parameter (SGD as in the seeds, momentum, Adam); ``<-`` is lhs <- rhs."""
     if optimizer_name == "sgd":
         return [MatrixEquation(parameter, parameter - ALPHA * gradient, "gradient descent")]
+    shape = getattr(parameter, "shape", None)
+
+    def state(stem: str) -> sp.Expr:
+        name = f"{stem}_{index}" if index else stem
+        return sp.MatrixSymbol(name, *shape) if shape else sp.Symbol(name)
+
     if optimizer_name == "momentum":
-        v = sp.Symbol(f"v_{index}" if index else "v")
+        v = state("v")
         return [MatrixEquation(v, MU * v + gradient, "velocity"),
                 MatrixEquation(parameter, parameter - ALPHA * v, "momentum step")]
     if optimizer_name == "adam":
-        m = sp.Symbol(f"m_{index}" if index else "m")
-        v = sp.Symbol(f"v_{index}" if index else "v")
-        m_hat, v_hat = sp.Symbol("mhat"), sp.Symbol("vhat")
+        m, v, m_hat, v_hat = state("m"), state("v"), state("mhat"), state("vhat")
+        square = sp.HadamardPower(gradient, 2) if shape else gradient**2
+        if shape:  # element-wise square root and division, written with Hadamard operations
+            step = sp.HadamardProduct(m_hat, sp.HadamardPower(sp.HadamardPower(v_hat, sp.Rational(1, 2))
+                                                              + EPSILON * sp.OneMatrix(*shape), -1))
+        else:
+            step = m_hat / (sp.sqrt(v_hat) + EPSILON)
         return [MatrixEquation(m, BETA1 * m + (1 - BETA1) * gradient, "first moment"),
-                MatrixEquation(v, BETA2 * v + (1 - BETA2) * gradient**2, "second moment"),
+                MatrixEquation(v, BETA2 * v + (1 - BETA2) * square, "second moment"),
                 MatrixEquation(m_hat, m / (1 - BETA1**STEP), "bias correction"),
                 MatrixEquation(v_hat, v / (1 - BETA2**STEP), "bias correction"),
-                MatrixEquation(parameter, parameter - ALPHA * m_hat / (sp.sqrt(v_hat) + EPSILON), "Adam step")]
+                MatrixEquation(parameter, parameter - ALPHA * step, "Adam step")]
     raise ValueError(f"unknown optimizer {optimizer_name!r}")
