@@ -11,6 +11,7 @@ import sys
 from typing import Callable
 
 from . import __version__
+from .codegen import code_outputs
 from .derive import Derivation, derive
 from .errors import SymbackpropError
 from .notation import PROFILE_NAMES
@@ -21,6 +22,7 @@ from .textreport import gradients_json, gradients_text, headline
 OutputWriter = Callable[[Derivation, argparse.Namespace], dict[str, bytes]]
 DERIVE_OUTPUTS: list[OutputWriter] = []
 """Further outputs of ``derive -o DIR`` (documents, code): each returns name -> bytes."""
+DERIVE_OUTPUTS.append(code_outputs)  # model.py and test_model.py (--target numpy|scalar)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("spec", help="YAML/TOML/JSON spec")
     g.add_argument("--plain", action="store_true", help="one line per formula instead of 2-D layout")
     g.set_defaults(run=_cmd_gradients)
+
+    c = sub.add_parser("check", help="check hand-derived formulas: exit 0 all correct, 1 any incorrect, 2 bad input")
+    c.add_argument("spec", help="YAML/TOML/JSON spec of the network the claims are about")
+    c.add_argument("claims", nargs="?", help="a .tex or .txt file, one claim per line or align lines")
+    c.add_argument("--claim", help="one claim given on the command line, e.g. 'dE/dW2[1,1] = delta2[1]*a1[1]'")
+    c.add_argument("--notation", choices=PROFILE_NAMES, help="notation of the claims "
+                   "(default: the spec's notation.profile, else seed)")
+    c.add_argument("--json", action="store_true", help="verdicts as JSON: claim, verdict, diagnosis, "
+                   "counterexample, expected")
+    c.set_defaults(run=_cmd_check)
     return parser
 
 
@@ -77,6 +89,29 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         print("symbackprop: verification FAILED:\n  " + "\n  ".join(d.verification.failures[:20]), file=sys.stderr)
         return 1
     return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .claims import check
+    from .claims.report import verdicts_json, verdicts_text
+
+    if (args.claims is None) == (args.claim is None):
+        raise SymbackpropError("give the claims either as a file (CLAIMS) or with --claim \"...\", not both")
+    if args.claim is not None:
+        text = args.claim
+    else:
+        try:
+            with open(args.claims, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SymbackpropError(f"cannot read claims file {args.claims}: {exc}; give a .tex or .txt file") from None
+    verdicts = check(args.spec, text, notation=args.notation)
+    if not verdicts:
+        raise SymbackpropError(f"no claims found in {args.claims or '--claim'}; write one formula per line")
+    sys.stdout.write(verdicts_json(verdicts) if args.json else verdicts_text(verdicts))
+    if any(v.verdict == "cannot check" for v in verdicts):
+        return 2
+    return 0 if all(v.correct for v in verdicts) else 1
 
 
 def _cmd_gradients(args: argparse.Namespace) -> int:

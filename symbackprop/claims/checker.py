@@ -1,0 +1,202 @@
+"""Check hand-derived claims against a Derivation: verdict, counterexample, diagnosis, fix.
+
+Method: every claim is evaluated numerically at several random points of the
+network (parameters, input, target, learning rate), at every valid value of its
+free indices, against the derivation's own deltas and gradients.  Both sides
+of an identity between analytic functions agreeing at independent random
+points is overwhelming evidence of equality; one disagreement is a proof of
+inequality, reported as the counterexample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..derive import Derivation, derive
+from ..notation import Profile
+from ..notation import profile as make_profile
+from .diagnose import diagnose
+from .evaluate import CannotCheck, Evaluator, Resolver, ShapeMismatch, Truth, close, kind_of
+from .lexer import split_claims
+from .nodes import Claim, Sym
+from .parse import parse_claim
+from .printer import print_claim
+
+POINTS = 4
+RTOL, ATOL = 1e-5, 1e-6
+METHOD = (f"numeric: both sides evaluated at {POINTS} random points (parameters, input, target, learning "
+          f"rate) and at every valid index value, against the derivation's deltas and gradients; "
+          f"pass rule |lhs - rhs| <= {ATOL:g} + {RTOL:g}*max(|lhs|, |rhs|)")
+
+
+@dataclass
+class Verdict:
+    """The outcome for one claim."""
+
+    claim: str
+    verdict: str  # "correct", "incorrect", "cannot check"
+    diagnosis: str | None = None
+    counterexample: dict | None = None
+    expected: str | None = None
+    reason: str | None = None
+    method: str | None = None
+    confidence: str | None = None
+    checked: int = 0
+    line: int = 0
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict == "correct"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"claim": self.claim, "verdict": self.verdict, "diagnosis": self.diagnosis,
+                "counterexample": self.counterexample, "expected": self.expected, "reason": self.reason,
+                "method": self.method, "confidence": self.confidence, "checked": self.checked,
+                "line": self.line}
+
+
+@dataclass
+class Context:
+    """What earlier claims established: the sign convention of each delta symbol."""
+
+    truth: Truth
+    profile: Profile
+    signs: dict = field(default_factory=dict)
+    fixed: set = field(default_factory=set)
+
+
+@dataclass
+class Failure:
+    point: int
+    binding: Any
+    side: int
+    left: np.ndarray | None
+    right: np.ndarray | None
+    message: str = ""
+
+
+def claim_kind(claim: Claim, ctx: Context) -> str:
+    lhs = claim.sides[0]
+    if len(claim.sides) == 2 and isinstance(lhs, Sym):
+        kind = kind_of(lhs, ctx.profile)
+        if kind in ("weight", "bias") and (lhs.layer is not None or lhs.index is not None):
+            return "update"
+        if kind == "delta" and (lhs.layer is not None or lhs.index is not None):
+            return "delta"
+    return "identity"
+
+
+def evaluate_claim(claim: Claim, ctx: Context, points: int | None = None) -> tuple[Failure | None, int, int]:
+    """The first failure (or None), the number of comparisons made and the delta sign found."""
+    kind = claim_kind(claim, ctx)
+    bindings = Resolver(ctx.truth, ctx.profile).bindings(claim.sides, claim.notes)
+    chosen = ctx.truth.points[:points] if points else ctx.truth.points
+    lhs_name = claim.sides[0].name if kind == "delta" else None
+    allowed = ([ctx.signs[lhs_name]] if lhs_name in ctx.fixed else [1, -1]) if kind == "delta" else [1]
+    count, first = 0, None
+    for sign in allowed:
+        failure, count = _run(claim, ctx, kind, bindings, chosen, sign)
+        if failure is None:
+            return None, count, sign
+        first = first or failure
+    return first, count, allowed[0]
+
+
+def _run(claim, ctx, kind, bindings, chosen, sign):
+    count = 0
+    signs = dict(ctx.signs)
+    for pi, point in enumerate(chosen):
+        for b in bindings:
+            ev = Evaluator(ctx.truth, ctx.profile, signs, point, b)
+            try:
+                if kind == "update":
+                    key = ev.key(claim.sides[0])
+                    truth = ev.value_of_key(key) - point.alpha * ev.network_partial(("loss",), key)
+                    rhs = [ev.eval(claim.sides[1])]
+                    lhs = truth
+                elif kind == "delta":
+                    lhs_sym = claim.sides[0]
+                    lhs = sign * Evaluator(ctx.truth, ctx.profile, {lhs_sym.name: 1}, point, b).eval(lhs_sym)
+                    rhs = [ev.eval(claim.sides[1])]
+                else:
+                    lhs = ev.eval(claim.sides[0])
+                    rhs = [ev.eval(s) for s in claim.sides[1:]]
+            except ShapeMismatch as exc:
+                return Failure(pi, b, 1, None, None, str(exc)), count
+            for i, r in enumerate(rhs, start=1):
+                count += 1
+                if not close(lhs, r):
+                    return Failure(pi, b, i, lhs, r), count
+    return None, count
+
+
+def _fmt(a: np.ndarray | None):
+    if a is None:
+        return None
+    if a.shape == (1, 1):
+        return float(f"{a[0, 0]:.6g}")
+    return [[float(f"{v:.6g}") for v in row] for row in a]
+
+
+def counterexample(ctx: Context, failure: Failure) -> dict:
+    p = ctx.truth.points[failure.point]
+    out = {"indices": dict(failure.binding.units), "layers": dict(failure.binding.layers),
+           "parameters": {k: _fmt(np.atleast_2d(v) if v.ndim == 2 else v.reshape(-1, 1))
+                          for k, v in p.params.items()},
+           "x": _fmt(p.x.reshape(-1, 1)), "target": _fmt(p.t.reshape(-1, 1)),
+           "learning_rate": float(f"{p.alpha:.6g}"),
+           "left": _fmt(failure.left), "right": _fmt(failure.right)}
+    if failure.message:
+        out["shape_error"] = failure.message
+    return out
+
+
+def check_claim(claim: Claim, ctx: Context) -> Verdict:
+    verdict = Verdict(claim.text, "correct", method=METHOD)
+    try:
+        failure, count, sign = evaluate_claim(claim, ctx)
+    except CannotCheck as exc:
+        return Verdict(claim.text, "cannot check", reason=str(exc))
+    verdict.checked = count
+    kind = claim_kind(claim, ctx)
+    if failure is None:
+        if kind == "delta" and claim.sides[0].name not in ctx.fixed:
+            ctx.signs[claim.sides[0].name] = sign
+            ctx.fixed.add(claim.sides[0].name)
+        verdict.confidence = (f"{count} comparisons agree; a wrong formula agreeing at {POINTS} random points "
+                              "is practically impossible (high confidence)")
+        if kind == "delta" and sign == -1:
+            verdict.confidence += f"; {claim.sides[0].name} is -dE/dz (used consistently in later claims)"
+        return verdict
+    verdict.verdict = "incorrect"
+    verdict.counterexample = counterexample(ctx, failure)
+    verdict.confidence = "certain: the counterexample shows the two sides differ"
+    found = diagnose(claim, failure, ctx, evaluate_claim)
+    if found is not None:
+        verdict.diagnosis, fixed = found
+        verdict.expected = print_claim(fixed, comma_weights=ctx.profile.index_comma)
+    else:
+        verdict.diagnosis = failure.message or "not one of the common mistakes; compare with the expected value"
+    return verdict
+
+
+def check(spec: Any, text: str, notation: str | None = None, derivation: Derivation | None = None
+          ) -> list[Verdict]:
+    """Check every claim in ``text`` (one per line, or align lines) against ``spec``."""
+    d = derivation if derivation is not None else derive(spec, verify=False)
+    prof = make_profile(notation, d.network.notation)
+    ctx = Context(Truth(d, points=POINTS), prof)
+    ctx.signs = {"delta": 1, "Delta": -1 if prof.descent_sign == "plus" else 1}
+    verdicts = []
+    for n, line in enumerate(split_claims(text), start=1):
+        claim = parse_claim(line)
+        v = check_claim(claim, ctx)
+        v.line = n
+        verdicts.append(v)
+    return verdicts
+
+
+

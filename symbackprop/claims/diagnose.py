@@ -1,0 +1,231 @@
+"""Diagnose a wrong claim: find the common mistake whose repair makes it correct.
+
+Each candidate repair rewrites a copy of the claim tree (flip a sign, put the
+activation derivative back, evaluate it at z instead of a, transpose, swap an
+index, move a layer, add a sum or a bias, fix a constant factor, flip the
+update's sign) and the repaired claim is checked like any other.  The first
+repair that passes names the mistake, and the repaired claim is the fix, in
+the user's own notation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from fractions import Fraction
+
+from .evaluate import GENERIC_ACTIVATIONS, CannotCheck, kind_of, weight_order
+from .nodes import Bin, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose, walk
+
+SIGN = "sign flipped"
+ACT_FACTOR = "missing activation-derivative factor"
+PRIME_AT_A = "activation derivative applied to a instead of z"
+INDEX = "transposed or wrong index"
+LAYER = "wrong layer"
+SUM = "sum missing or over the wrong index"
+FACTOR = "off by a constant factor"
+BIAS = "missing bias term"
+ASCENT = "learning-rate sign makes the update an ascent"
+KINDS = (SIGN, ACT_FACTOR, PRIME_AT_A, INDEX, LAYER, SUM, FACTOR, BIAS, ASCENT)
+
+PREACTIVATION = {"seed": "z", "wikipedia": "net", "aima": "in"}
+ACTIVATION_FN = {"seed": "sigma", "wikipedia": "varphi", "aima": "g"}
+
+
+def rebuild(node: Node, fn: Callable[[Node], Node | None]) -> Node:
+    """Copy of ``node`` with ``fn`` applied top-down (``fn`` returns a replacement or None)."""
+    new = fn(node)
+    if new is not None:
+        return new
+    if isinstance(node, Sym):
+        layer = rebuild(node.layer, fn) if node.layer is not None else None
+        index = tuple(rebuild(i, fn) for i in node.index) if node.index is not None else None
+        return replace(node, layer=layer, index=index)
+    if isinstance(node, Call):
+        return replace(node, args=tuple(rebuild(a, fn) for a in node.args))
+    if isinstance(node, Bin):
+        return replace(node, left=rebuild(node.left, fn), right=rebuild(node.right, fn))
+    if isinstance(node, (Neg, Transpose, Paren)):
+        return replace(node, arg=rebuild(node.arg, fn))
+    if isinstance(node, Pow):
+        return replace(node, base=rebuild(node.base, fn), exp=rebuild(node.exp, fn))
+    if isinstance(node, Deriv):
+        return replace(node, num=None if node.num is None else rebuild(node.num, fn),
+                       wrt=rebuild(node.wrt, fn), body=None if node.body is None else rebuild(node.body, fn))
+    if isinstance(node, SumOver):
+        return replace(node, body=rebuild(node.body, fn))
+    return node
+
+
+def _with_side(claim: Claim, i: int, side: Node) -> Claim:
+    sides = list(claim.sides)
+    sides[i] = side
+    return replace(claim, sides=tuple(sides))
+
+
+def _unit_of_lhs(claim: Claim, profile) -> tuple[Node | None, tuple | None] | None:
+    """(layer, index) of the unit a delta or gradient claim is about."""
+    lhs = claim.sides[0]
+    if isinstance(lhs, Sym) and kind_of(lhs, profile) in ("delta", "z", "a", "bias"):
+        return lhs.layer, lhs.index
+    if isinstance(lhs, Sym) and kind_of(lhs, profile) == "weight" or (
+            isinstance(lhs, Deriv) and isinstance(lhs.wrt, Sym)):
+        w = lhs if isinstance(lhs, Sym) else lhs.wrt
+        kind = kind_of(w, profile)
+        if kind == "bias":
+            return w.layer, w.index
+        if kind == "weight":
+            if w.index is None:
+                return w.layer, None
+            to = w.index[0] if weight_order(w, profile) == "to_from" else w.index[-1]
+            return w.layer, (to,)
+        if kind in ("z", "delta"):
+            return w.layer, w.index
+    return None
+
+
+def _activation_name(claim: Claim, profile) -> str:
+    for side in claim.sides:
+        for n in walk(side):
+            if isinstance(n, Call) and n.func in GENERIC_ACTIVATIONS:
+                return n.func
+    return ACTIVATION_FN.get(profile.name, "sigma")
+
+
+def _z_name(claim: Claim, profile) -> str:
+    for side in claim.sides:
+        for n in walk(side):
+            if isinstance(n, Sym) and kind_of(n, profile) == "z":
+                return n.name
+    return PREACTIVATION.get(profile.name, "z")
+
+
+def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> Iterator[tuple[str, Claim]]:
+    prof = ctx.profile
+    lhs, rhs = claim.sides[0], claim.sides[side]
+    if kind == "update":
+        if isinstance(rhs, Bin) and rhs.op in "+-":
+            yield ASCENT, _with_side(claim, side, replace(rhs, op="-" if rhs.op == "+" else "+"))
+        others = {n for n in walk(rhs) if isinstance(n, Sym) and kind_of(n, prof) == kind_of(lhs, prof)
+                  and n != lhs}
+        for other in sorted(others, key=repr):
+            yield INDEX, _with_side(claim, 0, other)
+    yield SIGN, _with_side(claim, side, rhs.arg if isinstance(rhs, Neg) else Neg(rhs))
+    z_name, f_name = _z_name(claim, prof), _activation_name(claim, prof)
+    # sigma'(a) -> sigma'(z)
+    def at_z(n):
+        if isinstance(n, Call) and n.primes and len(n.args) == 1 and isinstance(n.args[0], Sym) \
+                and kind_of(n.args[0], prof) in ("a", "output"):
+            a = n.args[0]
+            return replace(n, args=(Sym(z_name, a.layer, a.index, False, a.layer_parens),))
+        return None
+    fixed = rebuild(rhs, at_z)
+    if fixed != rhs:
+        yield PRIME_AT_A, _with_side(claim, side, fixed)
+    unit = _unit_of_lhs(claim, prof)
+    if unit is not None:
+        layer, index = unit
+        z = Sym(z_name, layer, index)
+        factor = Call(f_name, (z,), 1)
+        yield ACT_FACTOR, _with_side(claim, side, Bin("odot" if index is None else "*", Paren(rhs), factor, ""))
+        if isinstance(lhs, Sym) and kind_of(lhs, prof) == "z":
+            yield BIAS, _with_side(claim, side, Bin("+", rhs, Sym("b", layer, index)))
+        if isinstance(lhs, Sym) and kind_of(lhs, prof) in ("a", "output"):
+            def add_bias(n):
+                if isinstance(n, Call) and n.func in GENERIC_ACTIVATIONS and not n.primes and len(n.args) == 1:
+                    return replace(n, args=(Bin("+", n.args[0], Sym("b", layer, index)),))
+                return None
+            yield BIAS, _with_side(claim, side, rebuild(rhs, add_bias))
+    # layers one up or down
+    layers = sorted({n.layer for n in walk(rhs) if isinstance(n, Sym) and n.layer is not None}, key=repr)
+    for old in layers:
+        for step in (1, -1):
+            if isinstance(old, Num):
+                new = Num(old.value + step)
+            else:
+                new = Bin("+" if step > 0 else "-", old, Num(Fraction(1)))
+            yield LAYER, _with_side(claim, side, rebuild(rhs, lambda n, o=old, v=new:
+                                                         replace(n, layer=v) if isinstance(n, Sym)
+                                                         and n.layer == o else None))
+    # transposes
+    transposes = [n for n in walk(rhs) if isinstance(n, Transpose)]
+    for t in transposes:
+        yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, t=t: n.arg if n is t else None))
+    matrices = [n for n in walk(rhs) if isinstance(n, Sym) and n.index is None and n.layer is not None]
+    for m in matrices:
+        yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, m=m: Transpose(n) if n is m else None))
+    # index letters swapped or replaced
+    letters = sorted({n.name for s in claim.sides for n in walk(s) if isinstance(n, Idx)} - {"L", "n", "l"})
+    rhs_letters = sorted({n.name for n in walk(rhs) if isinstance(n, Idx)} - {"L", "n", "l"})
+    for p in rhs_letters:
+        for q in letters:
+            if p == q:
+                continue
+            swap = {p: q, q: p}
+            yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, s=swap: Idx(s[n.name])
+                                                         if isinstance(n, Idx) and n.name in s else None))
+            yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, p=p, q=q: Idx(q)
+                                                         if isinstance(n, Idx) and n.name == p else None))
+    numbers = [n for n in walk(rhs) if isinstance(n, Sym) and n.index and any(isinstance(i, Num) for i in n.index)]
+    top = max(ctx.truth.sizes)
+    for s in numbers:
+        if len(s.index) == 2:
+            yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, s=s: replace(n, index=n.index[::-1])
+                                                         if n is s else None))
+        for pos, i in enumerate(s.index):
+            if isinstance(i, Num):
+                for v in range(1, top + 1):
+                    if v != i.value:
+                        idx = list(s.index)
+                        idx[pos] = Num(Fraction(v))
+                        yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, s=s, idx=tuple(idx):
+                                                                     replace(n, index=idx) if n is s else None))
+    # sums
+    lhs_letters = {n.name for n in walk(lhs) if isinstance(n, Idx)}
+    for s in [n for n in walk(rhs) if isinstance(n, SumOver)]:
+        for q in letters:
+            if q != s.var:
+                yield SUM, _with_side(claim, side, rebuild(rhs, lambda n, s=s, q=q: replace(n, var=q)
+                                                           if n is s else None))
+    bound = {n.var for n in walk(rhs) if isinstance(n, SumOver)}
+    for letter in sorted(set(rhs_letters) - lhs_letters - bound):
+        yield SUM, _with_side(claim, side, SumOver(letter, None, None, rhs))
+        for n in walk(rhs):
+            if isinstance(n, Bin) and n.op == "*" and any(isinstance(m, Idx) and m.name == letter for m in walk(n)):
+                yield SUM, _with_side(claim, side, rebuild(rhs, lambda m, n=n, v=letter: SumOver(v, None, None, n)
+                                                           if m is n else None))
+    if ratio is not None and abs(ratio) > 1e-9:
+        c = Fraction(ratio).limit_denominator(12)
+        if abs(float(c) - ratio) < 1e-6 * max(1, abs(ratio)) and c not in (0, 1, -1):
+            inv = 1 / c
+            yield FACTOR + f" ({c} times the true value)", _with_side(claim, side, Bin("*", Num(inv), Paren(rhs)))
+
+
+def diagnose(claim: Claim, failure, ctx, evaluate_claim) -> tuple[str, Claim] | None:
+    """The first common mistake whose repair makes the claim correct, and the repaired claim."""
+    from .checker import claim_kind
+
+    kind = claim_kind(claim, ctx)
+    ratio = None
+    if failure.left is not None and failure.right is not None and failure.left.shape == failure.right.shape:
+        mask = abs(failure.left) > 1e-9
+        if mask.any():
+            r = (failure.right[mask] / failure.left[mask])
+            if abs(r.max() - r.min()) < 1e-6 * max(1.0, abs(r).max()):
+                ratio = float(r.mean())
+    seen = 0
+    for label, candidate in candidates(claim, failure.side, kind, ctx, ratio):
+        seen += 1
+        if seen > 200:
+            break
+        try:
+            fail, _, _ = evaluate_claim(candidate, ctx, points=2)
+            if fail is None:
+                fail, _, _ = evaluate_claim(candidate, ctx)
+        except (CannotCheck, KeyError, IndexError, ValueError, ZeroDivisionError):
+            continue
+        if fail is None:
+            if label == INDEX and kind == "update" and candidate.sides[0] != claim.sides[0]:
+                label = f"{INDEX}: the right side updates a different weight than the left side names"
+            return label, candidate
+    return None

@@ -1,0 +1,173 @@
+"""Split claim text into claims and tokens, by whitelist; nothing is ever evaluated.
+
+Every LaTeX command must be in :data:`COMMANDS` (``\\input``, ``\\write18`` and
+anything else unknown is refused); limits on length, tokens and nesting make
+hostile input fail fast with one clear message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import SymbackpropError
+
+MAX_CLAIM_LENGTH = 2000
+MAX_TOKENS = 600
+MAX_NESTING = 24
+MAX_NUMBER_DIGITS = 12
+
+
+class ClaimSyntaxError(SymbackpropError):
+    """A claim that cannot be read (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Tok:
+    type: str
+    value: str
+
+
+# command -> (token type, value); None means "ignore"
+COMMANDS: dict[str, tuple[str, str] | None] = {
+    "frac": ("FRAC", "frac"), "tfrac": ("FRAC", "frac"), "dfrac": ("FRAC", "frac"),
+    "partial": ("PARTIAL", "partial"),
+    "sum": ("SUM", "sum"),
+    "cdot": ("MULOP", "cdot"), "times": ("MULOP", "times"), "ast": ("MULOP", "cdot"),
+    "odot": ("HADAMARD", "odot"), "circ": ("HADAMARD", "odot"),
+    "top": ("LETTER", "T"), "intercal": ("LETTER", "T"),
+    "leftarrow": ("REL", "<-"), "gets": ("REL", "<-"), "coloneqq": ("REL", "<-"),
+    "hat": ("HAT", "hat"), "widehat": ("HAT", "hat"),
+    "prime": ("PRIME", "'"),
+    "exp": ("LETTER", "exp"), "log": ("LETTER", "log"), "ln": ("LETTER", "log"),
+    "tanh": ("LETTER", "tanh"),
+    "alpha": ("LETTER", "alpha"), "eta": ("LETTER", "eta"), "sigma": ("LETTER", "sigma"),
+    "varphi": ("LETTER", "varphi"), "phi": ("LETTER", "varphi"), "delta": ("LETTER", "delta"),
+    "Delta": ("LETTER", "Delta"), "epsilon": ("LETTER", "epsilon"), "lambda": ("LETTER", "lambda"),
+    "theta": ("LETTER", "theta"), "mu": ("LETTER", "mu"), "beta": ("LETTER", "beta"),
+    "left": None, "right": None, "bigl": None, "bigr": None, "Bigl": None, "Bigr": None,
+    "big": None, "Big": None, "quad": None, "qquad": None, "nonumber": None, "notag": None,
+    "displaystyle": None, "limits": None,
+}
+WORDS = {"net", "in", "out", "relu", "ReLU", "softmax", "sigmoid", "tanh", "exp", "log"}
+
+_TOKEN_RE = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<cmd>\\[A-Za-z]+)
+  | (?P<spacing>\\[,;:!\s])
+  | (?P<rel>:=|<-|=)
+  | (?P<number>\d+(?:\.\d+)?)
+  | (?P<word>[A-Za-z]+)
+  | (?P<punct>[_^'{}()\[\],+\-*/&|])
+""", re.VERBOSE)
+
+_PUNCT = {"_": "SUB", "^": "SUP", "'": "PRIME", "{": "LBRACE", "}": "RBRACE", "(": "LPAR", ")": "RPAR",
+          "[": "LBRACK", "]": "RBRACK", ",": "COMMA", "+": "PLUS", "-": "MINUS", "*": "MULOP", "/": "SLASH"}
+
+_NAMED_GROUP = re.compile(r"\\(mathrm|operatorname|mathit|mathbf|boldsymbol|textrm)\s*\{\s*([A-Za-z]+)\s*\}")
+_TEXT = re.compile(r"\\(text|mbox|textit|textbf)\s*\{([^{}]*)\}")
+_DOLLARS = re.compile(r"\$+")
+_ENV = re.compile(r"\\(begin|end)\s*\{(align\*?|aligned|equation\*?|gather\*?)\}")
+
+
+def split_claims(text: str) -> list[str]:
+    """One claim per line, or per ``\\\\``-separated line of an align environment."""
+    claims: list[str] = []
+    for raw in text.replace("\r", "\n").split("\n"):
+        line = raw.split("%", 1)[0] if not raw.lstrip().startswith("#") else ""
+        line = _ENV.sub(" ", line)
+        for part in line.split("\\\\"):
+            part = " ".join(_DOLLARS.sub(" ", part).replace("&", " ").split())
+            if part:
+                claims.append(part)
+    return claims
+
+
+def annotations(text: str) -> tuple[str, list[str]]:
+    """Remove ``\\text{...}`` remarks from a claim; return the claim and the remarks."""
+    notes = [m.group(2).strip() for m in _TEXT.finditer(text)]
+    return _TEXT.sub(" ", text), notes
+
+
+_PLAIN_DERIV = re.compile(r"\bd([ELC])\s*/\s*d([A-Za-z]+\d*(?:\[[^\]]*\])?)")
+_PLAIN_INDEXED = re.compile(r"\b([A-Za-z]+?)(\d*)\[([^\]]*)\]")
+_PLAIN_LAYER = re.compile(r"\b(W|w|b|z|a|delta|Delta)(\d+)\b")
+_PLAIN_GREEK = re.compile(r"\b(alpha|eta|sigma|varphi|phi|delta|Delta)\b")
+
+
+def plain_to_latex(text: str) -> str:
+    """The plain-text form (``dE/dW2[1,1] = delta2[1]*a1[1]``) rewritten as claim LaTeX."""
+    text = text.replace("**", "^")
+    text = _PLAIN_DERIV.sub(lambda m: f"\\frac{{\\partial {m.group(1)}}}{{\\partial {m.group(2)}}}", text)
+
+    def indexed(m: re.Match) -> str:
+        layer = f"^{{({m.group(2)})}}" if m.group(2) else ""
+        return f"{m.group(1)}{layer}_{{{m.group(3)}}}"
+
+    text = _PLAIN_INDEXED.sub(indexed, text)
+    text = _PLAIN_LAYER.sub(lambda m: f"{m.group(1)}^{{({m.group(2)})}}", text)
+    return _PLAIN_GREEK.sub(lambda m: "\\" + m.group(1) + " ", text)
+
+
+def tokenize(text: str) -> list[Tok]:
+    """Tokens of one claim (already split and free of ``\\text`` remarks)."""
+    if len(text) > MAX_CLAIM_LENGTH:
+        raise ClaimSyntaxError(f"claim is {len(text)} characters long (at most {MAX_CLAIM_LENGTH}); split it")
+    if "\\" not in text and "{" not in text:
+        text = plain_to_latex(text)
+    text = _NAMED_GROUP.sub(lambda m: f" {m.group(2)} ", text)
+    tokens: list[Tok] = []
+    depth = pos = 0
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if m is None:
+            raise ClaimSyntaxError(f"unexpected character {text[pos]!r} at position {pos + 1}; "
+                                   "write the claim with LaTeX maths or the plain form dE/dW2[1,1] = ...")
+        pos = m.end()
+        kind, value = m.lastgroup, m.group()
+        if kind in ("space", "spacing"):
+            continue
+        if kind == "cmd":
+            name = value[1:]
+            if name not in COMMANDS:
+                raise ClaimSyntaxError(f"unsupported LaTeX command {value} (nothing is ever run or "
+                                       "included); use maths such as \\frac, \\partial, \\sum, \\sigma")
+            entry = COMMANDS[name]
+            if entry is None:
+                continue
+            tokens.append(Tok(*entry))
+            if entry[0] == "FRAC":  # \tfrac12
+                digits = re.match(r"\s*(\d)(\d)", text[pos:])
+                if digits:
+                    tokens += [Tok("NUMBER", digits.group(1)), Tok("NUMBER", digits.group(2))]
+                    pos += digits.end()
+        elif kind == "rel":
+            tokens.append(Tok("REL", "=" if value == "=" else "<-"))
+        elif kind == "number":
+            if len(value) > MAX_NUMBER_DIGITS:
+                raise ClaimSyntaxError(f"number {value[:20]}... is too long (at most {MAX_NUMBER_DIGITS} digits)")
+            tokens.append(Tok("NUMBER", value))
+        elif kind == "word":
+            tokens.extend(_split_word(value))
+        else:
+            if value == "&":
+                continue
+            if value == "|":
+                raise ClaimSyntaxError("'|' is not supported; write norms and absolute values out")
+            if value in "{([":
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise ClaimSyntaxError(f"claim is nested deeper than {MAX_NESTING} levels; simplify it")
+            elif value in "})]":
+                depth -= 1
+            tokens.append(Tok(_PUNCT[value], value))
+        if len(tokens) > MAX_TOKENS:
+            raise ClaimSyntaxError(f"claim has more than {MAX_TOKENS} tokens; split it")
+    return tokens
+
+
+def _split_word(word: str) -> list[Tok]:
+    """``net`` and other known words stay whole; other letter runs are single letters."""
+    if word in WORDS:
+        return [Tok("LETTER", word.lower() if word != "ReLU" else "relu")]
+    return [Tok("LETTER", ch) for ch in word]

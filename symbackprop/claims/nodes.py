@@ -1,0 +1,124 @@
+"""The claim syntax tree: small immutable nodes, so diagnoses can rewrite copies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+
+class Node:
+    """Base class of claim expressions."""
+
+
+@dataclass(frozen=True)
+class Num(Node):
+    value: Fraction
+
+
+@dataclass(frozen=True)
+class Sym(Node):
+    """A named quantity with optional layer (superscript) and indices (subscript)."""
+
+    name: str
+    layer: Node | None = None
+    index: tuple[Node, ...] | None = None
+    hat: bool = False
+    layer_parens: bool = True
+
+
+@dataclass(frozen=True)
+class Idx(Node):
+    """An index or layer letter (``j``, ``l``)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    """f(args), f'(args) for activations, exp, log, ... and the loss L(t, y)."""
+
+    func: str
+    args: tuple[Node, ...]
+    primes: int = 0
+
+
+@dataclass(frozen=True)
+class Bin(Node):
+    """``op`` in + - * (juxtaposition, cdot, times) odot /."""
+
+    op: str
+    left: Node
+    right: Node
+    spelled: str = ""
+
+
+@dataclass(frozen=True)
+class Neg(Node):
+    arg: Node
+
+
+@dataclass(frozen=True)
+class Pow(Node):
+    base: Node
+    exp: Node
+
+
+@dataclass(frozen=True)
+class Transpose(Node):
+    arg: Node
+
+
+@dataclass(frozen=True)
+class Paren(Node):
+    arg: Node
+
+
+@dataclass(frozen=True)
+class Deriv(Node):
+    """``d num / d wrt``; ``body`` set for the operator form ``d/d wrt (body)``."""
+
+    num: Node | None
+    wrt: Node
+    body: Node | None = None
+    spelled: str = "partial"
+
+
+@dataclass(frozen=True)
+class SumOver(Node):
+    var: str
+    lower: Node | None
+    upper: Node | None
+    body: Node
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    sides: tuple[Node, ...]
+    relations: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def walk(node: Node):
+    """Every node of a tree, parents first."""
+    yield node
+    for child in children(node):
+        yield from walk(child)
+
+
+def children(node: Node) -> list[Node]:
+    if isinstance(node, Sym):
+        return [n for n in ([node.layer] if node.layer is not None else []) + list(node.index or ())]
+    if isinstance(node, Call):
+        return list(node.args)
+    if isinstance(node, Bin):
+        return [node.left, node.right]
+    if isinstance(node, (Neg, Transpose, Paren)):
+        return [node.arg]
+    if isinstance(node, Pow):
+        return [node.base, node.exp]
+    if isinstance(node, Deriv):
+        return [n for n in (node.num, node.wrt, node.body) if n is not None]
+    if isinstance(node, SumOver):
+        return [n for n in (node.lower, node.upper, node.body) if n is not None]
+    return []

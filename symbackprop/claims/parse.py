@@ -1,0 +1,376 @@
+"""The claim grammar (lark, LALR) and the tree it builds.
+
+Superscripts on quantities (``W^{(2)}``, ``w^l``) are layers, ``^T``/``^\\top``
+transposes, other superscripts powers; ``\\sigma``, ``\\varphi``, ``g``, ``f``
+followed by an argument are calls; ``\\sum`` and ``\\frac{\\partial}{\\partial x}``
+apply to the rest of the product; ``\\frac{\\delta A}{\\delta B}`` and
+``\\frac{dA}{dB}`` are derivatives.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import lru_cache
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import LarkError, VisitError
+from lark.lexer import Lexer
+
+from .lexer import ClaimSyntaxError, annotations, tokenize
+from .nodes import Bin, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose
+
+GRAMMAR = r"""
+start: expr (REL expr)+
+?expr: term
+     | expr PLUS term   -> add
+     | expr MINUS term  -> sub
+?term: MINUS term       -> neg
+     | PLUS term        -> pos
+     | product
+product: item (op? item)*
+op: MULOP | HADAMARD | SLASH
+item: primary script*
+script: SUB arg         -> sub_script
+      | SUP arg         -> sup_script
+      | PRIME           -> prime
+?arg: brace | LETTER | NUMBER
+?primary: LETTER | NUMBER | SUM | PARTIAL | hat | group | frac | brace
+hat: HAT (brace | LETTER)
+group: LPAR exprlist RPAR | LBRACK exprlist RBRACK
+brace: LBRACE exprlist RBRACE
+exprlist: expr (COMMA expr)*
+        | expr REL expr -> bound
+frac: FRAC fracarg fracarg
+?fracarg: brace | NUMBER | LETTER
+%declare REL PLUS MINUS MULOP HADAMARD SLASH SUB SUP PRIME LETTER NUMBER SUM PARTIAL HAT
+%declare LPAR RPAR LBRACK RBRACK LBRACE RBRACE COMMA FRAC
+"""
+
+QUANTITIES = {"W", "w", "b", "z", "a", "o", "x", "y", "t", "delta", "Delta", "net", "in", "out"}
+FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid"}
+LOSS_FUNCTIONS = {"L", "E", "C"}
+
+
+class _TokenStream(Lexer):
+    def __init__(self, lexer_conf):
+        pass
+
+    def lex(self, tokens):
+        for tok in tokens:
+            yield Token(tok.type, tok.value)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(GRAMMAR, parser="lalr", lexer=_TokenStream, maybe_placeholders=False)
+
+
+def parse_claim(text: str) -> Claim:
+    """Parse one claim (``lhs = rhs [= ...]`` or ``lhs <- rhs``) into a :class:`Claim`."""
+    body, notes = annotations(text)
+    tokens = tokenize(body)
+    if not tokens:
+        raise ClaimSyntaxError(f"claim {text!r} holds no formula")
+    try:
+        tree = _parser().parse(tokens)
+        sides, rels = _Build().transform(tree)
+    except ClaimSyntaxError:
+        raise
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, ClaimSyntaxError):
+            raise exc.orig_exc from None
+        raise ClaimSyntaxError(f"cannot read claim {text.strip()!r}") from None
+    except LarkError as exc:
+        where = getattr(exc, "token", None)
+        hint = f" near {where.value!r}" if where is not None and getattr(where, "value", None) else ""
+        if "REL" not in {t.type for t in tokens}:
+            raise ClaimSyntaxError(f"cannot read claim {text.strip()!r}: it has no '=' or '\\leftarrow'; "
+                                   "write it as 'left side = right side'") from None
+        raise ClaimSyntaxError(f"cannot read claim {text.strip()!r}{hint}; check braces and operators") from None
+    except RecursionError:
+        raise ClaimSyntaxError("claim is nested too deeply; simplify it") from None
+    return Claim(text.strip(), tuple(sides), tuple(rels), tuple(notes))
+
+
+# ----------------------------------------------------------------------------- tree building
+
+class _Marker:
+    """A piece that only makes sense inside a product (function name, \\sum, d/dx)."""
+
+    def __init__(self, kind, **kw):
+        self.kind = kind
+        self.__dict__.update(kw)
+
+
+def _letters_of(node) -> list[Node]:
+    """``jk`` -> [j, k]; ``12`` stays one number (split later for weights)."""
+    if isinstance(node, Bin) and node.op == "*" and node.spelled == "":
+        return _letters_of(node.left) + _letters_of(node.right)
+    return [node]
+
+
+def _as_index(node) -> Node:
+    if isinstance(node, Sym) and node.layer is None and node.index is None and len(node.name) == 1:
+        return Idx(node.name)
+    if isinstance(node, Bin):
+        return Bin(node.op, _as_index(node.left), _as_index(node.right), node.spelled)
+    return node
+
+
+def _as_layer(node) -> Node:
+    return _as_index(node.arg if isinstance(node, Paren) else node)
+
+
+def _is_T(node) -> bool:
+    return isinstance(node, Sym) and node.name == "T" and node.layer is None and node.index is None
+
+
+class _Build(Transformer):
+    def start(self, items):
+        sides = [items[i] for i in range(0, len(items), 2)]
+        rels = [items[i].value for i in range(1, len(items), 2)]
+        return [_finish(s) for s in sides], rels
+
+    def add(self, items):
+        return Bin("+", _finish(items[0]), _finish(items[2]))
+
+    def sub(self, items):
+        return Bin("-", _finish(items[0]), _finish(items[2]))
+
+    def neg(self, items):
+        return Neg(_finish(items[1]))
+
+    def pos(self, items):
+        return _finish(items[1])
+
+    def op(self, items):
+        return {"MULOP": "*", "HADAMARD": "odot", "SLASH": "/"}[items[0].type], items[0].value
+
+    def product(self, items):
+        seq, pending = [], ("*", "")
+        for it in items:
+            if isinstance(it, tuple) and len(it) == 2 and isinstance(it[0], str) and it[0] in ("*", "odot", "/"):
+                pending = it
+            else:
+                seq.append((pending, it))
+                pending = ("*", "")
+        return _fold(seq)
+
+    # -- atoms
+    def LETTER(self, tok):
+        return Sym(tok.value)
+
+    def NUMBER(self, tok):
+        return Num(Fraction(tok.value))
+
+    def SUM(self, tok):
+        return _Marker("sum", var=None, lower=None, upper=None)
+
+    def PARTIAL(self, tok):
+        return _Marker("partial")
+
+    def hat(self, items):
+        inner = items[1]
+        if isinstance(inner, Sym):
+            return Sym(inner.name, hat=True)
+        raise ClaimSyntaxError("\\hat must be applied to a single letter such as \\hat{y}")
+
+    def group(self, items):
+        content = items[1]
+        return ("tuple", content) if isinstance(content, list) and len(content) > 1 else Paren(_single(content))
+
+    def brace(self, items):
+        content = items[1]
+        return ("btuple", content) if isinstance(content, list) and len(content) > 1 else _single(content)
+
+    def exprlist(self, items):
+        return [_finish(i) for i in items if not isinstance(i, Token)]
+
+    def bound(self, items):
+        return ("bound", _finish(items[0]), _finish(items[2]))
+
+    def frac(self, items):
+        num, den = _finish_maybe(items[1]), _finish_maybe(items[2])
+        dn, rest_n = _diff_part(num)
+        dd, rest_d = _diff_part(den)
+        if dn and dd and rest_d is not None:
+            if rest_n is None:
+                return _Marker("derivop", wrt=rest_d, spelled=dn)
+            return Deriv(rest_n, rest_d, spelled=dn)
+        if isinstance(num, _Marker) or isinstance(den, _Marker):
+            raise ClaimSyntaxError("a fraction with \\partial must read \\frac{\\partial E}{\\partial w}")
+        return Bin("/", _finish(num), _finish(den), "frac")
+
+    # -- scripts
+    def sub_script(self, items):
+        return ("sub", _script_value(items[1]))
+
+    def sup_script(self, items):
+        return ("sup", _script_value(items[1]))
+
+    def prime(self, items):
+        return ("prime", None)
+
+    def item(self, items):
+        head, scripts = items[0], items[1:]
+        if isinstance(head, _Marker) and head.kind == "sum":
+            for kind, value in scripts:
+                if kind == "sub":
+                    if isinstance(value, tuple) and value[0] == "bound":
+                        head.var, head.lower = _index_name(value[1]), _as_index(value[2])
+                    else:
+                        head.var = _index_name(value)
+                elif kind == "sup":
+                    head.upper = _as_index(value)
+            if head.var is None:
+                raise ClaimSyntaxError("\\sum needs its index, e.g. \\sum_k or \\sum_{k=1}^{n}")
+            return head
+        if isinstance(head, Sym) and not head.hat and head.name in FUNCTIONS | LOSS_FUNCTIONS and head.index is None:
+            primes = sum(1 for kind, _ in scripts if kind == "prime")
+            primes += sum(1 for kind, v in scripts if kind == "sup" and isinstance(v, _Marker) is False
+                          and isinstance(v, Sym) and v.name == "'")
+            if head.name in FUNCTIONS or primes:
+                others = [s for s in scripts if s[0] != "prime"]
+                if not others:
+                    return _Marker("fn", name=head.name, primes=primes)
+        node = head
+        for kind, value in scripts:
+            node = _apply_script(node, kind, value)
+        return node
+
+
+def _single(content):
+    return content[0] if isinstance(content, list) else content
+
+
+def _finish_maybe(x):
+    return x if isinstance(x, _Marker) else _finish(x)
+
+
+def _finish(x) -> Node:
+    if isinstance(x, _Marker):
+        if x.kind == "fn":
+            return Sym(x.name)
+        raise ClaimSyntaxError("\\sum or \\partial is missing what it applies to")
+    if isinstance(x, tuple):
+        raise ClaimSyntaxError("a list in parentheses is only allowed as function arguments, e.g. L(t, y)")
+    return x
+
+
+def _script_value(v):
+    if isinstance(v, tuple) and v[0] in ("tuple", "btuple"):
+        return ("tuple", v[1])
+    return v
+
+
+def _index_name(node) -> str:
+    if isinstance(node, Sym) and node.layer is None and node.index is None and len(node.name) == 1:
+        return node.name
+    raise ClaimSyntaxError("a sum index must be one letter, e.g. \\sum_k")
+
+
+def _apply_script(node, kind, value):
+    if kind == "prime":
+        raise ClaimSyntaxError("a prime (') must follow a function name such as \\sigma' or g'")
+    if kind == "sub":
+        if not isinstance(node, Sym) or node.index is not None:
+            raise ClaimSyntaxError("a subscript must follow a quantity name, e.g. w_{jk}")
+        parts = list(value[1]) if isinstance(value, tuple) else _letters_of(value)
+        return Sym(node.name, node.layer, tuple(_as_index(p) for p in parts), node.hat, node.layer_parens)
+    # superscript
+    if isinstance(value, tuple):
+        raise ClaimSyntaxError("a superscript cannot be a list")
+    if _is_T(value):
+        return Transpose(node)
+    if isinstance(node, Sym) and node.name in QUANTITIES and node.layer is None and not node.hat:
+        parts = _letters_of(value)
+        transpose = len(parts) > 1 and _is_T(parts[-1])
+        layer = _join(parts[:-1]) if transpose else value
+        out = Sym(node.name, _as_layer(layer), node.index, node.hat, isinstance(layer, Paren))
+        return Transpose(out) if transpose else out
+    return Pow(node, value)
+
+
+def _join(parts):
+    out = parts[0]
+    for p in parts[1:]:
+        out = Bin("*", out, p)
+    return out
+
+
+def _diff_part(x):
+    """(``"partial"``/``"d"``/``"delta"`` or None, the rest) of a derivative's numerator or denominator."""
+    if isinstance(x, _Marker) and x.kind == "partial":
+        return "partial", None
+    if isinstance(x, _PartialProduct):
+        return "partial", x.rest
+    if isinstance(x, Sym) and x.name in ("d", "delta") and x.layer is None and x.index is None and not x.hat:
+        return x.name, None
+    if isinstance(x, Bin) and x.op == "*" and x.spelled == "":
+        first, rest = _split_first(x)
+        if isinstance(first, Sym) and first.name in ("d", "delta") and first.layer is None and first.index is None:
+            return first.name, rest
+    return None, None
+
+
+def _split_first(x):
+    if isinstance(x, Bin) and x.op == "*" and x.spelled == "":
+        first, rest = _split_first(x.left)
+        return first, (x.right if rest is None else Bin("*", rest, x.right))
+    return x, None
+
+
+class _PartialProduct:
+    def __init__(self, rest):
+        self.rest = rest
+
+
+def _fold(seq):
+    """Fold ``[(op, item), ...]``: calls first, then \\sum / d/dx over the rest, then products."""
+    # a leading \partial inside a fraction: keep what follows for the fraction
+    if seq and isinstance(seq[0][1], _Marker) and seq[0][1].kind == "partial":
+        rest = _fold(seq[1:]) if len(seq) > 1 else None
+        return _PartialProduct(rest) if rest is not None else seq[0][1]
+    merged: list = []
+    i = 0
+    while i < len(seq):
+        op, it = seq[i]
+        if isinstance(it, _Marker) and it.kind == "fn" and i + 1 < len(seq) and seq[i + 1][0][0] == "*" \
+                and seq[i + 1][0][1] == "" and not isinstance(seq[i + 1][1], _Marker):
+            arg = seq[i + 1][1]
+            args = tuple(arg[1]) if isinstance(arg, tuple) and arg[0] == "tuple" else (
+                arg.arg if isinstance(arg, Paren) else _finish(arg),)
+            merged.append((op, Call(it.name, args, it.primes)))
+            i += 2
+            continue
+        if isinstance(it, tuple) and it[0] == "tuple" and merged and isinstance(merged[-1][1], Sym) \
+                and merged[-1][1].name in LOSS_FUNCTIONS and merged[-1][1].index is None:
+            merged[-1] = (merged[-1][0], Call(merged[-1][1].name, tuple(it[1])))  # L(t, y)
+            i += 1
+            continue
+        if isinstance(it, tuple) and it[0] == "btuple" and merged and isinstance(merged[-1][1], Sym) \
+                and merged[-1][1].name in QUANTITIES and merged[-1][1].index is None:
+            prev = merged[-1][1]  # w{i,j}: a forgotten underscore
+            merged[-1] = (merged[-1][0], Sym(prev.name, prev.layer, tuple(_as_index(p) for p in it[1]),
+                                             prev.hat, prev.layer_parens))
+            i += 1
+            continue
+        merged.append((op, it))
+        i += 1
+    for pos, (op, it) in enumerate(merged):
+        if isinstance(it, _Marker) and it.kind in ("sum", "derivop"):
+            if pos + 1 >= len(merged):
+                raise ClaimSyntaxError("\\sum or \\frac{\\partial}{\\partial x} needs something after it")
+            body = _fold(merged[pos + 1:])
+            wrapped = (SumOver(it.var, it.lower, it.upper, body) if it.kind == "sum"
+                       else Deriv(None, it.wrt, body, it.spelled))
+            return _product(merged[:pos] + [(op, wrapped)])
+    return _product(merged)
+
+
+def _product(seq) -> Node:
+    acc = None
+    for (op, spelled), it in seq:
+        node = _finish(it)
+        acc = node if acc is None else Bin(op, acc, node, spelled)
+    return acc

@@ -1,0 +1,105 @@
+"""Print claim trees back as LaTeX (for the suggested fix, in the user's own notation)."""
+
+from __future__ import annotations
+
+from .nodes import Bin, Claim, Idx, Neg, Node, Num, Paren, Sym
+
+NAMES = {"alpha": r"\alpha", "eta": r"\eta", "sigma": r"\sigma", "varphi": r"\varphi", "delta": r"\delta",
+         "Delta": r"\Delta", "exp": r"\exp", "log": r"\log", "tanh": r"\tanh", "net": r"\mathrm{net}",
+         "in": r"\mathrm{in}", "out": r"\mathrm{out}", "relu": r"\operatorname{ReLU}",
+         "softmax": r"\operatorname{softmax}", "sigmoid": r"\operatorname{sigmoid}"}
+RELATIONS = {"=": "=", "<-": r"\leftarrow"}
+MUL = {"cdot": r" \cdot ", "times": r" \times ", "*": " ", "": " "}
+
+
+class ClaimPrinter:
+    """``_print_<Node>`` dispatch, as SymPy's printers do."""
+
+    def doprint(self, node: Node) -> str:
+        return getattr(self, "_print_" + type(node).__name__)(node)
+
+    def claim(self, claim: Claim) -> str:
+        parts = [self.doprint(claim.sides[0])]
+        for rel, side in zip(claim.relations, claim.sides[1:]):
+            parts += [RELATIONS[rel], self.doprint(side)]
+        return " ".join(parts)
+
+    def _print_Num(self, node):
+        v = node.value
+        return str(v.numerator) if v.denominator == 1 else rf"\frac{{{v.numerator}}}{{{v.denominator}}}"
+
+    def _print_Idx(self, node):
+        return node.name
+
+    def _print_Sym(self, node):
+        out = NAMES.get(node.name, node.name)
+        if node.hat:
+            out = rf"\hat{{{out}}}"
+        if node.layer is not None:
+            layer = self.doprint(node.layer)
+            out += f"^{{({layer})}}" if node.layer_parens else f"^{{{layer}}}"
+        if node.index is not None:
+            sep = "," if any(len(self.doprint(i)) > 1 for i in node.index) or node.name == "w" and len(
+                node.index) == 2 and self._comma else ""
+            out += "_{" + sep.join(self.doprint(i) for i in node.index) + "}"
+        return out
+
+    _comma = False
+
+    def _print_Call(self, node):
+        name = NAMES.get(node.func, node.func) + "'" * node.primes
+        return f"{name}({', '.join(self.doprint(a) for a in node.args)})"
+
+    def _print_Bin(self, node):
+        if node.op == "/" and node.spelled == "frac":
+            return rf"\frac{{{self.doprint(node.left)}}}{{{self.doprint(node.right)}}}"
+        left, right = self.doprint(node.left), self.doprint(node.right)
+        if node.op in "+-":
+            return f"{left} {node.op} {right}"
+        if isinstance(node.left, Bin) and node.left.op in "+-":
+            left = f"({left})"
+        if isinstance(node.right, Bin) and node.right.op in "+-" or isinstance(node.right, Neg):
+            right = f"({right})"
+        if node.op == "odot":
+            return rf"{left} \odot {right}"
+        if node.op == "/":
+            return f"{left} / {right}"
+        return left + MUL.get(node.spelled, " ") + right
+
+    def _print_Neg(self, node):
+        inner = self.doprint(node.arg)
+        return f"-({inner})" if isinstance(node.arg, Bin) and node.arg.op in "+-" else f"-{inner}"
+
+    def _print_Pow(self, node):
+        base = self.doprint(node.base)
+        if not isinstance(node.base, (Sym, Num, Paren, Idx)):
+            base = f"({base})"
+        return f"{base}^{{{self.doprint(node.exp)}}}"
+
+    def _print_Transpose(self, node):
+        inner = self.doprint(node.arg)
+        if not isinstance(node.arg, (Sym, Paren)):
+            inner = f"({inner})"
+        return inner + "^T"
+
+    def _print_Paren(self, node):
+        return rf"\left({self.doprint(node.arg)}\right)"
+
+    def _print_Deriv(self, node):
+        d = {"partial": r"\partial ", "d": "d", "delta": r"\delta "}[node.spelled]
+        wrt = self.doprint(node.wrt)
+        if node.num is None:
+            return rf"\frac{{{d.strip()}}}{{{d}{wrt}}} {self.doprint(node.body)}"
+        return rf"\frac{{{d}{self.doprint(node.num)}}}{{{d}{wrt}}}"
+
+    def _print_SumOver(self, node):
+        limits = f"_{{{node.var}}}" if node.lower is None else f"_{{{node.var}={self.doprint(node.lower)}}}"
+        if node.upper is not None:
+            limits += f"^{{{self.doprint(node.upper)}}}"
+        return rf"\sum{limits} {self.doprint(node.body)}"
+
+
+def print_claim(claim: Claim, comma_weights: bool = False) -> str:
+    printer = ClaimPrinter()
+    printer._comma = comma_weights
+    return printer.claim(claim)
