@@ -11,7 +11,6 @@ import sys
 from typing import Callable
 
 from . import __version__
-from .codegen import code_outputs
 from .derive import Derivation, derive
 from .errors import SymbackpropError
 from .notation import PROFILE_NAMES
@@ -22,7 +21,6 @@ from .textreport import gradients_json, gradients_text, headline
 OutputWriter = Callable[[Derivation, argparse.Namespace], dict[str, bytes]]
 DERIVE_OUTPUTS: list[OutputWriter] = []
 """Further outputs of ``derive -o DIR`` (documents, code): each returns name -> bytes."""
-DERIVE_OUTPUTS.append(code_outputs)  # model.py and test_model.py (--target numpy|scalar)
 
 
 class _Parser(argparse.ArgumentParser):
