@@ -221,6 +221,18 @@ class Derivation:
 
         return MatrixForm(self)
 
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the derivation document as Markdown with math."""
+        from .documents import jupyter_markdown
+
+        return jupyter_markdown(self)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: the general delta recursion and gradients as one display."""
+        from .documents import jupyter_latex
+
+        return jupyter_latex(self)
+
     @cached_property
     def simplifies_to_error(self) -> bool:
         """True when the output delta is exactly a - t (cross-entropy with its matching output)."""

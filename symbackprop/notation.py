@@ -43,6 +43,27 @@ class Profile:
     descent_sign: str      # "minus": w <- w - alpha dE/dw ; "plus": w <- w + alpha a Delta (Delta = -delta)
     output_value: str | None = None  # name of the network output, e.g. \hat{y}
 
+    @property
+    def gradient_delta(self) -> str:
+        """The symbol of dE/dz.  Profiles that update with ``+`` (aima) write Delta = -delta,
+        so dE/dz itself keeps the name delta there."""
+        return r"\delta" if self.descent_sign == "plus" else self.delta
+
+    @property
+    def words(self) -> dict[str, str]:
+        """How the profile's own texts name each quantity, in prose."""
+        return WORDS[self.name]
+
+
+WORDS: dict[str, dict[str, str]] = {
+    "seed": {"z": "pre-activation", "a": "activation", "f": "activation function",
+             "delta": "error term", "unit": "unit", "E": "loss"},
+    "wikipedia": {"z": "net input", "a": "output", "f": "activation function",
+                  "delta": "error term", "unit": "neuron", "E": "error"},
+    "aima": {"z": "weighted input", "a": "activation", "f": "activation function",
+             "delta": "modified error", "unit": "unit", "E": "loss"},
+}
+
 
 PROFILES: dict[str, Profile] = {
     "seed": Profile("seed", "W", "to_from", False, True, "b", "z", "a", r"\sigma", r"\delta",
