@@ -18,10 +18,10 @@ import numpy as np
 from ..derive import Derivation, derive
 from ..notation import Profile
 from ..notation import profile as make_profile
-from .diagnose import diagnose
+from .diagnose import SUM, candidates, diagnose
 from .evaluate import CannotCheck, Evaluator, Resolver, ShapeMismatch, Truth, close, kind_of
 from .lexer import split_claims
-from .nodes import Claim, Sym
+from .nodes import Claim, Idx, SumOver, Sym, children, walk
 from .parse import parse_claim
 from .printer import print_claim
 
@@ -154,7 +154,44 @@ def counterexample(ctx: Context, failure: Failure) -> dict:
     return out
 
 
+def free_letters(node, bound: frozenset = frozenset()) -> set[str]:
+    """Index letters of ``node`` not bound by an enclosing sum."""
+    if isinstance(node, SumOver):
+        return free_letters(node.body, bound | {node.var})
+    if isinstance(node, Sym):
+        return {i.name for idx in node.index or () for i in walk(idx) if isinstance(i, Idx)} - bound
+    return set().union(*(free_letters(c, bound) for c in children(node))) if children(node) else set()
+
+
+def _unsummed(claim: Claim, ctx: Context) -> Verdict | None:
+    """A letter on a right side that the left side lacks and no sum binds: a sum is missing."""
+    lhs = free_letters(claim.sides[0])
+    for i, side in enumerate(claim.sides[1:], start=1):
+        extra = sorted(free_letters(side) - lhs)
+        if not extra:
+            continue
+        v = Verdict(claim.text, "incorrect", method=METHOD, confidence="certain: index "
+                    f"{', '.join(extra)} is free on the right side only, so the two sides cannot be equal "
+                    "for every index value")
+        v.diagnosis = f"{SUM}: index {', '.join(extra)} appears on the right side only and is not summed"
+        for label, candidate in candidates(claim, i, claim_kind(claim, ctx), ctx, None):
+            if label != SUM or free_letters(candidate.sides[i]) - lhs:
+                continue
+            try:
+                fail, _, _ = evaluate_claim(candidate, ctx)
+            except CannotCheck:
+                continue
+            if fail is None:
+                v.expected = print_claim(candidate, comma_weights=ctx.profile.index_comma)
+                break
+        return v
+    return None
+
+
 def check_claim(claim: Claim, ctx: Context) -> Verdict:
+    unsummed = _unsummed(claim, ctx) if claim_kind(claim, ctx) != "update" else None
+    if unsummed is not None:
+        return unsummed
     verdict = Verdict(claim.text, "correct", method=METHOD)
     try:
         failure, count, sign = evaluate_claim(claim, ctx)

@@ -147,6 +147,15 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
             yield LAYER, _with_side(claim, side, rebuild(rhs, lambda n, o=old, v=new:
                                                          replace(n, layer=v) if isinstance(n, Sym)
                                                          and n.layer == o else None))
+    # one occurrence moved a layer up or down
+    for occ in [n for n in walk(rhs) if isinstance(n, Sym) and isinstance(n.layer, Num)]:
+        for step in (1, -1):
+            yield LAYER, _with_side(claim, side, rebuild(rhs, lambda n, o=occ, st=step:
+                                                         replace(n, layer=Num(n.layer.value + st))
+                                                         if n is o else None))
+    # a product written in the transposed order: A B -> B^T A^T
+    if isinstance(rhs, Bin) and rhs.op == "*":
+        yield INDEX, _with_side(claim, side, Bin("*", _toggle_t(rhs.right), _toggle_t(rhs.left), rhs.spelled))
     # transposes
     transposes = [n for n in walk(rhs) if isinstance(n, Transpose)]
     for t in transposes:
@@ -166,6 +175,21 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
                                                          if isinstance(n, Idx) and n.name in s else None))
             yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, p=p, q=q: Idx(q)
                                                          if isinstance(n, Idx) and n.name == p else None))
+    lhs_sym = lhs if isinstance(lhs, Sym) else None
+    for p in rhs_letters:
+        for q in letters:
+            if p != q:
+                swap = {p: q, q: p}
+                yield INDEX, _with_side(claim, side, _swap_outside(rhs, swap, lhs_sym))
+    values = sorted({int(i.value) for n in walk(rhs) if isinstance(n, Sym) and n.index
+                     for i in n.index if isinstance(i, Num)})
+    for a_ in values:
+        for b_ in values:
+            if a_ < b_:
+                swap = {a_: b_, b_: a_}
+                yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, s=swap: replace(n, index=tuple(
+                    Num(Fraction(s.get(int(i.value), int(i.value)))) if isinstance(i, Num) else i
+                    for i in n.index)) if isinstance(n, Sym) and n.index else None))
     numbers = [n for n in walk(rhs) if isinstance(n, Sym) and n.index and any(isinstance(i, Num) for i in n.index)]
     top = max(ctx.truth.sizes)
     for s in numbers:
@@ -197,8 +221,27 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     if ratio is not None and abs(ratio) > 1e-9:
         c = Fraction(ratio).limit_denominator(12)
         if abs(float(c) - ratio) < 1e-6 * max(1, abs(ratio)) and c not in (0, 1, -1):
-            inv = 1 / c
-            yield FACTOR + f" ({c} times the true value)", _with_side(claim, side, Bin("*", Num(inv), Paren(rhs)))
+            if isinstance(rhs, Bin) and rhs.op == "*" and isinstance(rhs.left, Num):
+                scaled = rhs.left.value / c
+                fixed = rhs.right if scaled == 1 else replace(rhs, left=Num(scaled))
+            else:
+                fixed = Bin("*", Num(1 / c), Paren(rhs))
+            yield FACTOR + f" ({c} times the true value)", _with_side(claim, side, fixed)
+
+
+def _toggle_t(node: Node) -> Node:
+    return node.arg if isinstance(node, Transpose) else Transpose(node)
+
+
+def _swap_outside(node: Node, swap: dict, keep: Sym | None) -> Node:
+    """Swap index letters everywhere except inside the symbol ``keep`` (the updated weight)."""
+    def fn(n):
+        if keep is not None and n == keep:
+            return n
+        if isinstance(n, Idx) and n.name in swap:
+            return Idx(swap[n.name])
+        return None
+    return rebuild(node, fn)
 
 
 def diagnose(claim: Claim, failure, ctx, evaluate_claim) -> tuple[str, Claim] | None:

@@ -316,8 +316,8 @@ class Resolver:
                 if len(out) > MAX_BINDINGS:
                     return out
         if not out:
-            raise CannotCheck(f"no layer of this {self.truth.net.architecture} network fits the indices "
-                              "of this claim")
+            raise CannotCheck(f"no layer of this {self.truth.net.architecture} network fits the indices of "
+                              "this claim (a transposed index, or one letter used for units of two layers?)")
         return out
 
 
@@ -495,6 +495,8 @@ class Evaluator:
         base, exp = self.eval(node.base), self.eval(node.exp)
         if not _is_scalar(exp):
             raise ShapeMismatch("an exponent must be a number")
+        if not abs(exp[0, 0]) <= 64:
+            raise CannotCheck(f"exponent {exp[0, 0]:.3g} is outside [-64, 64]; no backpropagation formula needs it")
         with np.errstate(all="ignore"):
             return np.power(base, exp[0, 0])
 

@@ -46,6 +46,7 @@ frac: FRAC fracarg fracarg
 %declare LPAR RPAR LBRACK RBRACK LBRACE RBRACE COMMA FRAC
 """
 
+MAX_EXPONENT = 64
 QUANTITIES = {"W", "w", "b", "z", "a", "o", "x", "y", "t", "delta", "Delta", "net", "in", "out"}
 FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid"}
 LOSS_FUNCTIONS = {"L", "E", "C"}
@@ -288,6 +289,9 @@ def _apply_script(node, kind, value):
         layer = _join(parts[:-1]) if transpose else value
         out = Sym(node.name, _as_layer(layer), node.index, node.hat, isinstance(layer, Paren))
         return Transpose(out) if transpose else out
+    if isinstance(value, Num) and abs(value.value) > MAX_EXPONENT or isinstance(value, Neg) and isinstance(
+            value.arg, Num) and abs(value.arg.value) > MAX_EXPONENT:
+        raise ClaimSyntaxError(f"exponent is outside [-{MAX_EXPONENT}, {MAX_EXPONENT}]; no claim needs it")
     return Pow(node, value)
 
 

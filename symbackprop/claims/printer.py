@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .nodes import Bin, Claim, Idx, Neg, Node, Num, Paren, Sym
 
 NAMES = {"alpha": r"\alpha", "eta": r"\eta", "sigma": r"\sigma", "varphi": r"\varphi", "delta": r"\delta",
@@ -77,6 +79,9 @@ class ClaimPrinter:
         return f"{base}^{{{self.doprint(node.exp)}}}"
 
     def _print_Transpose(self, node):
+        arg = node.arg
+        if isinstance(arg, Sym) and arg.index is None and arg.layer is not None and arg.layer_parens:
+            return self.doprint(replace(arg, layer=None)) + f"^{{({self.doprint(arg.layer)})T}}"
         inner = self.doprint(node.arg)
         if not isinstance(node.arg, (Sym, Paren)):
             inner = f"({inner})"
