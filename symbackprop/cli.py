@@ -11,7 +11,9 @@ import sys
 from typing import Callable
 
 from . import __version__
+from .codegen import code_outputs
 from .derive import Derivation, derive
+from .documents import document_outputs
 from .errors import SymbackpropError
 from .notation import PROFILE_NAMES
 from .output import write_outputs
@@ -21,6 +23,8 @@ from .textreport import gradients_json, gradients_text, headline
 OutputWriter = Callable[[Derivation, argparse.Namespace], dict[str, bytes]]
 DERIVE_OUTPUTS: list[OutputWriter] = []
 """Further outputs of ``derive -o DIR`` (documents, code): each returns name -> bytes."""
+DERIVE_OUTPUTS.append(code_outputs)  # model.py and test_model.py (--target numpy|scalar)
+DERIVE_OUTPUTS.append(document_outputs)  # derivation.tex/.md/.pdf (--notation, --per-weight, --pdf)
 
 
 class _Parser(argparse.ArgumentParser):
