@@ -24,8 +24,11 @@ from .lexer import split_claims
 from .nodes import Claim, Idx, SumOver, Sym, children, walk
 from .parse import parse_claim
 from .printer import print_claim
+from .symbolic import symbolic_check
 
 POINTS = 4
+SYMBOLIC_PARAMETERS = 60
+SYMBOLIC_BINDINGS = 12
 RTOL, ATOL = 1e-5, 1e-6
 METHOD = (f"numeric: both sides evaluated at {POINTS} random points (parameters, input, target, learning "
           f"rate) and at every valid index value, against the derivation's deltas and gradients; "
@@ -46,6 +49,7 @@ class Verdict:
     confidence: str | None = None
     checked: int = 0
     line: int = 0
+    symbolic: str | None = None
 
     @property
     def correct(self) -> bool:
@@ -54,7 +58,7 @@ class Verdict:
     def as_dict(self) -> dict[str, Any]:
         return {"claim": self.claim, "verdict": self.verdict, "diagnosis": self.diagnosis,
                 "counterexample": self.counterexample, "expected": self.expected, "reason": self.reason,
-                "method": self.method, "confidence": self.confidence, "checked": self.checked,
+                "method": self.method, "symbolic": self.symbolic, "confidence": self.confidence, "checked": self.checked,
                 "line": self.line}
 
 
@@ -188,6 +192,21 @@ def _unsummed(claim: Claim, ctx: Context) -> Verdict | None:
     return None
 
 
+def _symbolic(claim: Claim, kind: str, ctx: Context, sign: int) -> str:
+    """Symbolic confirmation at up to SYMBOLIC_BINDINGS index values, where cheap."""
+    if len(ctx.truth.d.parameters) > SYMBOLIC_PARAMETERS:
+        return f"not attempted: more than {SYMBOLIC_PARAMETERS} parameters"
+    bindings = Resolver(ctx.truth, ctx.profile).bindings(claim.sides, claim.notes)
+    if len(bindings) > SYMBOLIC_BINDINGS:
+        return f"not attempted: more than {SYMBOLIC_BINDINGS} index values"
+    signs = dict(ctx.signs)
+    for b in bindings:
+        ev = Evaluator(ctx.truth, ctx.profile, signs, ctx.truth.points[0], b)
+        if symbolic_check(claim, kind, ev, sign) is not True:
+            return "not attempted or inconclusive (numeric check only)"
+    return f"proven equal with SymPy at {len(bindings)} index value(s)"
+
+
 def check_claim(claim: Claim, ctx: Context) -> Verdict:
     unsummed = _unsummed(claim, ctx) if claim_kind(claim, ctx) != "update" else None
     if unsummed is not None:
@@ -207,6 +226,9 @@ def check_claim(claim: Claim, ctx: Context) -> Verdict:
                               "is practically impossible (high confidence)")
         if kind == "delta" and sign == -1:
             verdict.confidence += f"; {claim.sides[0].name} is -dE/dz (used consistently in later claims)"
+        verdict.symbolic = _symbolic(claim, kind, ctx, sign)
+        if verdict.symbolic.startswith("proven"):
+            verdict.confidence += f"; symbolic: {verdict.symbolic}"
         return verdict
     verdict.verdict = "incorrect"
     verdict.counterexample = counterexample(ctx, failure)
