@@ -198,7 +198,7 @@ CORRECT = [
     (SEED, "aima", DELTA_AIMA + r"w_{j,k} \leftarrow w_{j,k} + \alpha \cdot \Delta_k a_j"),
     (SEED, "aima", DELTA_AIMA.replace("(y_k - a_k)", "(a_k - y_k)") + r"w_{j,k} \leftarrow w_{j,k} - \alpha a_j \Delta_k"),
     (WIKI_NET, "wikipedia", r"\frac{\partial E}{\partial w_{ij}} = o_i \delta_j"),
-    (WIKI_NET, "wikipedia", r"\frac{\partial E}{\partial w^{(2)}_{jk}} = \delta^{(2)}_j o^{(1)}_k"),
+    (WIKI_NET, "wikipedia", r"\frac{\partial E}{\partial w^{(2)}_{kj}} = \delta^{(2)}_j o^{(1)}_k"),
     (CLASSIFIER, "seed", r"\delta^{(2)}_k = \hat{y}_k - y_k"),
     (CLASSIFIER, "seed", r"E = -\sum_k y_k \log \hat y_k"),
     (CLASSIFIER, "seed", r"\frac{\partial L}{\partial W^{(1)}} = ((W^{(2)})^T \delta^{(2)} \odot \sigma'(z^{(1)})) x^T"),

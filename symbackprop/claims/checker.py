@@ -14,17 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import sympy as sp
 
 from ..derive import Derivation, derive
+from ..latex import NotationPrinter, latex
 from ..notation import Profile
 from ..notation import profile as make_profile
 from .diagnose import SUM, candidates, diagnose
 from .evaluate import CannotCheck, Evaluator, Resolver, ShapeMismatch, Truth, close, kind_of
 from .lexer import split_claims
-from .nodes import Claim, Idx, SumOver, Sym, children, walk
+from .nodes import Claim, Deriv, Idx, SumOver, Sym, children, walk
 from .parse import parse_claim
 from .printer import print_claim
-from .symbolic import symbolic_check
+from .symbolic import SymbolicClaim, symbolic_check
 
 POINTS = 4
 SYMBOLIC_PARAMETERS = 60
@@ -238,8 +240,49 @@ def check_claim(claim: Claim, ctx: Context) -> Verdict:
         verdict.diagnosis, fixed = found
         verdict.expected = print_claim(fixed, comma_weights=ctx.profile.index_comma)
     else:
-        verdict.diagnosis = failure.message or "not one of the common mistakes; compare with the expected value"
+        verdict.diagnosis = failure.message or "not one of the common mistakes; compare with the expected formula"
+        verdict.expected = true_formula(claim, failure, ctx)
     return verdict
+
+
+def true_formula(claim: Claim, failure: Failure, ctx: Context) -> str | None:
+    """The Derivation's own formula for the claim's left side at the counterexample, in the profile."""
+    d = ctx.truth.d
+    ev = Evaluator(ctx.truth, ctx.profile, ctx.signs, ctx.truth.points[failure.point], failure.binding)
+    printer = NotationPrinter(ctx.profile, {l: layer.activation.latex for l, layer in enumerate(d.network.layers, 1)})
+    lhs, kind = claim.sides[0], claim_kind(claim, ctx)
+    rel = "="
+    try:
+        if isinstance(lhs, Deriv) and isinstance(lhs.num, Sym) and isinstance(lhs.wrt, Sym):
+            key = ev.key(lhs.wrt)
+            if ev.key(lhs.num)[0] != "loss" or key[0] not in ("W", "b"):
+                return None
+            p = SymbolicClaim(ev).key_symbol(key)
+            left, right = rf"\frac{{\partial E}}{{\partial {latex(p, printer)}}}", d.compact_gradient(p)
+        elif kind == "update":
+            key = ev.key(lhs)
+            if key[0] not in ("W", "b"):
+                return None
+            p = SymbolicClaim(ev).key_symbol(key)
+            left, rel = latex(p, printer), r"\leftarrow"
+            right = p - sp.Symbol(ctx.profile.learning_rate.lstrip("\\")) * d.compact_gradient(p)
+        elif kind == "delta":
+            key = ev.key(lhs)
+            if key[0] != "delta":
+                return None
+            sign = ctx.signs.get(key[3], 1)
+            left, right = latex(sign * d.delta_symbol(key[1], key[2]), printer), d.delta(key[1], key[2])
+        elif isinstance(lhs, Sym) and ev.key(lhs)[0] in ("z", "a") and ev.key(lhs)[1] >= 1:
+            key = ev.key(lhs)
+            sym = SymbolicClaim(ev).key_symbol(key)
+            right = d.graph.z_def[key[1]][key[2] - 1] if key[0] == "z" else d.graph.a_def[key[1]][key[2] - 1]
+            left = latex(sym, printer)
+        else:
+            return None
+        where = ", ".join(f"{k}={v}" for k, v in failure.binding.units)
+        return f"{left} {rel} {latex(right, printer)}" + (f" \\quad (at {where})" if where else "")
+    except (CannotCheck, KeyError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def check(spec: Any, text: str, notation: str | None = None, derivation: Derivation | None = None

@@ -55,9 +55,7 @@ def kind_of(sym: Sym, profile: Profile) -> str:
 
 
 def weight_order(sym: Sym, profile: Profile) -> str:
-    """``to_from`` (W_{jk}: k -> j) or ``from_to``; Wikipedia's layered w^l_{jk} is to_from."""
-    if profile.name == "wikipedia" and sym.layer is not None:
-        return "to_from"
+    """``to_from`` (W_{jk}: k -> j) or ``from_to`` (w_{kj}: k -> j), as the profile says."""
     return profile.weight_order
 
 
