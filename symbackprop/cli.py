@@ -111,9 +111,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if not verdicts:
         raise SymbackpropError(f"no claims found in {args.claims or '--claim'}; write one formula per line")
     sys.stdout.write(verdicts_json(verdicts) if args.json else verdicts_text(verdicts))
-    if any(v.verdict == "cannot check" for v in verdicts):
-        return 2
-    return 0 if all(v.correct for v in verdicts) else 1
+    if any(v.verdict == "incorrect" for v in verdicts):
+        return 1
+    return 0 if all(v.correct for v in verdicts) else 2  # a claim that cannot be checked is bad input
 
 
 def _cmd_gradients(args: argparse.Namespace) -> int:

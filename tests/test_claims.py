@@ -278,3 +278,15 @@ def test_cli_output_is_deterministic(capsys):
     first = capsys.readouterr().out
     main(["check", SEED, str(CLAIMS / "monash_aima.tex"), "--notation", "aima", "--json"])
     assert capsys.readouterr().out == first
+
+
+def test_fix_from_the_derivation_when_no_common_mistake_explains(derivations):
+    text = r"\frac{\partial E}{\partial W^{(1)}_{12}} = \delta^{(1)}_1 x_1 x_2"
+    v = run(derivations, SEED, text)[0]
+    assert v.verdict == "incorrect" and v.expected
+    assert run(derivations, SEED, v.expected)[0].verdict == "correct"
+
+
+def test_unparseable_claim_names_its_line(derivations):
+    with pytest.raises(ClaimSyntaxError, match="claim 2"):
+        run(derivations, SEED, "E = E\n" + r"\frac{\partial E}{ = 1")

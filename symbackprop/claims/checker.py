@@ -22,7 +22,7 @@ from ..notation import Profile
 from ..notation import profile as make_profile
 from .diagnose import SUM, candidates, diagnose
 from .evaluate import CannotCheck, Evaluator, Resolver, ShapeMismatch, Truth, close, kind_of
-from .lexer import split_claims
+from .lexer import ClaimSyntaxError, split_claims
 from .nodes import Claim, Deriv, Idx, SumOver, Sym, children, walk
 from .parse import parse_claim
 from .printer import print_claim
@@ -280,7 +280,7 @@ def true_formula(claim: Claim, failure: Failure, ctx: Context) -> str | None:
         else:
             return None
         where = ", ".join(f"{k}={v}" for k, v in failure.binding.units)
-        return f"{left} {rel} {latex(right, printer)}" + (f" \\quad (at {where})" if where else "")
+        return f"{left} {rel} {latex(right, printer)}" + (f" \\text{{ (at {where})}}" if where else "")
     except (CannotCheck, KeyError, ValueError, TypeError, AttributeError):
         return None
 
@@ -294,7 +294,10 @@ def check(spec: Any, text: str, notation: str | None = None, derivation: Derivat
     ctx.signs = {"delta": 1, "Delta": -1 if prof.descent_sign == "plus" else 1}
     verdicts = []
     for n, line in enumerate(split_claims(text), start=1):
-        claim = parse_claim(line)
+        try:
+            claim = parse_claim(line)
+        except ClaimSyntaxError as exc:
+            raise ClaimSyntaxError(f"claim {n}: {exc}") from None
         v = check_claim(claim, ctx)
         v.line = n
         verdicts.append(v)
