@@ -55,13 +55,9 @@ def times(*factors: sp.Expr) -> sp.Expr:
 
 
 def _indexed_to_symbol(expr: sp.Expr) -> sp.Expr:
-    """Map ``W2[k, j]`` to ``W2_k_j``, ``a1[j]`` to ``a1_j``, ``x[k]`` to ``x_k``, ..."""
-    def concrete(e: sp.Indexed) -> sp.Symbol:
-        stem = str(e.base.label)
-        idx = "_".join(str(int(i)) for i in e.indices)
-        return symbol(f"{stem}_{idx}")
-
-    return expr.replace(lambda e: isinstance(e, sp.Indexed), concrete)
+    """Map ``W2[k, j]`` to ``W2_k_j``, ``a1[j]`` to ``a1_j``, ``x[k]`` to ``x_k``, ... (integer indices)."""
+    return expr.xreplace({e: symbol(f"{e.base.label}_{'_'.join(str(int(i)) for i in e.indices)}")
+                          for e in expr.atoms(sp.Indexed)})
 
 
 class Derivation:
@@ -112,8 +108,12 @@ class Derivation:
     @lru_cache(maxsize=None)
     def _delta(self, l: int, j: int) -> sp.Expr:
         self._check_unit(l, j)
-        template = self.general.layers[l].delta.subs(J, j)
-        return _indexed_to_symbol(template.subs(self.sizes).doit())
+        return _indexed_to_symbol(self.layer_delta(l).xreplace({J: sp.Integer(j)}))
+
+    @lru_cache(maxsize=None)
+    def layer_delta(self, l: int) -> sp.Expr:
+        """Layer l's index-form delta at this network's widths, sums written out (j still free)."""
+        return self.general.layers[l].delta.subs(self.sizes).doit()
 
     def local(self, p: sp.Symbol) -> sp.Expr:
         """dz{l}_{j}/dp for a parameter p of layer l (instantiated from the general form)."""
@@ -287,11 +287,15 @@ class Derivation:
         return out
 
 
-def derive(spec: Any, verify: bool = True, seed: int = 0) -> Derivation:
-    """Derive backpropagation for ``spec`` (a path, dict or Network) and verify it."""
+def derive(spec: Any, verify: bool | str = True, seed: int = 0) -> Derivation:
+    """Derive backpropagation for ``spec`` (a path, dict or Network) and verify it.
+
+    ``verify``: True (symbolic up to 100 parameters, numeric always), ``"numeric"``
+    (numeric only) or False.
+    """
     derivation = Derivation(load(spec))
     if verify:
         from .verify import verify as run_verification
 
-        derivation.verification = run_verification(derivation, seed=seed)
+        derivation.verification = run_verification(derivation, seed=seed, symbolic=verify != "numeric")
     return derivation

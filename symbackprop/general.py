@@ -10,7 +10,7 @@ instantiates these templates per unit and per weight.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import sympy as sp
 
@@ -68,60 +68,62 @@ class LayerForm:
 
 
 class GeneralForm:
-    """The general index form of a network's backpropagation."""
+    """The general index form of a network's backpropagation.
+
+    Layer templates depend only on the layer's index, activation, bias and (for the
+    output layer) the loss, never on widths: :func:`layer_form` derives each once per process.
+    """
 
     def __init__(self, network: Network):
         self.network = network
         self.L = network.depth
         self.layers: dict[int, LayerForm] = {}
         for l in range(self.L, 0, -1):
-            self.layers[l] = self._layer(l)
+            layer, output = network.layers[l - 1], l == self.L
+            self.layers[l] = layer_form(l, output, layer.activation, layer.bias, network.loss if output else None)
 
-    def _layer(self, l: int) -> LayerForm:
-        layer = self.network.layers[l - 1]
-        W, b, a_prev = base("W", l), base("b", l), base("a", l - 1)
-        z = sp.Sum(W[J, K] * a_prev[K], (K, 1, size(l - 1)))
-        if layer.bias:
-            z = z + b[J]
-        raw = sp.diff(z, W[P, Q]).doit()
-        dz_dW = collapse(raw.subs({P: J, Q: K}), [(K, size(l - 1)), (J, size(l))])
-        dz_db = collapse(sp.diff(z, b[P]).doit().subs(P, J), [(J, size(l))]) if layer.bias else None
-        act = layer.activation
-        fprime = None if act.vector else activation_derivative(act, base("z", l)[J], base("a", l)[J])
-        form = LayerForm(l, z, raw, dz_dW, dz_db, fprime)
-        if l == self.L:
-            form.delta = self._output_delta(act)
-        else:
-            Wn, a_l = base("W", l + 1), base("a", l)
-            z_next = sp.Sum(Wn[K, I] * a_l[I], (I, 1, size(l)))
-            form.dnext_da = collapse(sp.diff(z_next, a_l[J]).doit(), [(J, size(l))])
-            form.delta = fprime * sp.Sum(form.dnext_da * base("delta", l + 1)[K], (K, 1, size(l + 1)))
-        return form
 
-    def _output_delta(self, act: ops.Activation) -> sp.Expr:
-        loss, L = self.network.loss, self.L
-        a, z, t, m = base("a", L), base("z", L), base("t"), size(L)
-        if not act.vector:
-            dE_da = collapse(sp.diff(loss.indexed(a, t, K, m), a[J]).doit(), [(J, m)])
-            raw = dE_da * activation_derivative(act, z[J], a[J])
-            return _shorter(raw, sp.factor(sp.cancel(raw)))
-        # softmax: differentiate E(softmax(z)) with respect to z[j], then name a[j] again
-        S = sp.Sum(sp.exp(z[I]), (I, 1, m))
-        soft = lambda idx: sp.exp(z[idx]) / S  # noqa: E731
-        E = loss.scale(m) * sp.Sum(loss.term(soft(K), t[K]), (K, 1, m))
-        raw = collapse(sp.diff(E, z[J]).doit(), [(J, m)])
-        s_sym = sp.Dummy("S", positive=True)
-        named = raw.xreplace({S: s_sym})
-        named = named.replace(lambda e: isinstance(e, sp.exp) and isinstance(e.args[0], sp.Indexed)
-                              and e.args[0].base == z, lambda e: a[e.args[0].indices[0]] * s_sym)
-        named = sp.expand(sp.simplify(named))
-        if loss.targets_sum_to_one:
-            named = named.xreplace({sp.Sum(t[K], (K, 1, m)): sp.Integer(1)})
-        return named
+@lru_cache(maxsize=256)
+def layer_form(l: int, output: bool, act: ops.Activation, bias: bool, loss: ops.Loss | None) -> LayerForm:
+    """Differentiate layer ``l``'s index-form sums with SymPy and collapse the results."""
+    W, b, a_prev = base("W", l), base("b", l), base("a", l - 1)
+    z = sp.Sum(W[J, K] * a_prev[K], (K, 1, size(l - 1)))
+    if bias:
+        z = z + b[J]
+    raw = sp.diff(z, W[P, Q]).doit()
+    dz_dW = collapse(raw.subs({P: J, Q: K}), [(K, size(l - 1)), (J, size(l))])
+    dz_db = collapse(sp.diff(z, b[P]).doit().subs(P, J), [(J, size(l))]) if bias else None
+    fprime = None if act.vector else activation_derivative(act, base("z", l)[J], base("a", l)[J])
+    form = LayerForm(l, z, raw, dz_dW, dz_db, fprime)
+    if output:
+        form.delta = output_delta(l, act, loss)
+    else:
+        Wn, a_l = base("W", l + 1), base("a", l)
+        z_next = sp.Sum(Wn[K, I] * a_l[I], (I, 1, size(l)))
+        form.dnext_da = collapse(sp.diff(z_next, a_l[J]).doit(), [(J, size(l))])
+        form.delta = fprime * sp.Sum(form.dnext_da * base("delta", l + 1)[K], (K, 1, size(l + 1)))
+    return form
 
-    @cached_property
-    def summary(self) -> dict[int, sp.Expr]:
-        return {l: form.delta for l, form in self.layers.items()}
+
+def output_delta(L: int, act: ops.Activation, loss: ops.Loss) -> sp.Expr:
+    """delta{L}[j] = dE/dz{L}[j], by SymPy from the index-form loss."""
+    a, z, t, m = base("a", L), base("z", L), base("t"), size(L)
+    if not act.vector:
+        dE_da = collapse(sp.diff(loss.indexed(a, t, K, m), a[J]).doit(), [(J, m)])
+        raw = dE_da * activation_derivative(act, z[J], a[J])
+        return _shorter(raw, sp.factor(sp.cancel(raw)))
+    # softmax: differentiate E(softmax(z)) with respect to z[j], then name a[j] again
+    S = sp.Sum(sp.exp(z[I]), (I, 1, m))
+    E = loss.scale(m) * sp.Sum(loss.term(sp.exp(z[K]) / S, t[K]), (K, 1, m))
+    raw = collapse(sp.diff(E, z[J]).doit(), [(J, m)])
+    s_sym = sp.Dummy("S", positive=True)
+    named = raw.xreplace({S: s_sym})
+    named = named.replace(lambda e: isinstance(e, sp.exp) and isinstance(e.args[0], sp.Indexed)
+                          and e.args[0].base == z, lambda e: a[e.args[0].indices[0]] * s_sym)
+    named = sp.expand(sp.simplify(named))
+    if loss.targets_sum_to_one:
+        named = named.xreplace({sp.Sum(t[K], (K, 1, m)): sp.Integer(1)})
+    return named
 
 
 def _shorter(a: sp.Expr, b: sp.Expr) -> sp.Expr:

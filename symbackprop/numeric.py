@@ -94,24 +94,29 @@ class NumericNetwork:
         return params, x, t
 
 
+def _padded(values: np.ndarray) -> np.ndarray:
+    """Prepend NaN along every axis so that 1-based template indices address the values."""
+    return np.pad(np.asarray(values, dtype=float), [(1, 0)] * np.ndim(values), constant_values=np.nan)
+
+
 class DerivedGradients:
-    """Evaluates a derivation's deltas and gradients numerically."""
+    """Evaluates what a derivation derived, numerically and vectorized over units.
+
+    Deltas come from each layer's index-form template (``Derivation.layer_delta``'s
+    source, with its sums kept) evaluated at every unit ``j`` at once; the weight
+    and bias gradients from the local-derivative templates times the deltas.
+    """
 
     def __init__(self, derivation: Derivation):
         self.d = derivation
-        g, L = derivation.graph, derivation.L
         self.numeric = NumericNetwork(derivation.network)
         self._delta_fns = {}
-        for l in range(L, 0, -1):
-            units = derivation.network.sizes[l]
-            exprs = [derivation.delta(l, j) for j in range(1, units + 1)]
-            args = [g.a[l], g.z[l], g.t]
-            if l < L:
-                args += [[w for row in g.W[l + 1] for w in row],
-                         [derivation.delta_symbol(l + 1, k) for k in range(1, len(g.z[l + 1]) + 1)]]
-            self._delta_fns[l] = _lambdify(args, exprs)
+        for l in range(derivation.L, 0, -1):
+            template = derivation.general.layers[l].delta.subs(derivation.sizes)
+            bases = sorted({e.base for e in template.atoms(sp.Indexed)}, key=str)
+            self._delta_fns[l] = ([str(b.label) for b in bases], _lambdify([*bases, general.J], template))
         self._local_fns = {}
-        for l in range(1, L + 1):
+        for l in range(1, derivation.L + 1):
             form = derivation.general.layers[l]
             prev = general.base("a", l - 1)
             self._local_fns[l] = (_lambdify([prev, general.J, general.K], form.dz_dW),
@@ -119,13 +124,16 @@ class DerivedGradients:
 
     def deltas(self, params: Params, x: np.ndarray, t: np.ndarray) -> tuple[dict[int, np.ndarray], list]:
         zs, acts = self.numeric.forward(params, x)
+        arrays = {"x": _padded(x), "t": _padded(t)}
+        for l in range(1, self.d.L + 1):
+            arrays.update({f"a{l}": _padded(acts[l]), f"z{l}": _padded(zs[l]), f"W{l}": _padded(params[f"W{l}"])})
         deltas: dict[int, np.ndarray] = {}
         for l in range(self.d.L, 0, -1):
-            args = [list(acts[l]), list(zs[l]), list(t)]
-            if l < self.d.L:
-                args += [list(params[f"W{l + 1}"].ravel()), list(deltas[l + 1])]
-            values = self._delta_fns[l](*args)
-            deltas[l] = np.array([np.broadcast_to(v, ()) for v in values], dtype=float)
+            names, fn = self._delta_fns[l]
+            units = self.d.network.sizes[l]
+            value = fn(*(arrays[name] for name in names), np.arange(1, units + 1))
+            deltas[l] = np.broadcast_to(np.asarray(value, dtype=float), (units,)).copy()
+            arrays[f"delta{l}"] = _padded(deltas[l])
         return deltas, acts
 
     def gradients(self, params: Params, x: np.ndarray, t: np.ndarray) -> Params:
@@ -137,8 +145,7 @@ class DerivedGradients:
             w_local, b_local = self._local_fns[l]
             jj = np.arange(1, units + 1)[:, None]
             kk = np.arange(1, fan_in + 1)[None, :]
-            prev = np.concatenate([[np.nan], acts[l - 1]])  # 1-based, as in the templates
-            local = np.broadcast_to(np.asarray(w_local(prev, jj, kk), dtype=float), (units, fan_in))
+            local = np.broadcast_to(np.asarray(w_local(_padded(acts[l - 1]), jj, kk), dtype=float), (units, fan_in))
             grads[f"W{l}"] = deltas[l][:, None] * local
             if b_local is not None:
                 grads[f"b{l}"] = deltas[l] * np.broadcast_to(np.asarray(b_local(jj[:, 0]), dtype=float), (units,))

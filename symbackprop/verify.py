@@ -23,8 +23,9 @@ from .derive import Derivation
 SYMBOLIC_LIMIT = 100
 MAX_KINKS = 10
 GENERAL_DEPTH_LIMIT = 4
+SPOT_CHECKS = 20
 GENERAL_WIDTHS = (2, 3)
-FD_SAMPLE = 400
+FD_SAMPLE = 96
 POINTS = 3
 DIRECTIONS = 3
 STEP = 1e-5
@@ -125,15 +126,19 @@ class Verification:
         return f"verification {verdict}: {sym}; general form: {self.general_form}; {num}; rule {self.rule}"
 
 
-def verify(derivation: Derivation, seed: int = 0) -> Verification:
+def verify(derivation: Derivation, seed: int = 0, symbolic: bool = True) -> Verification:
+    """Check every gradient of ``derivation``; see the module docstring for the tiers."""
     start = time.perf_counter()
     n = len(derivation.parameters)
     report = Verification(parameters=n, symbolic="skipped")
-    if n <= SYMBOLIC_LIMIT:
+    if not symbolic:
+        report.symbolic = report.general_form = "not requested (numeric verification only)"
+    elif n <= SYMBOLIC_LIMIT:
         _symbolic(derivation, report)
+        _general_form(derivation, report)
     else:
         report.symbolic = f"skipped: {n} parameters, more than {SYMBOLIC_LIMIT}"
-    _general_form(derivation, report)
+        report.general_form = f"checked symbolically only up to {SYMBOLIC_LIMIT} parameters"
     _numeric(derivation, report, np.random.default_rng(seed))
     report.seconds = round(time.perf_counter() - start, 3)
     return report
@@ -186,39 +191,62 @@ def _numeric(derivation: Derivation, report: Verification, rng: np.random.Genera
     evaluator = DerivedGradients(derivation)
     net = evaluator.numeric
     names = [p.name for p in derivation.parameters]
-    for _ in range(POINTS):
+    slots = [(key, index) for key, shape in net.shapes().items() for index in np.ndindex(*shape)]
+    for point in range(POINTS):
         params, x, t = net.random_point(rng)
         derived = net.flatten(evaluator.gradients(params, x, t))
-        theta = net.flatten(params)
-        loss = lambda v: net.loss(net.unflatten(v), x, t)  # noqa: E731
-        sample = np.arange(theta.size) if theta.size <= FD_SAMPLE else rng.choice(theta.size, FD_SAMPLE, replace=False)
+        n = derived.size
+        sample = np.arange(n) if n <= FD_SAMPLE else np.sort(rng.choice(n, FD_SAMPLE, replace=False))
         for i in sample:
-            e = np.zeros_like(theta)
-            e[i] = STEP
-            _compare(report, f"{names[i]}", derived[i], (loss(theta + e) - loss(theta - e)) / (2 * STEP))
+            key, index = slots[i]
+            _compare(report, names[i], derived[i], _central_difference(net, params, x, t, key, index))
+        theta = net.flatten(params)
         for d in range(DIRECTIONS):
-            v = rng.normal(size=theta.size)
+            v = rng.normal(size=n)
             v /= np.linalg.norm(v)
-            fd = (loss(theta + STEP * v) - loss(theta - STEP * v)) / (2 * STEP)
+            plus, minus = net.unflatten(theta + STEP * v), net.unflatten(theta - STEP * v)
+            fd = (net.loss(plus, x, t) - net.loss(minus, x, t)) / (2 * STEP)
             _compare(report, f"random direction {d + 1}", float(derived @ v), fd)
         report.numeric_points += 1
         report.numeric_per_parameter = len(sample)
         report.numeric_directions += DIRECTIONS
-        _spot_check_concrete(derivation, evaluator, report, params, x, t, derived, rng)
+        if point == 0:  # the concrete expressions do not depend on the point: one is enough
+            _spot_check_concrete(derivation, evaluator, report, params, x, t, derived, rng)
+
+
+def _central_difference(net, params, x, t, key: str, index: tuple) -> float:
+    """(E(p + h) - E(p - h)) / 2h for one parameter, perturbed in place and restored."""
+    array = params[key]
+    original = array[index]
+    array[index] = original + STEP
+    up = net.loss(params, x, t)
+    array[index] = original - STEP
+    down = net.loss(params, x, t)
+    array[index] = original
+    return (up - down) / (2 * STEP)
 
 
 def _spot_check_concrete(derivation, evaluator, report, params, x, t, derived, rng) -> None:
-    """The per-parameter SymPy expressions evaluate to the same numbers as the templates."""
+    """The concrete per-unit deltas and per-parameter SymPy expressions give the same numbers
+    as the vectorized templates, for a random sample of parameters."""
     g = derivation.graph
+    deltas, acts = evaluator.deltas(params, x, t)
+    zs, _ = evaluator.numeric.forward(params, x)
     values: dict[sp.Symbol, float] = dict(zip(g.x, x))
     values.update(zip(g.t, t))
-    deltas, acts = evaluator.deltas(params, x, t)
     for l in range(1, derivation.L + 1):
         values.update(zip(g.a[l], acts[l]))
+        values.update(zip(g.z[l], zs[l]))
         values.update({derivation.delta_symbol(l, j + 1): v for j, v in enumerate(deltas[l])})
-    picks = rng.choice(len(derivation.parameters), min(20, len(derivation.parameters)), replace=False)
-    for i in picks:
+        if l >= 2:  # deltas use the weights of the layer above; W1 never appears
+            values.update(zip((w for row in g.W[l] for w in row), params[f"W{l}"].ravel()))
+    picks = rng.choice(len(derivation.parameters), min(SPOT_CHECKS, len(derivation.parameters)), replace=False)
+    for i in sorted(picks):
         p = derivation.parameters[i]
+        l, j, _ = g.layer_of(p)
+        concrete_delta = float(derivation.delta(l, j).xreplace(values))
+        _compare(report, f"delta{l}_{j} (concrete expression)", concrete_delta, deltas[l][j - 1],
+                 rtol=1e-12, atol=1e-14)
         value = float(derivation.compact_gradient(p).xreplace(values))
         _compare(report, f"{p} (compact form)", value, derived[i], rtol=1e-12, atol=1e-14)
 

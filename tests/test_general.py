@@ -32,9 +32,14 @@ def test_general_form_agrees_at_two_widths(path):
 
 
 def test_width_check_can_fail(monkeypatch):
-    original = GeneralForm._output_delta
-    monkeypatch.setattr(GeneralForm, "_output_delta", lambda self, act: 2 * original(self, act))
-    assert check_widths(load("examples/seed_2_3_1.yaml"), (2,))
+    original = general.output_delta
+    monkeypatch.setattr(general, "output_delta", lambda L, act, loss: 2 * original(L, act, loss))
+    general.layer_form.cache_clear()
+    try:
+        assert check_widths(load("examples/seed_2_3_1.yaml"), (2,))
+    finally:
+        monkeypatch.undo()
+        general.layer_form.cache_clear()
 
 
 def test_collapse_picks_the_in_range_branch():

@@ -34,7 +34,7 @@ def test_large_net_is_verified_numerically_only():
             "loss": "half_sse"}
     report = derive(spec).verification
     assert report.passed and report.symbolic_checked == 0 and "skipped" in report.symbolic
-    assert report.numeric_per_parameter == 195
+    assert report.numeric_per_parameter == 96  # a random sample; random directions cover all 195
 
 
 def test_closed_form_gradient_is_in_inputs_targets_parameters_only():
