@@ -98,14 +98,6 @@ class ForwardGraph:
         parts = p.name[1:].split("_")
         return (int(parts[0]), int(parts[1]), int(parts[2]) if p.name[0] == "W" else None)
 
-    def forward_assignments(self) -> list[tuple[sp.Symbol, sp.Expr]]:
-        """Straight-line program of the forward pass: z, a per layer, then E."""
-        program = []
-        for l in range(1, self.L + 1):
-            program.extend(zip(self.z[l], self.z_def[l]))
-            program.extend(zip(self.a[l], self.a_def[l]))
-        return program
-
     # ------------------------------------------------------------------ closed form
 
     @cached_property
