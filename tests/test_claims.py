@@ -290,3 +290,14 @@ def test_fix_from_the_derivation_when_no_common_mistake_explains(derivations):
 def test_unparseable_claim_names_its_line(derivations):
     with pytest.raises(ClaimSyntaxError, match="claim 2"):
         run(derivations, SEED, "E = E\n" + r"\frac{\partial E}{ = 1")
+
+
+@pytest.mark.parametrize("text, diagnosis", [
+    (r"\delta^{(1)}_j = \sigma'(z^{(1)}_j) \sum_k W^{(2)}_{jk}\delta^{(2)}_k", INDEX),
+    (r"\delta^{(1)}_j = \sigma'(z^{(2)}_j) \sum_k W^{(2)}_{kj}\delta^{(2)}_k", LAYER),
+    (r"\frac{\partial E}{\partial W^{(l)}_{jk}} = \delta^{(l)}_k a^{(l-1)}_j", INDEX),
+])
+def test_indices_that_fit_no_layer_are_diagnosed(derivations, text, diagnosis):
+    v = run(derivations, CLASSIFIER, text)[0]
+    assert v.verdict == "incorrect" and v.diagnosis.startswith(diagnosis), v.as_dict()
+    assert run(derivations, CLASSIFIER, v.expected)[0].verdict == "correct"

@@ -21,7 +21,7 @@ from ..latex import NotationPrinter, latex
 from ..notation import Profile
 from ..notation import profile as make_profile
 from .diagnose import SUM, candidates, diagnose
-from .evaluate import CannotCheck, Evaluator, Resolver, ShapeMismatch, Truth, close, kind_of
+from .evaluate import CannotCheck, Evaluator, NoBinding, Resolver, ShapeMismatch, Truth, close, kind_of
 from .lexer import ClaimSyntaxError, split_claims
 from .nodes import Claim, Deriv, Idx, SumOver, Sym, children, walk
 from .parse import parse_claim
@@ -216,6 +216,8 @@ def check_claim(claim: Claim, ctx: Context) -> Verdict:
     verdict = Verdict(claim.text, "correct", method=METHOD)
     try:
         failure, count, sign = evaluate_claim(claim, ctx)
+    except NoBinding as exc:
+        return _repair_indices(claim, ctx, exc) or Verdict(claim.text, "cannot check", reason=str(exc))
     except CannotCheck as exc:
         return Verdict(claim.text, "cannot check", reason=str(exc))
     verdict.checked = count
@@ -243,6 +245,23 @@ def check_claim(claim: Claim, ctx: Context) -> Verdict:
         verdict.diagnosis = failure.message or "not one of the common mistakes; compare with the expected formula"
         verdict.expected = true_formula(claim, failure, ctx)
     return verdict
+
+
+def _repair_indices(claim: Claim, ctx: Context, exc: NoBinding) -> Verdict | None:
+    """Indices that fit no layer: incorrect when a common repair (index, layer) makes the claim correct."""
+    kind = claim_kind(claim, ctx)
+    for side in range(1, len(claim.sides)):
+        for label, candidate in candidates(claim, side, kind, ctx, None):
+            try:
+                fail, _, _ = evaluate_claim(candidate, ctx)
+            except CannotCheck:
+                continue
+            if fail is None:
+                return Verdict(claim.text, "incorrect", diagnosis=f"{label}: {exc}",
+                               counterexample={"note": f"{exc}; no index value makes both sides meaningful"},
+                               expected=print_claim(candidate, comma_weights=ctx.profile.index_comma),
+                               method=METHOD, confidence="certain: the indices contradict the network's layers")
+    return None
 
 
 def true_formula(claim: Claim, failure: Failure, ctx: Context) -> str | None:

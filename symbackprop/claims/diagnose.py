@@ -190,12 +190,12 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
                 yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, s=swap: replace(n, index=tuple(
                     Num(Fraction(s.get(int(i.value), int(i.value)))) if isinstance(i, Num) else i
                     for i in n.index)) if isinstance(n, Sym) and n.index else None))
+    for s in [n for n in walk(rhs) if isinstance(n, Sym) and n.index and len(n.index) == 2]:
+        yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, s=s: replace(n, index=n.index[::-1])
+                                                     if n is s else None))
     numbers = [n for n in walk(rhs) if isinstance(n, Sym) and n.index and any(isinstance(i, Num) for i in n.index)]
     top = max(ctx.truth.sizes)
     for s in numbers:
-        if len(s.index) == 2:
-            yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, s=s: replace(n, index=n.index[::-1])
-                                                         if n is s else None))
         for pos, i in enumerate(s.index):
             if isinstance(i, Num):
                 for v in range(1, top + 1):

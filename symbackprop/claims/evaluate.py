@@ -31,6 +31,10 @@ class CannotCheck(SymbackpropError):
     """A claim that reads fine but has no meaning on this network."""
 
 
+class NoBinding(CannotCheck):
+    """No layer of the network fits the claim's indices."""
+
+
 class ShapeMismatch(CannotCheck):
     """An operation on matrices whose shapes do not fit."""
 
@@ -314,7 +318,7 @@ class Resolver:
                 if len(out) > MAX_BINDINGS:
                     return out
         if not out:
-            raise CannotCheck(f"no layer of this {self.truth.net.architecture} network fits the indices of "
+            raise NoBinding(f"no layer of this {self.truth.net.architecture} network fits the indices of "
                               "this claim (a transposed index, or one letter used for units of two layers?)")
         return out
 
