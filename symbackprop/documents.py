@@ -367,8 +367,31 @@ class Builder:
                 for q in params:
                     steps = [s for s in d.steps(q) if s not in delta_steps]
                     sec.blocks.append(para("Parameter ", m(self.tex(q)), ":"))
-                    sec.blocks.extend(self.step_blocks(steps, l))
+                    sec.blocks.append(self.chain_block(steps))
         return sec
+
+    def chain_block(self, steps: list[Step]) -> Display:
+        """One chain of equalities: each step rewrites a factor of the running expression."""
+        first, rows, labels = steps[0], [], []
+        current = first.rhs
+
+        def add(lhs: str, expr, label: str) -> None:
+            new = aligned(lhs, rhs_lines(expr, self.pr))
+            rows.extend(new)
+            labels.extend([label] + [""] * (len(new) - 1))
+
+        add(self.pr.doprint(first.lhs), current, _rule_label(first))
+        for s in steps[1:]:
+            if s.rule == "result":
+                if sp.expand(current - s.rhs) != 0:
+                    add("", s.rhs, "result")
+                continue
+            if current.has(s.lhs):
+                current = current.xreplace({s.lhs: s.rhs})
+                add("", current, _rule_label(s))
+            else:
+                add(self.pr.doprint(s.lhs), s.rhs, _rule_label(s))
+        return Display(rows, labels)
 
     def step_blocks(self, steps: list[Step], l: int) -> list:
         """Rows of a step list: a step continues the previous one when it rewrites its lhs or rhs."""
@@ -394,7 +417,9 @@ class Builder:
             if "convention" in s.note:
                 notes.append(para("Convention: " + s.note.split("convention: ", 1)[1] + "."))
             if s.rule == "simplification" and self.d.simplifies_to_error:
-                text = "Cross-entropy meets its matching output activation, so the error term simplifies to "
+                text = "The error term simplifies to "
+                if "cross_entropy" in self.net.loss.name:
+                    text = "Cross-entropy meets its matching output activation, so the error term simplifies to "
                 notes.append(para(text, m(rf"{self.vec('a', self.d.L)} - {self.prof.target}"),
                                   f", using that {self.d.target_constraint}." if self.d.target_constraint else "."))
             if any(isinstance(a, sp.Dummy) for a in s.rhs.free_symbols):
@@ -419,7 +444,7 @@ class Builder:
             named = self.named_delta(l)
             if named is not None and named != form.delta:
                 pairs.append((dl, named, "chain rule"))
-                pairs.append(("", form.delta, "output form of " + _fprime_word(self.net.layers[l - 1].activation)))
+                pairs.append(("", form.delta, _fprime_word(self.net.layers[l - 1].activation)))
             else:
                 pairs.append((dl, form.delta, "chain rule" if l < L else "derived"))
         disp = self._merge(pairs)
@@ -459,7 +484,7 @@ class Builder:
         form = self.d.general.layers[l]
         if form.fprime is None:
             return None
-        rest = form.delta / form.fprime
+        rest = _without(form.delta, form.fprime)
         if l == self.d.L:
             return sp.Mul(sp.Derivative(E, general.base("a", l)[J]), ActivationPrime(l, general.base("z", l)[J]),
                           evaluate=False)
@@ -468,7 +493,7 @@ class Builder:
     def output_error_derivative(self) -> sp.Expr:
         """dE/da{L}[j] in index form: the general output delta divided by f'(z{L}[j])."""
         form = self.d.general.layers[self.d.L]
-        return sp.factor(form.delta / form.fprime)
+        return sp.factor(_without(form.delta, form.fprime))
 
     def monash_blocks(self) -> list:
         """The aima (Monash) form: Delta = -delta, and the update w <- w + alpha a Delta."""
@@ -535,8 +560,15 @@ class Builder:
         form = self.d.matrix
         blocks = [para("Stacking the units of a layer into column vectors (", m(r"\odot"),
                        " is the element-wise product), the same results read:")]
-        rows = [(eq.lhs, eq.rhs, eq.rule) for eq in form.backward() if not str(eq.lhs).startswith(("dW", "db"))]
-        rows += self.expanded_factors()
+        expansions = self.expanded_factors()
+        rows = []
+        for eq in form.backward():
+            if str(eq.lhs).startswith(("dW", "db")):
+                continue
+            rows.append((eq.lhs, eq.rhs, eq.rule))
+            layer = int(str(eq.lhs)[len("delta"):])
+            rows += [r for r in expansions if r[3] == layer]
+        rows = [r[:3] for r in rows]
         blocks.append(self.display(rows))
         blocks.append(para("The gradients of each layer's parameters are outer products:"))
         blocks.append(self.display([(eq.lhs, eq.rhs, eq.rule) for eq in form.backward()
@@ -550,7 +582,7 @@ class Builder:
         if out.fprime is not None and not d.simplifies_to_error:
             try:
                 rows.append((matrixform.vector("gradE", general.size(L)),
-                             matrixform.to_matrix(self.output_error_derivative(), L, general.size(L)), ""))
+                             matrixform.to_matrix(self.output_error_derivative(), L, general.size(L)), "", L))
             except matrixform.NotElementwise:
                 pass
         for l in range(L, 0, -1):
@@ -559,12 +591,12 @@ class Builder:
                 continue
             fp = matrixform.vector(f"fprime{l}", general.size(l))
             try:
-                rows.append((fp, matrixform.to_matrix(form.fprime, L, general.size(l)), ""))
+                rows.append((fp, matrixform.to_matrix(form.fprime, L, general.size(l)), "", l))
             except matrixform.NotElementwise:
                 u = sp.Symbol("u", real=True)
                 act = self.net.layers[l - 1].activation
                 rows.append((fp, r"\text{element-wise, with } " + self.pr.doprint(ActivationPrime(l, u)) + " = "
-                             + self.pr.doprint(act.derivative.subs(_registry_x(), u)), ""))
+                             + self.pr.doprint(act.derivative.subs(_registry_x(), u)), "", l))
         return rows
 
     def batch_blocks(self) -> list:
@@ -669,7 +701,19 @@ def _delta_word(p: Profile) -> str:
 
 
 def _fprime_word(act) -> str:
-    return f"the {act.title} derivative"
+    if act.uses_output:
+        return f"{act.title} derivative, written with the output"
+    return f"{act.title} derivative"
+
+
+def _without(product: sp.Expr, factor: sp.Expr) -> sp.Expr:
+    """``product / factor``, removing the factor's own factors where they appear literally."""
+    args, inner = list(sp.Mul.make_args(product)), sp.Mul.make_args(factor)
+    if all(f in args for f in inner):
+        for f in inner:
+            args.remove(f)
+        return sp.Mul(*args)
+    return sp.cancel(product / factor)
 
 
 def _optimizer_title(name: str) -> str:
@@ -773,6 +817,11 @@ def tex_engine() -> str | None:
 
 def compile_pdf(source: str, timeout: float = 120) -> bytes:
     """Compile LaTeX ``source`` with pdflatex (no shell escape) into reproducible PDF bytes."""
+    return compile_pdf_with_log(source, timeout)[0]
+
+
+def compile_pdf_with_log(source: str, timeout: float = 120) -> tuple[bytes, str]:
+    """The PDF bytes and pdflatex's log (for overfull-box checks)."""
     engine = tex_engine()
     if engine is None:
         raise DocumentError("no TeX engine: pdflatex is not on PATH; install texlive-latex-base and "
@@ -793,7 +842,7 @@ def compile_pdf(source: str, timeout: float = 120) -> bytes:
             first = next((ln for ln in lines if ln.startswith("!")), "see the .log")
             raise DocumentError(f"pdflatex failed on derivation.tex ({first.lstrip('! ')}); "
                                 "pass --no-pdf to skip the PDF and report this as a bug")
-        return pdf.read_bytes()
+        return pdf.read_bytes(), (Path(tmp) / "derivation.log").read_text(errors="replace")
 
 
 def document_outputs(d: Derivation, args) -> dict[str, bytes]:

@@ -117,7 +117,7 @@ class NotationPrinter(LatexPrinter):
             return 1
         if isinstance(f, (ActivationPrime, ActivationFn)):
             return 2
-        if isinstance(f, sp.Derivative) or (isinstance(f, sp.MatrixSymbol) and f.name.startswith("dEd")):
+        if isinstance(f, sp.Derivative) or (isinstance(f, sp.MatrixSymbol) and f.name.startswith(("dEd", "gradE"))):
             return 1.5
         if isinstance(f, sp.MatMul):
             return 1.8
@@ -266,9 +266,18 @@ class NotationPrinter(LatexPrinter):
             return self.named(label, None, indices)
         return super()._print_Indexed(expr)
 
-    def _print_ActivationFn(self, expr):
+    def _print_Pow(self, expr):
+        base = expr.base
+        if isinstance(base, (sp.Indexed, sp.Symbol)) and expr.exp.is_Integer and expr.exp > 1:
+            printed = self._print(base)
+            if "^" in printed or "_" in printed:
+                return rf"\left({printed}\right)^{{{self._print(expr.exp)}}}"
+        return super()._print_Pow(expr)
+
+    def _print_ActivationFn(self, expr, exp=None):
         l, arg = expr.args
-        return rf"{self.function_name(l)}({self._print(arg)})"
+        power = f"^{{{exp}}}" if exp else ""
+        return rf"{self.function_name(l)}{power}({self._print(arg)})"
 
     def _print_ActivationPrime(self, expr):
         l, arg = expr.args
@@ -277,6 +286,8 @@ class NotationPrinter(LatexPrinter):
     def _print_Derivative(self, expr):
         num = self._print(expr.expr)
         den = " ".join(rf"\partial {self._print(v)}" for v, n in expr.variable_count for _ in range(n))
+        if not isinstance(expr.expr, (sp.Symbol, sp.Indexed)):
+            return rf"\frac{{\partial}}{{{den}}}\left({num}\right)"
         return rf"\frac{{\partial {num}}}{{{den}}}"
 
     def _print_HadamardProduct(self, expr):
