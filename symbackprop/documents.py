@@ -400,6 +400,10 @@ class Builder:
         act = self.net.layers[l - 1].activation
         for s in steps:
             label = _rule_label(s)
+            if act.vector and s.rule == "derivative of the loss":
+                label += ", first term (the others alike)"
+            elif act.vector and s.rule == "derivative of the activation":
+                label = "softmax derivative, first term"
             lines = rhs_lines(s.rhs, pr)
             if prev is not None and (s.lhs == prev.lhs or s.lhs == prev.rhs) and s.rule != "result":
                 if (s.rule == prev.rule == "derivative of the activation" and act.uses_output
@@ -422,9 +426,15 @@ class Builder:
                     text = "Cross-entropy meets its matching output activation, so the error term simplifies to "
                 notes.append(para(text, m(rf"{self.vec('a', self.d.L)} - {self.prof.target}"),
                                   f", using that {self.d.target_constraint}." if self.d.target_constraint else "."))
-            if any(isinstance(a, sp.Dummy) for a in s.rhs.free_symbols):
+            dummies = [a for a in s.rhs.free_symbols if isinstance(a, sp.Dummy)]
+            if dummies and isinstance(s.lhs, sp.Derivative):
                 S = sp.Sum(sp.exp(general.base("z", self.d.L)[K]), (K, 1, self.net.sizes[self.d.L]))
                 notes.append(para("Here ", m(rf"S = {pr.doprint(S)}"), " is the softmax denominator."))
+                out, z = s.lhs.expr, s.lhs.variables[0]
+                rewritten = _no_leading_minus(sp.factor(s.rhs.subs(sp.exp(z), out * dummies[0])))
+                if not rewritten.has(dummies[0]):
+                    rows.append(rf"&= {pr.doprint(rewritten)}")
+                    labels.append(f"with ${pr.doprint(sp.exp(z))} = {pr.doprint(out)} S$")
             prev = s
         return [Display(rows, labels), *notes]
 
@@ -614,7 +624,8 @@ class Builder:
         sec = Section("Update rules")
         settings = {"sgd": "", "momentum": f", momentum $\\mu = {number(opt.momentum)}$",
                     "adam": (f", $\\beta_1 = {number(opt.beta1)}$, $\\beta_2 = {number(opt.beta2)}$, "
-                             f"$\\epsilon = {number(opt.epsilon)}$")}[opt.name]
+                             f"$\\epsilon = {_sci(opt.epsilon) if opt.epsilon < 1e-3 else number(opt.epsilon)}$")
+                    }[opt.name]
         tail = ("; each parameter moves against its gradient from the previous section"
                 + (" (the moments start at zero; the step counter is " if opt.name == "adam" else
                    " (the velocity starts at zero):" if opt.name == "momentum" else ":"))
@@ -704,6 +715,15 @@ def _fprime_word(act) -> str:
     if act.uses_output:
         return f"{act.title} derivative, written with the output"
     return f"{act.title} derivative"
+
+
+def _no_leading_minus(expr: sp.Expr) -> sp.Expr:
+    """``-a (a - 1)`` as ``a (1 - a)``: absorb a factor -1 into the one sum factor."""
+    coeff, factors = expr.as_coeff_mul()
+    sums = [f for f in factors if isinstance(f, sp.Add)]
+    if coeff == -1 and len(sums) == 1:
+        return sp.Mul(*[(-f if f is sums[0] else f) for f in factors], evaluate=False)
+    return expr
 
 
 def _without(product: sp.Expr, factor: sp.Expr) -> sp.Expr:

@@ -308,7 +308,7 @@ class NotationPrinter(LatexPrinter):
     def _print_HadamardPower(self, expr):
         if expr.exp == sp.Rational(1, 2):
             return rf"\sqrt{{{self._print(expr.base)}}}"
-        return rf"\bigl({self._print(expr.base)}\bigr)^{{\circ {self._print(expr.exp)}}}"
+        return rf"\left({self._print(expr.base)}\right)^{{\circ {self._print(expr.exp)}}}"
 
     def _print_MatMul(self, expr):
         scalars = [a for a in expr.args if not getattr(a, "is_Matrix", False) and not isinstance(a, sp.MatrixExpr)]
@@ -316,21 +316,30 @@ class NotationPrinter(LatexPrinter):
         head = ""
         if scalars:
             c = sp.Mul(*scalars)
-            head = "- " if c == -1 else "" if c == 1 else self._print(c) + " "
-            if c.could_extract_minus_sign() and c != -1:
+            if isinstance(c, sp.Add):
+                head = rf"\left({self._print(c)}\right) "
+            elif c == -1:
+                head = "- "
+            elif c == 1:
+                head = ""
+            elif c.as_coeff_Mul()[0] < 0:
                 head = "- " + self._print(-c) + " "
+            else:
+                head = self._print(c) + " "
         body = " ".join(rf"\left({self._print(m)}\right)" if isinstance(m, (sp.MatAdd, sp.HadamardProduct))
                         and (len(mats) > 1 or scalars) else self._print(m) for m in mats)
         return head + body
 
     def _print_MatAdd(self, expr):
         def negative(t) -> bool:
-            coeff = t.as_coeff_mmul()[0] if isinstance(t, sp.MatMul) else (
-                t if t.is_number else sp.Integer(1))
-            return bool(coeff.could_extract_minus_sign()) or (t.is_number and t < 0)
+            if not isinstance(t, sp.MatMul):
+                return False
+            c = sp.Mul(*[a for a in t.args if not isinstance(a, sp.MatrixExpr)])
+            return not isinstance(c, sp.Add) and c.as_coeff_Mul()[0] < 0
 
-        def ones_first(t) -> bool:  # 1 b^T goes after X W^T
-            return isinstance(t, sp.MatMul) and any(getattr(a, "name", "") == "1" for a in t.args)
+        def ones_first(t) -> bool:  # 1 b^T goes after X W^T, epsilon 1 after sqrt(v)
+            return isinstance(t, sp.MatMul) and any(getattr(a, "name", "") == "1" or isinstance(a, sp.OneMatrix)
+                                                    for a in t.args)
 
         terms = list(expr.args)
         positive = sorted((t for t in terms if not negative(t)), key=ones_first)
@@ -357,6 +366,8 @@ class NotationPrinter(LatexPrinter):
     def _print_Sum(self, expr):
         # \sum_{k=1}^{n_2} with the summand in parentheses only when it is a sum
         (var, lo, hi), = expr.limits
+        if expr.function.could_extract_minus_sign():
+            return "- " + self._print(sp.Sum(-expr.function, *expr.limits))
         body = self._print(expr.function)
         if isinstance(expr.function, sp.Add):
             body = rf"\left({body}\right)"

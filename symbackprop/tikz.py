@@ -37,25 +37,26 @@ def diagram(network: Network, printer: NotationPrinter, caption_of) -> str:
              r"  unit/.style={circle,draw,thick,minimum size=9mm,inner sep=0pt,font=\small},",
              r"  weight/.style={font=\scriptsize,fill=white,inner sep=1pt}]"]
     height = max(len(shown_units(n)) for n in sizes)
+    row_gap = ROW * (1.3 if labelled else 1.0)
     for l, n in enumerate(sizes):
         units = shown_units(n)
-        top = (len(units) - 1) * ROW / 2
-        x = l * COLUMN
+        top = (len(units) - 1) * row_gap / 2
+        x = l * COLUMN * (1.2 if labelled else 1.0)
         for row, j in enumerate(units):
-            y = top - row * ROW
+            y = top - row * row_gap
             if j is None:
                 lines.append(rf"  \node at ({x:.2f},{y:.2f}) {{$\vdots$}};")
             else:
                 tex = printer.doprint(unit_symbol(l, j))
                 lines.append(rf"  \node[unit] (u{l}-{j}) at ({x:.2f},{y:.2f}) {{${tex}$}};")
-        bottom = -(height - 1) * ROW / 2 - 0.9
+        bottom = -(height - 1) * row_gap / 2 - 0.9
         lines.append(rf"  \node[align=center,font=\footnotesize] at ({x:.2f},{bottom:.2f}) {{{caption_of(l)}}};")
     for l in range(1, len(sizes)):
         for j in (u for u in shown_units(sizes[l]) if u is not None):
             sources = [u for u in shown_units(sizes[l - 1]) if u is not None]
             for row, k in enumerate(sources):
-                # stagger the labels: the first source's near it, the last source's near the target
-                pos = 0.22 + 0.56 * row / max(len(sources) - 1, 1)
+                # stagger the labels: the first source's near the target, the last one's near the source
+                pos = 0.8 - 0.45 * row / max(len(sources) - 1, 1)
                 edge = rf"  \draw[->] (u{l - 1}-{k}) -- (u{l}-{j})"
                 if labelled:
                     w = printer.doprint(sp.Symbol(f"W{l}_{j}_{k}"))
