@@ -190,6 +190,8 @@ CORRECT = [
     (SEED, "seed", r"W^{(1)}_{21} \leftarrow W^{(1)}_{21} - \alpha \times \delta^{(1)}_2 \times x_1"),
     (SEED, "seed", "dE/dW1[2,1] = delta1[2]*x[1]"),
     (SEED, "seed", "a2[1] = sigma(z2[1])"),
+    (SEED, "seed", "delta2[1] = (a2[1] - y[1])*sigma'(z2[1])"),
+    (SEED, "seed", r"\delta^{(2)}_1 = (a^{(2)}_1 - y_1)\,\sigma^{\prime}(z^{(2)}_1)"),
     (SEED, "seed", r"\frac{\partial E}{\partial W^{(l)}_{jk}} = \delta^{(l)}_j a^{(l-1)}_k"),
     (SEED, "seed", r"\delta^{(l)}_j = \sigma'(z^{(l)}_j) \sum_k W^{(l+1)}_{kj} \delta^{(l+1)}_k"),
     # the other sign convention, used consistently

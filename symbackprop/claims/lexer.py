@@ -66,6 +66,7 @@ _PUNCT = {"_": "SUB", "^": "SUP", "'": "PRIME", "{": "LBRACE", "}": "RBRACE", "(
 
 _NAMED_GROUP = re.compile(r"\\(mathrm|operatorname|mathit|mathbf|boldsymbol|textrm)\s*\{\s*([A-Za-z]+)\s*\}")
 _TEXT = re.compile(r"\\(text|mbox|textit|textbf)\s*\{([^{}]*)\}")
+_PRIME_SUP = re.compile(r"\^\s*(\{\s*\\prime\s*\}|\\prime)")
 _DOLLARS = re.compile(r"\$+")
 _ENV = re.compile(r"\\(begin|end)\s*\{(align\*?|aligned|equation\*?|gather\*?)\}")
 
@@ -116,6 +117,7 @@ def tokenize(text: str) -> list[Tok]:
     if "\\" not in text and "{" not in text:
         text = plain_to_latex(text)
     text = _NAMED_GROUP.sub(lambda m: f" {m.group(2)} ", text)
+    text = _PRIME_SUP.sub("'", text)
     tokens: list[Tok] = []
     depth = pos = 0
     while pos < len(text):

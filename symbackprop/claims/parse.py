@@ -228,8 +228,6 @@ class _Build(Transformer):
             return head
         if isinstance(head, Sym) and not head.hat and head.name in FUNCTIONS | LOSS_FUNCTIONS and head.index is None:
             primes = sum(1 for kind, _ in scripts if kind == "prime")
-            primes += sum(1 for kind, v in scripts if kind == "sup" and isinstance(v, _Marker) is False
-                          and isinstance(v, Sym) and v.name == "'")
             if head.name in FUNCTIONS or primes:
                 others = [s for s in scripts if s[0] != "prime"]
                 if not others:
