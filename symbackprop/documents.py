@@ -224,7 +224,9 @@ class Builder:
              [m(r"n_{0} \times 1")]),
             ([m(self.vec("W", 1).replace("(1)", "(l)"))],
              ["weights of layer ", m("l"), "; ", m(W_entry), " connects unit ", m("k"), " of layer ", m("l-1"),
-              " to unit ", m("j"), " of layer ", m("l")],
+              " to unit ", m("j"), " of layer ", m("l"),
+              *(["; as a matrix, row ", m("j"), " holds the weights into unit ", m("j")]
+                if p.weight_order == "from_to" else [])],
              [m(r"n_{l} \times n_{l-1}")]),
             ([m(self.vec("b", 1).replace("(1)", "(l)"))], ["biases of layer ", m("l")], [m(r"n_{l} \times 1")]),
             ([m(self.vec("z", 1).replace("(1)", "(l)"))],
@@ -890,6 +892,10 @@ def jupyter_latex(d: Derivation) -> str:
     """The general results as one display, for ``_repr_latex_``."""
     builder = Builder(d, notation_profile(None, d.network.notation))
     rec = builder.recursion_section()
-    rows = [f"{r} && \\text{{{lbl}}}" if lbl else r
+    def label(text: str) -> str:  # prose in \text, $math$ as math
+        pieces = text.split("$")
+        return "".join(rf"\text{{{t}}}" if i % 2 == 0 else t for i, t in enumerate(pieces) if t)
+
+    rows = [f"{r} && {label(lbl)}" if lbl else r
             for b in rec.blocks if isinstance(b, Display) for r, lbl in zip(b.rows, b.labels)][:40]
     return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"

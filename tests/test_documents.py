@@ -164,6 +164,9 @@ def test_jupyter_reprs(seed):
     assert seed._repr_markdown_().count("$$") >= 2
     latex = seed._repr_latex_()
     assert latex.startswith("$$") and latex.endswith("$$") and r"\delta" in latex
+    aima = derive({"inputs": 1, "layers": [{"units": 2, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
+                   "loss": "half_sse", "notation": "aima"}, verify=False)
+    assert aima._repr_latex_().count("$") == 4  # labels with math stay inside the one display
 
 
 def test_notation_override_from_spec():
