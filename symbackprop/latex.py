@@ -464,4 +464,4 @@ def escape_tex(text: str) -> str:
             out.append(ch)
         else:
             out.append("?")
-    return "".join(out)
+    return "".join(out).replace("--", "-{}-").replace("--", "-{}-")  # no en/em dashes from option names

@@ -78,3 +78,7 @@ def test_escape_tex_neutralises_commands():
     assert not re.search(r"(?<!\\)[$%&#_{}]", out.replace(r"\{", "").replace(r"\}", "")
                          .replace("{}", ""))
     assert escape_tex("é") == "?"
+
+
+def test_option_names_keep_their_double_dash():
+    assert escape_tex("--per-weight all") == "-{}-per-weight all"
