@@ -529,7 +529,7 @@ class Builder:
             rows.append((Dk[J], minus, "definition, chain rule"))
             rows.append(("", sp.Mul(-dE_da, prime, evaluate=False), "derivative of the loss"))
         else:
-            rows.append((Dk[J], -outform.delta, "definition"))
+            rows.append((Dk[J], -outform.delta, rf"${p.delta} = -\delta$"))
         generic_a = {general.base("a", L - 1): sp.IndexedBase("a", real=True)}
         rename_out = {**rename_out, **generic_a}
         rows = [(_rn(a, rename_out), _rn(b, rename_out), c) for a, b, c in rows]
@@ -881,6 +881,9 @@ def document_outputs(d: Derivation, args) -> dict[str, bytes]:
     if want_pdf is not False and tex_engine() is not None:
         print("compiling derivation.pdf with pdflatex ...", file=sys.stderr, flush=True)
         files["derivation.pdf"] = compile_pdf(source)
+    elif want_pdf is None:
+        print("note: derivation.pdf skipped, pdflatex is not installed (texlive-latex-base, texlive-pictures)",
+              file=sys.stderr)
     return files
 
 
