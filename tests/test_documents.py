@@ -158,6 +158,8 @@ def test_markdown_uses_display_math(seed):
     md = documents.markdown(seed)
     assert md.count("$$") % 2 == 0 and "\\begin{aligned}" in md and "tikzpicture" not in md
     assert md.startswith("<!--") and "# Backpropagation for seed-one-hidden" in md
+    rows = [ln for ln in md.splitlines() if ln.startswith("|")]
+    assert rows and all(ln.replace("\\|", "").count("|") == 4 for ln in rows)  # three columns, no stray pipes
 
 
 def test_jupyter_reprs(seed):
