@@ -144,14 +144,15 @@ def _fmt(a: np.ndarray | None):
         return None
     if a.shape == (1, 1):
         return float(f"{a[0, 0]:.6g}")
+    if a.ndim == 1 or a.shape[1] == 1:
+        return [float(f"{v:.6g}") for v in np.ravel(a)]
     return [[float(f"{v:.6g}") for v in row] for row in a]
 
 
 def counterexample(ctx: Context, failure: Failure) -> dict:
     p = ctx.truth.points[failure.point]
     out = {"indices": dict(failure.binding.units), "layers": dict(failure.binding.layers),
-           "parameters": {k: _fmt(np.atleast_2d(v) if v.ndim == 2 else v.reshape(-1, 1))
-                          for k, v in p.params.items()},
+           "parameters": {k: _fmt(v if v.ndim == 2 else v.reshape(-1, 1)) for k, v in p.params.items()},
            "x": _fmt(p.x.reshape(-1, 1)), "target": _fmt(p.t.reshape(-1, 1)),
            "learning_rate": float(f"{p.alpha:.6g}"),
            "left": _fmt(failure.left), "right": _fmt(failure.right)}
@@ -236,6 +237,10 @@ def check_claim(claim: Claim, ctx: Context) -> Verdict:
         return verdict
     verdict.verdict = "incorrect"
     verdict.counterexample = counterexample(ctx, failure)
+    verdict.counterexample["compared"] = {
+        "update": "left: the gradient-descent step p - alpha*dE/dp; right: the claim's right side",
+        "delta": "left: dE/dz from the derivation (in the sign convention in use); right: the claim's right side",
+    }.get(kind, f"left: side 1; right: side {failure.side + 1} of the claim")
     verdict.confidence = "certain: the counterexample shows the two sides differ"
     found = diagnose(claim, failure, ctx, evaluate_claim)
     if found is not None:

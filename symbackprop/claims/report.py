@@ -14,7 +14,8 @@ def verdicts_text(verdicts: list[Verdict]) -> str:
     for v in verdicts:
         lines.append(f"{MARKS[v.verdict]} [{v.line}] {v.claim}")
         if v.verdict == "correct":
-            lines.append(f"    correct ({v.checked} comparisons)")
+            sym = f"; symbolic: {v.symbolic}" if v.symbolic and v.symbolic.startswith("proven") else ""
+            lines.append(f"    correct ({v.checked} numeric comparisons{sym})")
         elif v.verdict == "cannot check":
             lines.append(f"    cannot check: {v.reason}")
         else:
