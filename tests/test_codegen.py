@@ -1,8 +1,9 @@
 """Generated NumPy code (both targets) against three independent truths.
 
 * central finite differences of the generated loss (``symbackprop.gradcheck``);
-* ``Derivation.gradient`` (the closed form, differentiated by SymPy) evaluated
-  numerically by a small memoizing evaluator written here;
+* ``Derivation.gradient`` (the closed form) evaluated numerically by a small
+  memoizing evaluator written here (the per-unit chain of the same expressions
+  where the closed form is too slow to build, see ``closed_form_gradients``);
 * HIPS autograd on a NumPy forward pass written here from the definitions.
 
 Agreement rule, float64: ``|generated - reference| <= 1e-7 * |reference| + ATOL``,
@@ -140,6 +141,12 @@ def evaluate(expr, values, memo):
     elif isinstance(expr, sp.Piecewise):
         out = next(evaluate(value, values, memo) for value, cond in expr.args
                    if cond == sp.true or evaluate(cond, values, memo))
+    elif isinstance(expr, sp.ITE):
+        cond, yes, no = expr.args
+        out = evaluate(yes if evaluate(cond, values, memo) else no, values, memo)
+    elif isinstance(expr, (sp.And, sp.Or, sp.Not)):
+        parts = [evaluate(arg, values, memo) for arg in expr.args]
+        out = all(parts) if isinstance(expr, sp.And) else any(parts) if isinstance(expr, sp.Or) else not parts[0]
     elif isinstance(expr, sp.core.relational.Relational):
         out = bool(expr.func(sp.Float(evaluate(expr.lhs, values, memo)), sp.Float(evaluate(expr.rhs, values, memo))))
     else:
@@ -149,17 +156,34 @@ def evaluate(expr, values, memo):
 
 
 def closed_form_gradients(d, params, X, T):
-    """Batch mean of ``Derivation.gradient(p)`` evaluated at each sample."""
-    closed = {p: d.gradient(p) for p in d.parameters}
+    """Batch mean of the derivation's SymPy gradients evaluated at each sample.
+
+    ``Derivation.gradient(p)`` (the closed form) where SymPy can build it quickly:
+    with kinked activations in two or more layers its nested Piecewise take
+    minutes, and the same expressions are evaluated as the chain ``z``, ``a``
+    (graph definitions), ``Derivation.delta`` and ``Derivation.compact_gradient``
+    that ``gradient`` substitutes into each other.
+    """
+    g = d.graph
+    kinked = sum(1 for layer in d.network.layers if layer.activation.kink)
+    closed = {p: d.gradient(p) for p in d.parameters} if kinked <= 1 else None
     out = {key: np.zeros_like(value) for key, value in params.items()}
     for x, t in zip(X, T):
         values = dict(zip(d.inputs, x)) | dict(zip(d.targets, t))
         for p in d.parameters:
-            l, j, k = d.graph.layer_of(p)
+            l, j, k = g.layer_of(p)
             values[p] = params[f"{p.name[0]}{l}"][(j - 1, k - 1) if k else j - 1]
         memo = {}
-        for p, expr in closed.items():
-            l, j, k = d.graph.layer_of(p)
+        if closed is None:
+            for l in range(1, d.L + 1):
+                values.update({z: evaluate(zd, values, memo) for z, zd in zip(g.z[l], g.z_def[l])})
+                values.update({a: evaluate(ad, values, memo) for a, ad in zip(g.a[l], g.a_def[l])})
+            for l in range(d.L, 0, -1):
+                values.update({d.delta_symbol(l, j): evaluate(d.delta(l, j), values, memo)
+                               for j in range(1, d.network.sizes[l] + 1)})
+        for p in d.parameters:
+            l, j, k = g.layer_of(p)
+            expr = closed[p] if closed is not None else d.compact_gradient(p)
             out[f"{p.name[0]}{l}"][(j - 1, k - 1) if k else j - 1] += evaluate(expr, values, memo) / len(X)
     return out
 
