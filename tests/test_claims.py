@@ -84,6 +84,7 @@ WRONG = [
     (SEED, "aima", DELTA_AIMA + r"\Delta_j \leftarrow -g'(in_j)\sum_k w_{j,k}\Delta_k", SIGN),
     (CLASSIFIER, "seed", r"\frac{\partial E}{\partial z^{(2)}_k} = y_k - a^{(2)}_k", SIGN),
     (SEED, "seed", r"\delta^{(2)}_k = a^{(2)}_k - y_k", ACT),
+    (SEED, "seed", r"\frac{\partial E}{\partial W^{(2)}_{11}} = (a^{(2)}_1 - y_1) a^{(1)}_1", ACT),
     (SEED, "seed", r"\delta^{(1)}_j = \sum_k W^{(2)}_{kj} \delta^{(2)}_k", ACT),
     (SEED, "seed", r"\delta^{(1)} = (W^{(2)})^T \delta^{(2)}", ACT),
     (SEED, "aima", r"\Delta_k \leftarrow y_k - a_k", ACT),

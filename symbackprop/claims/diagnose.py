@@ -15,7 +15,23 @@ from dataclasses import replace
 from fractions import Fraction
 
 from .evaluate import GENERIC_ACTIVATIONS, CannotCheck, kind_of, weight_order
-from .nodes import Bin, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose, walk
+from .nodes import (
+    Bin,
+    Call,
+    Claim,
+    Deriv,
+    Idx,
+    Neg,
+    Node,
+    Num,
+    Paren,
+    Pow,
+    SumOver,
+    Sym,
+    Transpose,
+    walk,
+    weight_indices,
+)
 
 SIGN = "sign flipped"
 ACT_FACTOR = "missing activation-derivative factor"
@@ -77,7 +93,8 @@ def _unit_of_lhs(claim: Claim, profile) -> tuple[Node | None, tuple | None] | No
         if kind == "weight":
             if w.index is None:
                 return w.layer, None
-            to = w.index[0] if weight_order(w, profile) == "to_from" else w.index[-1]
+            idx = weight_indices(w.index)
+            to = idx[0] if weight_order(w, profile) == "to_from" else idx[-1]
             return w.layer, (to,)
         if kind in ("z", "delta"):
             return w.layer, w.index

@@ -21,7 +21,7 @@ from ..derive import Derivation
 from ..errors import SymbackpropError
 from ..notation import Profile
 from ..numeric import DerivedGradients
-from .nodes import Bin, Call, Idx, Node, Num, Paren, SumOver, Sym, walk
+from .nodes import Bin, Call, Idx, Node, Num, Paren, SumOver, Sym, walk, weight_indices
 
 MAX_BINDINGS = 400
 FD_STEP = 1e-6
@@ -241,8 +241,7 @@ class Resolver:
         idx = list(sym.index or ())
         given = self.int_value(sym.layer, layers) if sym.layer is not None else None
         if kind == "weight":
-            if len(idx) == 1 and isinstance(idx[0], Num) and idx[0].value.denominator == 1 and idx[0].value >= 10:
-                idx = [Num(type(idx[0].value)(int(c))) for c in str(int(idx[0].value))]
+            idx = weight_indices(sym.index)
             if len(idx) != 2:
                 raise CannotCheck(f"a weight needs two indices, got {len(idx)}")
             to, frm = (idx[0], idx[1]) if weight_order(sym, self.profile) == "to_from" else (idx[1], idx[0])

@@ -122,3 +122,11 @@ def children(node: Node) -> list[Node]:
     if isinstance(node, SumOver):
         return [n for n in (node.lower, node.upper, node.body) if n is not None]
     return []
+
+
+def weight_indices(index: tuple[Node, ...] | None) -> list[Node]:
+    """A weight's two indices; ``W_{12}`` (one number of two digits or more) means ``W_{1,2}``."""
+    idx = list(index or ())
+    if len(idx) == 1 and isinstance(idx[0], Num) and idx[0].value.denominator == 1 and idx[0].value >= 10:
+        idx = [Num(type(idx[0].value)(int(c))) for c in str(int(idx[0].value))]
+    return idx
