@@ -150,7 +150,7 @@ class Builder:
         printer = self.gpr if general_form else self.pr
         for lhs, rhs, label in pairs:
             left = lhs if isinstance(lhs, str) else printer.doprint(lhs)
-            lines = rhs_lines(rhs, printer) if not isinstance(rhs, str) else [rhs]
+            lines = rhs_lines(rhs, printer, _width(label)) if not isinstance(rhs, str) else [rhs]
             new = aligned(left, lines, relation if left else "=")
             rows.extend(new)
             labels.extend([label] + [""] * (len(new) - 1))
@@ -255,8 +255,20 @@ class Builder:
             which = f"layer{'s' if len(layers) > 1 else ''} {', '.join(map(str, layers))}"
             rows.append(([m(name)], [f"activation function of {which}: {act.title}"],
                          ["element-wise" if not act.vector else "vector"]))
+        elementwise = [n for l, n in self.functions.items() if not self.net.layers[l - 1].activation.vector]
+        if elementwise:
+            f = elementwise[0]
+            rows.append(([m(f"{f}'")], ["its derivative; ", m(f"{f}'(z^{{(l)}})"), " applies it to every entry"],
+                         ["element-wise"]))
+        if p.output_value:
+            rows.append(([m(p.output_value)], ["the network's output, ", m(f"{p.output_value} = "
+                                                                         + self.vec("a", L))],
+                         [m(rf"n_{{{L}}} \times 1")]))
         rows.append(([m(p.learning_rate)], ["learning rate, here ", m(number(self.net.optimizer.learning_rate))],
                      ["scalar"]))
+        rows.append(([m(self.pr.batch_name("X")), ", ", m(self.pr.batch_name("A1").replace("(1)", "(l)"))],
+                     ["batch form: the samples of a batch of ", m("B"), " stacked as rows"],
+                     [m(r"B \times n_{l}")]))
         rows.append(([m(r"n_{l}")], ["number of units of layer ", m("l"), ": ", m(sizes)], ["integer"]))
         rows.append(([m(r"\odot")], ["element-wise (Hadamard) product"], [""]))
         # de-duplicate identical rows (profiles may share names), keep order
@@ -378,7 +390,7 @@ class Builder:
         current = first.rhs
 
         def add(lhs: str, expr, label: str) -> None:
-            new = aligned(lhs, rhs_lines(expr, self.pr))
+            new = aligned(lhs, rhs_lines(expr, self.pr, _width(label)))
             rows.extend(new)
             labels.extend([label] + [""] * (len(new) - 1))
 
@@ -403,10 +415,10 @@ class Builder:
         for s in steps:
             label = _rule_label(s)
             if act.vector and s.rule == "derivative of the loss":
-                label += ", first term (the others alike)"
+                label += ", $k = 1$"
             elif act.vector and s.rule == "derivative of the activation":
-                label = "softmax derivative, first term"
-            lines = rhs_lines(s.rhs, pr)
+                label = "softmax derivative, $k = j$"
+            lines = rhs_lines(s.rhs, pr, _width(label))
             if prev is not None and (s.lhs == prev.lhs or s.lhs == prev.rhs) and s.rule != "result":
                 if (s.rule == prev.rule == "derivative of the activation" and act.uses_output
                         and s.lhs == prev.lhs):
@@ -486,7 +498,7 @@ class Builder:
         rows, labels = [], []
         for lhs, rhs, label in pairs:
             left = lhs if isinstance(lhs, str) else self.pr.doprint(lhs)
-            new = aligned(left, rhs_lines(rhs, self.pr))
+            new = aligned(left, rhs_lines(rhs, self.pr, _width(label)))
             rows.extend(new)
             labels.extend([label] + [""] * (len(new) - 1))
         return Display(rows, labels)
@@ -719,6 +731,13 @@ def _fprime_word(act) -> str:
     if act.uses_output:
         return f"{act.title} derivative, written with the output"
     return f"{act.title} derivative"
+
+
+def _width(label: str) -> int:
+    """Width budget of a right-hand side beside a rule label of this length."""
+    from .latex import MAX_LINE
+
+    return max(30, MAX_LINE - len(label) // 2)
 
 
 def _no_leading_minus(expr: sp.Expr) -> sp.Expr:

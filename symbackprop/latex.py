@@ -140,6 +140,11 @@ class NotationPrinter(LatexPrinter):
         return 3.5
 
     def _print_Mul(self, expr):
+        if isinstance(expr, sp.Mul) and expr.has(sp.Sum):  # 1/n sum_k ...: the factor in front
+            inverse = [f for f in expr.args if f.is_Pow and f.exp == -1 and f.base.is_Symbol]
+            if len(inverse) == 1:
+                rest = sp.Mul(*[f for f in expr.args if f is not inverse[0]])
+                return rf"\frac{{1}}{{{self._print(inverse[0].base)}}} {self._print(rest)}"
         if isinstance(expr, sp.Mul) and expr.is_commutative:
             coeff, rest = expr.as_coeff_Mul()
             if coeff.is_Rational and not coeff.is_Integer and rest != 1 and not any(
@@ -380,14 +385,34 @@ def latex(expr: sp.Expr, printer: NotationPrinter) -> str:
 
 # ------------------------------------------------------------------ line breaking
 
-MAX_LINE = 70
+MAX_LINE = 52
 """Rough width budget of one display line, in characters of LaTeX source without markup."""
 
 
-def _visible_length(tex: str) -> int:
-    """A crude estimate of the printed width of a LaTeX fragment."""
-    t = re.sub(r"\\(left|right|bigl|bigr|Bigl|Bigr|mathrm|operatorname|text)\b", "", tex)
-    t = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", lambda m: max(m.group(1), m.group(2), key=len), t)
+def _group(tex: str, start: int) -> tuple[str, int]:
+    """The balanced ``{...}`` group at ``start`` (its content) and the index after it."""
+    depth = 0
+    for i in range(start, len(tex)):
+        depth += {"{": 1, "}": -1}.get(tex[i], 0)
+        if depth == 0:
+            return tex[start + 1:i], i + 1
+    return tex[start + 1:], len(tex)
+
+
+def _visible_length(tex: str) -> float:
+    """A rough estimate of the printed width of a LaTeX fragment, in characters."""
+    i = tex.find(r"\frac{")
+    if i >= 0:
+        num, j = _group(tex, i + 5)
+        den, k = _group(tex, j)
+        return _visible_length(tex[:i]) + max(_visible_length(num), _visible_length(den)) + _visible_length(tex[k:])
+    i = tex.find("^{")
+    if i < 0:
+        i = tex.find("_{")
+    if i >= 0:  # scripts print small
+        script, j = _group(tex, i + 1)
+        return _visible_length(tex[:i]) + 0.6 * _visible_length(script) + _visible_length(tex[j:])
+    t = re.sub(r"\\(left|right|bigl|bigr|Bigl|Bigr|mathrm|operatorname|text|mathbf|boldsymbol)\b", "", tex)
     t = re.sub(r"\\[a-zA-Z]+", "x", t)
     t = re.sub(r"[{}^_ ]", "", t)
     return len(t)

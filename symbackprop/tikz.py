@@ -16,6 +16,7 @@ MAX_SHOWN = 6
 MAX_LABELLED_EDGES = 12
 COLUMN = 4.2  # cm between layers
 ROW = 1.6     # cm between units
+WIDTH = 14.0  # cm from the first column to the last, at most (the text is 16.6 cm wide)
 
 
 def shown_units(n: int) -> list[int | None]:
@@ -38,10 +39,11 @@ def diagram(network: Network, printer: NotationPrinter, caption_of) -> str:
              r"  weight/.style={font=\scriptsize,fill=white,inner sep=1pt}]"]
     height = max(len(shown_units(n)) for n in sizes)
     row_gap = ROW * (1.3 if labelled else 1.0)
+    column = min(COLUMN * (1.2 if labelled else 1.0), WIDTH / max(len(sizes) - 1, 1))
     for l, n in enumerate(sizes):
         units = shown_units(n)
         top = (len(units) - 1) * row_gap / 2
-        x = l * COLUMN * (1.2 if labelled else 1.0)
+        x = l * column
         for row, j in enumerate(units):
             y = top - row * row_gap
             if j is None:
