@@ -243,3 +243,28 @@ def test_blank_page_is_detected(tmp_path):
     """The ink check can fail: an empty document has (almost) no ink."""
     pdf = documents.compile_pdf("\\documentclass{article}\\begin{document}\\mbox{}\\end{document}\n")
     assert ink_on_page_one(pdf, tmp_path) < 0.001
+
+
+WIDE = {"name": "wide", "inputs": 16, "layers": [{"units": 32, "activation": "relu"},
+                                                  {"units": 10, "activation": "softmax"}],
+        "loss": "categorical_cross_entropy"}
+
+
+def test_diagram_shows_ellipses_for_wide_layers_and_labels_only_small_nets(seed):
+    wide = documents.tex(derive(WIDE, verify=False))
+    diagram = wide[wide.index(r"\begin{tikzpicture}"):wide.index(r"\end{tikzpicture}")]
+    assert diagram.count(r"\vdots") == 3 and "node[weight" not in diagram
+    assert diagram.count("node[unit]") == 5 * 3  # first three and last two units of each layer
+    small = documents.tex(seed)
+    assert small.count("node[weight") == 9  # every weight of the 2-3-1 net is labelled
+
+
+@pytest.mark.pdf
+@pytest.mark.skipif(not HAS_TEX, reason="pdflatex not installed")
+def test_wide_network_document_compiles_without_overfull_boxes(tmp_path):
+    d = derive(WIDE, verify=False)
+    source = documents.tex(d)
+    assert source.count("Parameter $") == 4  # 874 parameters: representatives only
+    pdf, log = documents.compile_pdf_with_log(source)
+    assert "Overfull" not in log
+    assert ink_on_page_one(pdf, tmp_path) > 0.005
