@@ -72,6 +72,7 @@ class Heading:
 @dataclass
 class Diagram:
     tikz: str
+    caption: Text
     kind: str = "diagram"
 
 
@@ -197,16 +198,16 @@ class Builder:
             kind = "output" if l == self.d.L else f"hidden {l}"
             return f"{kind}\\\\{layer.units} $\\times$ ${self.functions[l]}$"
         sec = Section("The network")
-        sec.blocks.append(Diagram(tikz.diagram(self.net, self.pr, caption)))
-        note = "Arrows carry the weights"
-        note += " (labelled)" if tikz.MAX_LABELLED_EDGES >= sum(
+        diagram = tikz.diagram(self.net, self.pr, caption)
+        note = "Each arrow carries a weight"
+        note += " (labelled with its symbol)" if tikz.MAX_LABELLED_EDGES >= sum(
             self.net.sizes[l] * self.net.sizes[l - 1] for l in range(1, len(self.net.sizes))) else ""
         biased = [l for l, layer in enumerate(self.net.layers, start=1) if layer.bias]
         if biased:
             note += "; every unit of layers " + ", ".join(map(str, biased)) + " also adds its bias, not drawn."
         else:
             note += "; no layer has a bias."
-        sec.blocks.append(para(note))
+        sec.blocks.append(Diagram(diagram, para(note)))
         return sec
 
     # ------------------------------------------------------------------ 3. notation
@@ -834,7 +835,7 @@ def _formatted(doc: Document, escape) -> dict:
             return {"kind": "table", "header": [text(c) for c in b.header],
                     "rows": [[text(c) for c in r] for r in b.rows]}
         if isinstance(b, Diagram):
-            return {"kind": "diagram", "tikz": b.tikz}
+            return {"kind": "diagram", "tikz": b.tikz, "caption": text(b.caption)}
         raise TypeError(type(b).__name__)
 
     return {"title": escape(doc.title), "profile": doc.profile.name, "summary": text(doc.summary),
