@@ -211,7 +211,13 @@ class Derivation:
         d = sp.diff(g.a_def[self.L][k - 1], zs[j - 1])
         s_sym = sp.Dummy("S", positive=True)
         total = sp.Add(*(sp.exp(z) for z in zs))
-        d = d.xreplace({total: s_sym}).xreplace({sp.exp(z): a * s_sym for z, a in zip(zs, a_syms)})
+        named = {z: a for z, a in zip(zs, a_syms)}
+
+        def output(e: sp.exp) -> sp.Expr:  # exp(c*z_i) -> (a_i S)^c
+            c, u = e.args[0].as_coeff_Mul()
+            return (named[u] * s_sym) ** c if u in named else e
+
+        d = d.xreplace({total: s_sym}).replace(lambda e: isinstance(e, sp.exp), output)
         return sp.factor(sp.simplify(d))
 
     @cached_property

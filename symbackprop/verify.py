@@ -42,13 +42,23 @@ def _normalized_exponent(arg: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     return c, u
 
 
-def _rationalize(expr: sp.Expr, table: dict) -> sp.Expr:
-    """Replace every ``exp(c*u)`` by ``s_u**c`` (bottom-up), one fresh symbol per u."""
-    def atom(e: sp.exp) -> sp.Expr:
-        c, u = _normalized_exponent(e.args[0])
-        return table.setdefault(u, sp.Dummy("e")) ** c
+def _rationalize(expr: sp.Expr, table: dict, memo: dict) -> sp.Expr:
+    """Replace every ``exp(c*u)`` by ``s_u**c`` (bottom-up), one fresh symbol per u.
 
-    return expr.replace(lambda e: isinstance(e, sp.exp), atom)
+    Memoized on sub-expressions: closed forms share subtrees, so this walks the DAG, not the tree.
+    """
+    done = memo.get(expr)
+    if done is not None:
+        return done
+    if not expr.args:
+        result = expr
+    elif isinstance(expr, sp.exp):
+        c, u = _normalized_exponent(_rationalize(expr.args[0], table, memo))
+        result = table.setdefault(u, sp.Dummy("e")) ** c
+    else:
+        result = expr.func(*(_rationalize(arg, table, memo) for arg in expr.args))
+    memo[expr] = result
+    return result
 
 
 def _branches(expr: sp.Expr):
@@ -78,7 +88,8 @@ def symbolic_equal(a: sp.Expr, b: sp.Expr) -> bool:
     atoms as independent only makes the test stricter, never looser.
     """
     table: dict = {}
-    diff = _rationalize(a, table) - _rationalize(b, table)
+    memo: dict = {}
+    diff = _rationalize(a, table, memo) - _rationalize(b, table, memo)
     for branch in _branches(diff):
         numerator, _ = sp.together(branch).as_numer_denom()
         if sp.expand(numerator) != 0:
