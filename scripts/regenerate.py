@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from symbackprop.cli import main  # noqa: E402
+from symbackprop.cli import main
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
 

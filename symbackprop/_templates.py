@@ -8,7 +8,7 @@ skeletons and loops: every expression is printed by a printer before it gets her
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -23,7 +23,7 @@ def template_dirs() -> list[str]:
     return [str(p) for p in SEARCH_PATH if p.is_dir()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment() -> jinja2.Environment:
     """Jinja2 environment: strict undefined, trailing newline kept, no autoescape."""
     return jinja2.Environment(

@@ -14,7 +14,7 @@ small nets.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property, wraps
 from typing import Any
 
 import sympy as sp
@@ -52,6 +52,19 @@ def D(f: sp.Expr, x: sp.Expr) -> sp.Derivative:
 def times(*factors: sp.Expr) -> sp.Expr:
     """An unevaluated product, kept in the order given."""
     return sp.Mul(*factors, evaluate=False)
+
+
+def _per_instance(method):
+    """Memoize a method's results on its instance (no process-wide cache holding derivations alive)."""
+    @wraps(method)
+    def cached(self, *args):
+        memo = self.__dict__.setdefault("_memo", {})
+        key = (method.__name__, args)
+        if key not in memo:
+            memo[key] = method(self, *args)
+        return memo[key]
+
+    return cached
 
 
 def _indexed_to_symbol(expr: sp.Expr) -> sp.Expr:
@@ -105,12 +118,12 @@ class Derivation:
         """delta{l}_{j} = dE/dz{l}_{j} in compact form: z, a, t, W and delta{l+1} symbols."""
         return self._delta(l, j)
 
-    @lru_cache(maxsize=None)
+    @_per_instance
     def _delta(self, l: int, j: int) -> sp.Expr:
         self._check_unit(l, j)
         return _indexed_to_symbol(self.layer_delta(l).xreplace({J: sp.Integer(j)}))
 
-    @lru_cache(maxsize=None)
+    @_per_instance
     def layer_delta(self, l: int) -> sp.Expr:
         """Layer l's index-form delta at this network's widths, sums written out (j still free)."""
         return self.general.layers[l].delta.subs(self.sizes).doit()
@@ -203,7 +216,7 @@ class Derivation:
                               "the convenient form in terms of the output, proven equal"))
         return steps
 
-    @lru_cache(maxsize=None)
+    @_per_instance
     def _softmax_jacobian(self, k: int, j: int) -> sp.Expr:
         """da{L}_k/dz{L}_j by SymPy, rewritten with the outputs a{L}."""
         g = self.graph
@@ -252,7 +265,7 @@ class Derivation:
     def _closed_sub(self) -> dict[sp.Symbol, sp.Expr]:
         return self.graph.closed_substitution()
 
-    @lru_cache(maxsize=None)
+    @_per_instance
     def _closed_delta(self, l: int) -> list[sp.Expr]:
         sub = dict(self._closed_sub)
         if l < self.L:

@@ -10,7 +10,7 @@ instantiates these templates per unit and per weight.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import sympy as sp
 

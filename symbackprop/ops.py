@@ -13,8 +13,8 @@ targets ``t``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import sympy as sp
 

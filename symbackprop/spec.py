@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from . import ops
 from .errors import ExpressionError, SpecError
@@ -115,25 +116,19 @@ def read_file(path: Path) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(where, f"cannot read the file ({exc.__class__.__name__})",
                         "save the spec as UTF-8 text") from None
-    try:
-        if suffix in (".yaml", ".yml"):
-            import yaml
+    import yaml
 
-            data = yaml.safe_load(text)
-        elif suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
-            data = tomllib.loads(text)
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise SpecError(where, f"unknown spec format {suffix or '(no extension)'!r}",
-                            "name the file .yaml, .yml, .toml or .json")
-    except SpecError:
-        raise
-    except Exception as exc:  # every parser's syntax error
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    parsers = {".yaml": yaml.safe_load, ".yml": yaml.safe_load, ".toml": tomllib.loads, ".json": json.loads}
+    if suffix not in parsers:
+        raise SpecError(where, f"unknown spec format {suffix or '(no extension)'!r}",
+                        "name the file .yaml, .yml, .toml or .json")
+    try:
+        data = parsers[suffix](text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SpecError(where, f"invalid {suffix[1:].upper()} ({first})", "fix the syntax") from None
     if not isinstance(data, dict):

@@ -70,7 +70,7 @@ def _branches(expr: sp.Expr):
     for values in itertools.product((sp.true, sp.false), repeat=len(conds)):
         chosen = dict(zip(conds, values))
 
-        def pick(pw: sp.Piecewise) -> sp.Expr:
+        def pick(pw: sp.Piecewise, chosen: dict = chosen) -> sp.Expr:
             for value, cond in pw.args:
                 if cond.xreplace(chosen) == sp.true:
                     return value

@@ -3,9 +3,8 @@
 import pytest
 import sympy as sp
 
-from symbackprop import derive, load
-from symbackprop import general
-from symbackprop.general import J, K, GeneralForm, base, check_widths, size
+from symbackprop import derive, general, load
+from symbackprop.general import GeneralForm, J, K, base, check_widths, size
 
 
 def test_index_form_of_the_seed_network():

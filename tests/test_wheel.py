@@ -26,10 +26,11 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path):
     work.mkdir()
     exe = env_dir / "bin" / "symbackprop"
     res = subprocess.run([str(exe), "derive", "--no-pdf", "-o", "out"], cwd=work, capture_output=True, text=True,
-                         env=env)
+                         env=env, check=False)
     assert res.returncode == 0, res.stderr
     assert "verification PASSED" in res.stdout
-    assert (work / "out" / "gradients.json").is_file()
+    for name in ("gradients.json", "gradients.txt", "derivation.tex", "derivation.md", "model.py", "test_model.py"):
+        assert (work / "out" / name).is_file(), name  # templates travel inside the wheel
     # the installed package is the wheel's, not the repo's
     where = subprocess.run([str(py), "-c", "import symbackprop; print(symbackprop.__file__)"], cwd=work,
                            capture_output=True, text=True, check=True, env=env).stdout
