@@ -123,6 +123,8 @@ class Verification:
         """JSON-ready; without timing the result is the same bytes on every run."""
         out = asdict(self)
         out["passed"] = self.passed
+        for key in ("max_abs_error", "max_rel_error"):  # 2 significant digits: stable across machines
+            out[key] = float(f"{out[key]:.1e}")
         if not timing:
             del out["seconds"]
         return out
