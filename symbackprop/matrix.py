@@ -187,8 +187,8 @@ def update_rules(optimizer_name: str, parameter: sp.Expr, gradient: sp.Expr, ind
 
     if optimizer_name == "momentum":
         v = state("v")
-        return [MatrixEquation(v, MU * v + gradient, "velocity"),
-                MatrixEquation(parameter, parameter - ALPHA * v, "momentum step")]
+        return [MatrixEquation(v, MU * v - ALPHA * gradient, "velocity"),
+                MatrixEquation(parameter, parameter + v, "momentum step")]
     if optimizer_name == "adam":
         m, v, m_hat, v_hat = state("m"), state("v"), state("mhat"), state("vhat")
         square = sp.HadamardPower(gradient, 2) if shape else gradient**2
