@@ -27,6 +27,8 @@ from .errors import SpecError
 
 SCALAR_LIMIT = 2000
 """Most parameters the scalar target prints one formula for."""
+REFERENCE_PARAMETERS = 5000
+"""Above this many parameters test_model.py embeds no 30-digit reference values (too slow)."""
 REFERENCE_ENTRIES = 40
 """Most entries per parameter array embedded as reference data in test_model.py."""
 
@@ -265,8 +267,8 @@ def numpy_context(d: Derivation) -> dict:
             expr = stabilize(delta)
             why = "the output delta simplifies to a - t" if d.simplifies_to_error \
                 else "dE/da times the activation derivative"
-            lines += [f"# delta{l} = dE/dz{l} / batch   [{_eq(f'delta{l}[j]', form.delta)}]  ({why})",
-                      f"delta{l} = np.multiply({printer.doprint(expr)}, 1 / batch, out=ws.delta{l})"]
+            lines += [f"# delta{l} = scale * dE/dz{l} / batch   [{_eq(f'delta{l}[j]', form.delta)}]  ({why})",
+                      f"delta{l} = np.multiply({printer.doprint(expr)}, scale / batch, out=ws.delta{l})"]
         else:
             sums = [f for f in sp.Mul.make_args(delta) if isinstance(f, sp.Sum)]
             if len(sums) != 1:
@@ -285,8 +287,8 @@ def numpy_context(d: Derivation) -> dict:
         if form.dz_db is not None:
             if form.dz_db != 1:
                 raise ValueError(f"unexpected bias derivative {form.dz_db}")
-            lines += [f"# db{l} = sum of delta{l} over the batch   [dE/db{l}[j] = delta{l}[j]]",
-                      f"db{l} = grads[\"b{l}\"]", f"np.sum(delta{l}, axis=0, out=db{l})"]
+            lines += [f"# db{l} = sum of delta{l} over the batch (ones @ delta{l})   [dE/db{l}[j] = delta{l}[j]]",
+                      f"db{l} = grads[\"b{l}\"]", f"np.matmul(ws.ones, delta{l}, out=db{l})"]
         backward.append(lines)
     loss_call, loss_comment, loss_helper = _loss_code(d, printer)
     body = re.sub(r'"[^"]*"', "", "\n".join(line for block in backward for line in block if not line.startswith("#")))
@@ -467,12 +469,13 @@ def generated_test_context(d: Derivation) -> dict:
     rng = np.random.default_rng(7)
     for key, value in params.items():
         sampled[key] = _entries(value.shape, rng)
-    ref = symbolic_gradients(d, params, X, T)
+    small = len(d.parameters) <= REFERENCE_PARAMETERS
+    ref = symbolic_gradients(d, params, X, T) if small else {}
     ctx = _common(d)
     ctx.update(
         point_params={k: repr(v.tolist()) for k, v in params.items()},
         point_X=repr(X.tolist()), point_T=repr(T.tolist()),
-        reference={k: [(list(i), repr(float(ref[k][i]))) for i in sampled[k]] for k in params},
+        reference={k: [(list(i), repr(float(ref[k][i]))) for i in sampled[k]] for k in params} if small else {},
         gradcheck_source=gradcheck_source(),
         reduction=_reduction(d),
         stability_scales=repr(_stability_scales(d)),

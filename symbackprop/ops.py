@@ -227,9 +227,13 @@ class NumpyCode:
 
 NUMPY_ACTIVATIONS: dict[str, NumpyCode] = {
     "sigmoid": NumpyCode('''def sigmoid(z, out=None):
-    """Logistic sigmoid, stable: exp(-|z|) never overflows."""
-    e = np.exp(-np.abs(z))
-    return np.divide(np.where(z >= 0, 1, e), 1 + e, out=out)''', out=True),
+    """Logistic sigmoid exp(-log(1 + exp(-z))), stable: logaddexp never overflows."""
+    if out is None:
+        return np.exp(-np.logaddexp(0, -z))
+    np.negative(z, out=out)
+    np.logaddexp(0, out, out=out)
+    np.negative(out, out=out)
+    return np.exp(out, out=out)''', out=True),
     "tanh": NumpyCode('''def tanh(z, out=None):
     """Hyperbolic tangent (NumPy's is stable)."""
     return np.tanh(z, out=out)''', out=True),
