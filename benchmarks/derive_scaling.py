@@ -85,7 +85,10 @@ def main() -> None:
         ours = run(arch, "derive", args.naive_cap)
         naive = run(arch, "naive", args.naive_cap)
         n = ours["parameters"]
-        if naive["capped"]:
+        if naive["capped"] and naive["done"] == 0:
+            naive_txt = f"> {naive['seconds']:.0f} (not one parameter done)"
+            speed = f"> {naive['seconds'] / ours['seconds']:.0f}x"
+        elif naive["capped"]:
             est = naive["seconds"] / max(naive["done"], 1) * n
             naive_txt = f"> {args.naive_cap:.0f} (capped, {naive['done']}/{n} done; ~{est:.0f} extrapolated)"
             speed = f"> {args.naive_cap / ours['seconds']:.0f}x"
