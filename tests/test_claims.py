@@ -254,7 +254,7 @@ def test_hostile_input_is_refused_quickly(text, tmp_path):
 def test_huge_exponent_tower_cannot_be_checked_quickly(derivations):
     start = time.perf_counter()
     v = run(derivations, SEED, "2^{2^{2^{2^{2^{2}}}}} = 1")[0]
-    assert v.verdict == "cannot check" and "exponent" in v.reason
+    assert v.verdict == "cannot-check" and "exponent" in v.reason
     assert time.perf_counter() - start < 1.0
 
 

@@ -19,7 +19,6 @@ import sympy as sp
 from ..derive import Derivation, derive
 from ..latex import NotationPrinter, latex
 from ..notation import Profile
-from ..notation import profile as make_profile
 from .diagnose import SUM, candidates, diagnose
 from .evaluate import CannotCheck, Evaluator, NoBinding, Resolver, ShapeMismatch, Truth, close, kind_of
 from .lexer import ClaimSyntaxError, split_claims
@@ -42,7 +41,7 @@ class Verdict:
     """The outcome for one claim."""
 
     claim: str
-    verdict: str  # "correct", "incorrect", "cannot check"
+    verdict: str  # "correct", "incorrect", "skipped", "cannot-check"
     diagnosis: str | None = None
     counterexample: dict | None = None
     expected: str | None = None
@@ -52,6 +51,7 @@ class Verdict:
     checked: int = 0
     line: int = 0
     symbolic: str | None = None
+    note: str | None = None
 
     @property
     def correct(self) -> bool:
@@ -61,7 +61,7 @@ class Verdict:
         return {"claim": self.claim, "verdict": self.verdict, "diagnosis": self.diagnosis,
                 "counterexample": self.counterexample, "expected": self.expected, "reason": self.reason,
                 "method": self.method, "symbolic": self.symbolic, "confidence": self.confidence, "checked": self.checked,
-                "line": self.line}
+                "line": self.line, "note": self.note}
 
 
 @dataclass
@@ -218,9 +218,9 @@ def check_claim(claim: Claim, ctx: Context) -> Verdict:
     try:
         failure, count, sign = evaluate_claim(claim, ctx)
     except NoBinding as exc:
-        return _repair_indices(claim, ctx, exc) or Verdict(claim.text, "cannot check", reason=str(exc))
+        return _repair_indices(claim, ctx, exc) or Verdict(claim.text, "cannot-check", reason=str(exc))
     except CannotCheck as exc:
-        return Verdict(claim.text, "cannot check", reason=str(exc))
+        return Verdict(claim.text, "cannot-check", reason=str(exc))
     verdict.checked = count
     kind = claim_kind(claim, ctx)
     if failure is None:
@@ -312,10 +312,10 @@ def true_formula(claim: Claim, failure: Failure, ctx: Context) -> str | None:
 def check(spec: Any, text: str, notation: str | None = None, derivation: Derivation | None = None
           ) -> list[Verdict]:
     """Check every claim in ``text`` (one per line, or align lines) against ``spec``."""
+    from .judge import new_context
+
     d = derivation if derivation is not None else derive(spec, verify=False)
-    prof = make_profile(notation, d.network.notation)
-    ctx = Context(Truth(d, points=POINTS), prof)
-    ctx.signs = {"delta": 1, "Delta": -1 if prof.descent_sign == "plus" else 1}
+    ctx = new_context(d, notation)
     verdicts = []
     for n, line in enumerate(split_claims(text), start=1):
         try:
@@ -326,6 +326,3 @@ def check(spec: Any, text: str, notation: str | None = None, derivation: Derivat
         v.line = n
         verdicts.append(v)
     return verdicts
-
-
-

@@ -6,7 +6,7 @@ import json
 
 from .checker import METHOD, Verdict
 
-MARKS = {"correct": "✓", "incorrect": "✗", "cannot check": "?"}
+MARKS = {"correct": "✓", "incorrect": "✗", "skipped": "-", "cannot-check": "?"}
 
 
 def verdicts_text(verdicts: list[Verdict]) -> str:
@@ -16,7 +16,7 @@ def verdicts_text(verdicts: list[Verdict]) -> str:
         if v.verdict == "correct":
             sym = f"; symbolic: {v.symbolic}" if v.symbolic and v.symbolic.startswith("proven") else ""
             lines.append(f"    correct ({v.checked} numeric comparisons{sym})")
-        elif v.verdict == "cannot check":
+        elif v.verdict == "cannot-check":
             lines.append(f"    cannot check: {v.reason}")
         else:
             lines.append(f"    diagnosis: {v.diagnosis}")
@@ -29,7 +29,7 @@ def verdicts_text(verdicts: list[Verdict]) -> str:
                          f"learning rate={ce.get('learning_rate')}; parameters in --json)")
     counts = {k: sum(v.verdict == k for v in verdicts) for k in MARKS}
     lines.append(f"{counts['correct']} correct, {counts['incorrect']} incorrect, "
-                 f"{counts['cannot check']} cannot check")
+                 f"{counts['skipped']} skipped, {counts['cannot-check']} cannot-check")
     lines.append(f"method: {METHOD}")
     return "\n".join(lines) + "\n"
 
