@@ -9,22 +9,38 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import __version__
-from .codegen import code_outputs
+from .codegen import code_names, code_outputs
 from .derive import Derivation, derive
-from .documents import document_outputs
+from .documents import check_tex_engine, document_names, document_outputs
 from .errors import SymbackpropError
 from .notation import PROFILE_NAMES
-from .output import write_outputs
-from .spec import SEED_SPEC
+from .output import check_folder, stale_outputs, write_outputs
+from .progress import Stages
+from .spec import SEED_SPEC, load
 from .textreport import gradients_json, gradients_text, headline
+from .verify import MODES
 
 OutputWriter = Callable[[Derivation, argparse.Namespace], dict[str, bytes]]
-DERIVE_OUTPUTS: list[OutputWriter] = []
-"""Further outputs of ``derive -o DIR`` (documents, code): each returns name -> bytes."""
-DERIVE_OUTPUTS.append(code_outputs)  # model.py and test_model.py (--target numpy|scalar)
-DERIVE_OUTPUTS.append(document_outputs)  # derivation.tex/.md/.pdf (--notation, --per-weight, --pdf)
+
+
+@dataclass(frozen=True)
+class Output:
+    """One writer of ``derive -o DIR``: the files it may write, a check before any work, the writer."""
+
+    label: str
+    names: Callable[[argparse.Namespace], tuple[str, ...]]
+    write: OutputWriter
+    precheck: Callable[[argparse.Namespace], None] = lambda args: None
+
+
+DERIVE_OUTPUTS: list[Output] = [
+    Output("code", code_names, code_outputs),  # model.py and test_model.py (--target numpy|scalar)
+    Output("documents", document_names, document_outputs, check_tex_engine),  # derivation.tex/.md/.pdf
+]
+"""Further outputs of ``derive -o DIR`` beside gradients.json and gradients.txt."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", metavar="DIR", help="write gradients.json, gradients.txt, ... into DIR")
     d.add_argument("--json", action="store_true", help="print gradients, steps and verification as JSON")
     d.add_argument("--force", action="store_true", help="overwrite files in DIR that symbackprop did not write")
-    d.add_argument("--no-verify", action="store_true", help="skip verification (not recommended)")
+    d.add_argument("--verify", choices=MODES, default="auto",
+                   help="auto: symbolic checks of every layer, closed forms while small, numeric at any size; "
+                   "full: every parameter in closed form (slow for deep nets); numeric; none")
+    d.add_argument("--no-verify", dest="verify", action="store_const", const="none", help="same as --verify none")
     d.add_argument("--seed", type=int, default=0, help="random seed of the numeric verification")
     d.add_argument("--notation", choices=PROFILE_NAMES, help="notation profile of the documents "
                    "(default: the spec's notation.profile, else seed)")
@@ -51,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="require derivation.pdf (fails when no TeX engine is present)")
     pdf.add_argument("--no-pdf", dest="pdf", action="store_false", help="skip the PDF")
     d.add_argument("--per-weight", choices=("auto", "all"), default="auto",
-                   help="auto: every parameter's derivation up to 64 parameters, else one per layer")
+                   help="auto: every parameter listed (documents, gradients.json/.txt) up to 64 parameters, "
+                   "else one entry per layer; all: every parameter")
     d.add_argument("--target", choices=("numpy", "scalar"), default="numpy",
                    help="generated code: vectorized matrix form (numpy) or per-weight formulas (scalar)")
     d.set_defaults(run=_cmd_derive)
@@ -74,19 +94,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
-    d = derive(args.spec if args.spec else SEED_SPEC, verify=not args.no_verify, seed=args.seed)
+    network = load(args.spec if args.spec else SEED_SPEC)  # refuse a bad spec, folder or TeX before any work
+    outputs = DERIVE_OUTPUTS if args.output else []
+    names = ["gradients.json", "gradients.txt"]
+    for output in outputs:
+        output.precheck(args)
+        names.extend(output.names(args))
+    if args.output:
+        check_folder(args.output, names, force=args.force)
+    pdf = "derivation.pdf" in names
+    stages = (1 + {"none": 0, "numeric": 1, "auto": 3, "full": 4}[args.verify]
+              + (len(outputs) + 2 + pdf if outputs else 0))
+    with Stages(stages, enabled=None if not args.json else False) as stage:
+        args.progress = stage
+        stage("derive")
+        d = derive(network, verify=args.verify, seed=args.seed, progress=stage)
+        report = gradients_json(d, args.per_weight) if args.output or args.json else ""
+        if args.output:
+            stage("gradients.json, gradients.txt")
+            files = {"gradients.json": report.encode(),
+                     "gradients.txt": gradients_text(d, per_weight=args.per_weight).encode()}
+            for output in outputs:
+                stage(output.label)
+                files.update(output.write(d, args))
+            stage("write")
+            stale = stale_outputs(args.output, files)
+            written = write_outputs(args.output, files, force=args.force)
+    out = sys.stderr if args.json else sys.stdout
     if args.json:
-        sys.stdout.write(gradients_json(d))
+        sys.stdout.write(report)
     else:
         print(headline(d))
-        if d.verification is not None:
-            print(d.verification.summary())
+        print(d.verification.summary() if d.verification is not None else
+              "verification skipped (--verify none): the results are unchecked")
     if args.output:
-        files = {"gradients.json": gradients_json(d).encode(), "gradients.txt": gradients_text(d).encode()}
-        for writer in DERIVE_OUTPUTS:
-            files.update(writer(d, args))
-        written = write_outputs(args.output, files, force=args.force)
-        print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr if args.json else sys.stdout)
+        print(f"wrote {', '.join(str(p) for p in written)}", file=out)
+        if stale:
+            print(f"removed {', '.join(stale)} (written by an earlier run, not produced by this one)", file=out)
     if d.verification is not None and not d.verification.passed:
         print("symbackprop: verification FAILED:\n  " + "\n  ".join(d.verification.failures[:20]), file=sys.stderr)
         return 1

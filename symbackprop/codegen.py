@@ -13,6 +13,7 @@ Generated code imports only NumPy.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from argparse import Namespace
 
@@ -24,50 +25,14 @@ from . import general, gradcheck, ops
 from ._templates import environment
 from .derive import Derivation
 from .errors import SpecError
+from .stable import sigmoid, stability_limit, stability_note, stabilize
 
 SCALAR_LIMIT = 2000
 """Most parameters the scalar target prints one formula for."""
-REFERENCE_PARAMETERS = 5000
-"""Above this many parameters test_model.py embeds no 30-digit reference values (too slow)."""
+KINK_ATTEMPTS = 30
+"""Fixed points tried for one whose kinked pre-activations all keep 1/8 from the kink (else the widest margin)."""
 REFERENCE_ENTRIES = 40
 """Most entries per parameter array embedded as reference data in test_model.py."""
-
-
-class sigmoid(sp.Function):
-    """sigma(u), printed as a call of the generated stable ``sigmoid``."""
-
-    def fdiff(self, argindex=1):
-        return self * (1 - self)
-
-
-def stabilize(expr: sp.Expr) -> sp.Expr:
-    """Rewrite ``exp(u)`` and ``exp(-u)`` through ``s = sigmoid(u)`` when that removes them.
-
-    ``exp(u) = s / (1 - s)``; when the result's denominator is free of ``s`` the
-    expression is bounded for every u (e.g. SiLU' and softplus'); otherwise
-    ``1 / (1 + exp(-u))`` alone is still printed as ``sigmoid(u)``.
-    """
-    for u in sorted({_exp_base(e) for e in expr.atoms(sp.exp)}, key=sp.default_sort_key):
-        s = sp.Dummy("s", positive=True)
-        ratio = {sp.exp(u): s / (1 - s), sp.exp(-u): (1 - s) / s}
-        trial = sp.factor(sp.cancel(sp.together(expr.xreplace(ratio))))
-        if not sp.fraction(trial)[1].has(s) and not trial.has(sp.exp(u), sp.exp(-u)):
-            expr = trial.xreplace({s: sigmoid(u)})
-    return expr.replace(lambda e: e.is_Pow and e.exp == -1 and _is_one_plus_exp_minus(e.base),
-                        lambda e: sigmoid(-e.base.args[1].args[0] if e.base.args[0] == 1 else
-                                          -e.base.args[0].args[0]))
-
-
-def _exp_base(e: sp.exp) -> sp.Expr:
-    arg = e.args[0]
-    return -arg if arg.could_extract_minus_sign() else arg
-
-
-def _is_one_plus_exp_minus(base: sp.Expr) -> bool:
-    if not isinstance(base, sp.Add) or len(base.args) != 2 or sp.Integer(1) not in base.args:
-        return False
-    other = base.args[1] if base.args[0] == 1 else base.args[0]
-    return isinstance(other, sp.exp)
 
 
 class CodePrinter(NumPyPrinter):
@@ -92,6 +57,9 @@ class CodePrinter(NumPyPrinter):
 
     def _print_sigmoid(self, expr):
         return f"sigmoid({self._print(expr.args[0])})"
+
+    def _print_softplus(self, expr):
+        return f"np.logaddexp(0, {self._print(expr.args[0])})"
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.as_base_exp()
@@ -193,7 +161,7 @@ def _common(d: Derivation) -> dict:
     opt = net.optimizer
     sizes = net.sizes
     return {
-        "name": net.name,
+        "name": json.dumps(net.name, ensure_ascii=False)[1:-1],  # safe in a docstring and in "..." literals
         "architecture": net.architecture,
         "sizes": sizes,
         "L": d.L,
@@ -214,6 +182,7 @@ def _common(d: Derivation) -> dict:
         "epochs": {"xor": 8000, "blobs": 100, "regression": 200}[_problem(d)],
         "batch_size": {"xor": 4, "blobs": 32, "regression": 32}[_problem(d)],
         "target_note": "",
+        "stability_note": stability_note(d.network),
         "target_constraint": d.target_constraint,
     }
 
@@ -390,8 +359,38 @@ def scalar_model(d: Derivation) -> str:
 # ----------------------------------------------------------------------------- test_model.py
 
 
-def reference_point(d: Derivation, seed: int = 20240607, batch: int = 3):
+def fixed_point(shapes: dict, inputs: int, outputs: int, target_kind: str, attempt: int = 0, batch: int = 3):
     """A fixed point with dyadic values (exact in float32 and float64): params, X, T.
+
+    Values come from an integer hash of each entry's position, not from a random
+    generator, so that a generated test rebuilds the same point from a few numbers.
+    """
+    def ints(n: int, salt: int, lo: int, hi: int) -> np.ndarray:
+        i = np.arange(n, dtype=np.uint64) + np.uint64(1 + 7919 * salt + 104729 * attempt)
+        h = (i * np.uint64(2654435761)) % np.uint64(4294967291)
+        h = (h ^ (h >> np.uint64(13))) * np.uint64(40503) % np.uint64(4294967291)
+        return lo + (h % np.uint64(hi - lo + 1)).astype(np.int64)
+
+    params = {}
+    for salt, (key, shape) in enumerate(shapes.items(), start=1):
+        n = int(np.prod(shape))
+        if key.startswith("W"):
+            params[key] = (np.round(ints(n, salt, -48, 48) / 32 / np.sqrt(shape[1]) * 256) / 256).reshape(shape)
+        else:
+            params[key] = ints(n, salt, -16, 16).reshape(shape) / 32
+    X = (ints(batch * inputs, 0, -64, 64) / 32).reshape(batch, inputs)
+    if target_kind == "simplex":
+        raw = ints(batch * outputs, 99, 1, 8).reshape(batch, outputs).astype(float)
+        T = raw / raw.sum(axis=1, keepdims=True)
+    elif target_kind == "unit":
+        T = (ints(batch * outputs, 99, 2, 30) / 32).reshape(batch, outputs)
+    else:
+        T = (ints(batch * outputs, 99, -32, 32) / 32).reshape(batch, outputs)
+    return params, X, T
+
+
+def reference_point(d: Derivation, batch: int = 3):
+    """The fixed point of ``d``'s generated test and its attempt number: (params, X, T), attempt.
 
     Points where a pre-activation of a kinked activation lies within 1/8 of its
     kink are skipped, so that finite differences are meaningful there.
@@ -399,87 +398,100 @@ def reference_point(d: Derivation, seed: int = 20240607, batch: int = 3):
     from .numeric import NumericNetwork
 
     numeric = NumericNetwork(d.network)
-    kinked = [l for l, layer in enumerate(d.network.layers, start=1) if layer.activation.kink]
-    for attempt in range(200):
-        params, X, T = _dyadic_point(d, np.random.default_rng(seed + attempt), batch)
-        margins = [np.min(np.abs(numeric.forward(params, x)[0][l])) for x in X for l in kinked]
-        if not margins or min(margins) >= 0.125:
-            break
-    return params, X, T
-
-
-def _dyadic_point(d: Derivation, rng: np.random.Generator, batch: int):
     net = d.network
-    params = {}
-    for l in range(1, d.L + 1):
-        n, m = net.sizes[l], net.sizes[l - 1]
-        params[f"W{l}"] = np.round(rng.integers(-48, 49, size=(n, m)) / 32 / np.sqrt(m) * 256) / 256
-        if net.layers[l - 1].bias:
-            params[f"b{l}"] = rng.integers(-16, 17, size=n) / 32
-    X = rng.integers(-64, 65, size=(batch, net.inputs)) / 32
-    m, kind = net.sizes[-1], net.loss.target_kind
-    if kind == "simplex":
-        raw = rng.integers(1, 9, size=(batch, m)).astype(float)
-        T = raw / raw.sum(axis=1, keepdims=True)
-    elif kind == "unit":
-        T = rng.integers(2, 31, size=(batch, m)) / 32
-    else:
-        T = rng.integers(-32, 33, size=(batch, m)) / 32
-    return params, X, T
+    kinked = [l for l, layer in enumerate(net.layers, start=1) if layer.activation.kink]
+    best = (-1.0, 0)
+    for attempt in range(KINK_ATTEMPTS):
+        params, X, _ = fixed_point(numeric.shapes(), net.inputs, net.sizes[-1], net.loss.target_kind, attempt, batch)
+        margin = min((np.min(np.abs(numeric.forward(params, x)[0][l])) for x in X for l in kinked), default=np.inf)
+        best = max(best, (margin, -attempt))
+        if margin >= 0.125:
+            break
+    attempt = -best[1]
+    return fixed_point(numeric.shapes(), net.inputs, net.sizes[-1], net.loss.target_kind, attempt, batch), attempt
 
 
-def symbolic_gradients(d: Derivation, params: dict, X: np.ndarray, T: np.ndarray, digits: int = 30) -> dict:
-    """Batch-mean dE/dp from the derivation's deltas, evaluated in ``digits``-digit arithmetic."""
+def symbolic_gradients(d: Derivation, params: dict, X: np.ndarray, T: np.ndarray, entries: dict | None = None,
+                       digits: int = 30) -> dict:
+    """Batch-mean dE/dp from the derivation's deltas, in ``digits``-digit arithmetic.
+
+    ``entries`` (key -> list of indices) limits the result to those entries; the
+    forward sums run in mpmath, the activations, deltas and gradients are the
+    derivation's own expressions evaluated at those numbers.
+    """
+    import mpmath
+
     g, net = d.graph, d.network
-    total = {key: np.zeros_like(value, dtype=float) for key, value in params.items()}
-    values: dict = {}
-    for p in d.parameters:
-        l, j, k = g.layer_of(p)
-        values[p] = sp.Float(params[f"{p.name[0]}{l}"][(j - 1, k - 1) if k else j - 1], digits)
-    for x_row, t_row in zip(X, T):
-        vals = dict(values)
-        vals.update({s: sp.Float(v, digits) for s, v in zip(g.x, x_row)})
-        vals.update({s: sp.Float(v, digits) for s, v in zip(g.t, t_row)})
-        for l in range(1, d.L + 1):
-            for zs, zd in zip(g.z[l], g.z_def[l]):
-                vals[zs] = zd.xreplace(vals).evalf(digits)
-            for a, ad in zip(g.a[l], g.a_def[l]):
-                vals[a] = ad.xreplace(vals).evalf(digits)
-        for l in range(d.L, 0, -1):
-            for j in range(1, net.sizes[l] + 1):
-                vals[d.delta_symbol(l, j)] = d.delta(l, j).xreplace(vals).evalf(digits)
-        for p in d.parameters:
-            l, j, k = g.layer_of(p)
-            index = (j - 1, k - 1) if k else j - 1
-            total[f"{p.name[0]}{l}"][index] += float(d.compact_gradient(p).xreplace(vals).evalf(digits))
-    return {key: value / len(X) for key, value in total.items()}
+    wanted = entries or {key: list(np.ndindex(*value.shape)) for key, value in params.items()}
+    total = {key: {tuple(i): 0.0 for i in idx} for key, idx in wanted.items()}
+    upper = {}  # weights that deltas use (layers 2..L)
+    for l in range(2, d.L + 1):
+        for j, row in enumerate(g.W[l]):
+            upper.update({w: sp.Float(params[f"W{l}"][j, k], digits) for k, w in enumerate(row)})
+    with mpmath.workdps(digits):
+        rows = {l: [[mpmath.mpf(float(w)) for w in row] for row in params[f"W{l}"]] for l in range(2, d.L + 1)}
+        for x_row, t_row in zip(X, T):
+            vals = dict(upper)
+            vals.update({s: sp.Float(v, digits) for s, v in zip(g.t, t_row)})
+            prev = [mpmath.mpf(float(v)) for v in x_row]
+            vals.update({s: sp.Float(v, digits) for s, v in zip(g.x, x_row)})
+            for l in range(1, d.L + 1):
+                b = params.get(f"b{l}")
+                exact = _dyadic_product(params[f"W{l}"], x_row) if l == 1 else None
+                for j, zs in enumerate(g.z[l]):
+                    z = exact[j] if exact is not None else mpmath.fsum(w * a for w, a in zip(rows[l][j], prev))
+                    vals[zs] = sp.Float(z + (mpmath.mpf(float(b[j])) if b is not None else 0), digits)
+                for a, ad in zip(g.a[l], g.a_def[l]):
+                    vals[a] = ad.xreplace(vals).evalf(digits)
+                prev = [mpmath.mpf(str(vals[a])) for a in g.a[l]]
+            for l in range(d.L, 0, -1):
+                for j in range(1, net.sizes[l] + 1):
+                    vals[d.delta_symbol(l, j)] = d.delta(l, j).xreplace(vals).evalf(digits)
+            for key, idx in total.items():
+                l = int(key[1:])
+                for index in idx:
+                    p = g.W[l][index[0]][index[1]] if key[0] == "W" else g.b[l][index[0]]
+                    idx[index] += float(d.compact_gradient(p).xreplace(vals).evalf(digits))
+    return {key: {index: value / len(X) for index, value in idx.items()} for key, idx in total.items()}
+
+
+def _dyadic_product(W: np.ndarray, x: np.ndarray, scale: int = 1 << 12):
+    """``W @ x`` exactly (as mpmath numbers) when every entry is a multiple of 1/scale, else None."""
+    import mpmath
+
+    Wi, xi = np.asarray(W) * scale, np.asarray(x) * scale
+    if not (np.all(Wi == np.round(Wi)) and np.all(xi == np.round(xi))) or np.abs(Wi).max(initial=0) > 2**20:
+        return None
+    total = Wi.astype(np.int64) @ xi.astype(np.int64)  # |entries| < 2**20 each: no overflow for 2**23 terms
+    return [mpmath.mpf(int(v)) / scale**2 for v in total]
 
 
 def _entries(shape: tuple[int, ...], rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """Every entry of a small array; of a larger one a sample that includes both corners."""
     everything = list(np.ndindex(*shape))
     if len(everything) <= REFERENCE_ENTRIES:
         return everything
-    chosen = rng.choice(len(everything), size=REFERENCE_ENTRIES, replace=False)
-    return [everything[i] for i in sorted(chosen)]
+    chosen = {0, len(everything) - 1, *rng.choice(len(everything), size=REFERENCE_ENTRIES - 2, replace=False)}
+    return [everything[i] for i in sorted(chosen)][:REFERENCE_ENTRIES]
 
 
 def generated_test_context(d: Derivation) -> dict:
-    params, X, T = reference_point(d)
-    sampled = {}
+    (params, X, T), attempt = reference_point(d)
     rng = np.random.default_rng(7)
-    for key, value in params.items():
-        sampled[key] = _entries(value.shape, rng)
-    small = len(d.parameters) <= REFERENCE_PARAMETERS
-    ref = symbolic_gradients(d, params, X, T) if small else {}
+    sampled = {key: _entries(value.shape, rng) for key, value in params.items()}
+    ref = symbolic_gradients(d, params, X, T, sampled)
     ctx = _common(d)
+    net = d.network
     ctx.update(
-        point_params={k: repr(v.tolist()) for k, v in params.items()},
-        point_X=repr(X.tolist()), point_T=repr(T.tolist()),
-        reference={k: [(list(i), repr(float(ref[k][i]))) for i in sampled[k]] for k in params} if small else {},
+        fixed_point_source=inspect.getsource(fixed_point),
+        point_call=(f"fixed_point({ {k: v.shape for k, v in params.items()} !r}, {net.inputs}, {net.sizes[-1]}, "
+                    f"{net.loss.target_kind!r}, attempt={attempt}, batch={len(X)})"),
+        batch=len(X),
+        reference={k: [(list(i), repr(ref[k][tuple(i)])) for i in sampled[k]] for k in params},
         gradcheck_source=gradcheck_source(),
         reduction=_reduction(d),
         stability_scales=repr(_stability_scales(d)),
-        stable=all(layer.activation.name != "custom" for layer in d.network.layers),
+        stability_limit=_fmt_limit(stability_limit(d.network)),
         fd_entries=REFERENCE_ENTRIES,
     )
     return ctx
@@ -488,10 +500,15 @@ def generated_test_context(d: Derivation) -> dict:
 _BOUNDED = ("unit", "open_pm1", "simplex")
 
 
+def _fmt_limit(value: float) -> str:
+    return f"{value:.4g}"
+
+
 def _stability_scales(d: Derivation) -> list[float]:
-    """Weight magnitude per layer so that |z| reaches 1e4 with all-ones inputs."""
+    """Weight magnitude per layer so that |z| reaches the stability limit with all-ones inputs."""
     layers, sizes = d.network.layers, d.network.sizes
-    return [(1e4 if l == 1 or layers[l - 2].activation.output_range in _BOUNDED else 1.0) / sizes[l - 1]
+    limit = stability_limit(d.network)
+    return [(limit if l == 1 or layers[l - 2].activation.output_range in _BOUNDED else 1.0) / sizes[l - 1]
             for l in range(1, d.L + 1)]
 
 
@@ -513,6 +530,11 @@ def generated_test(d: Derivation) -> str:
 
 
 # ----------------------------------------------------------------------------- CLI writer
+
+
+def code_names(args: Namespace) -> tuple[str, ...]:
+    """The files :func:`code_outputs` writes."""
+    return ("model.py", "test_model.py")
 
 
 def code_outputs(d: Derivation, args: Namespace) -> dict[str, bytes]:

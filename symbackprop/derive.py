@@ -27,6 +27,10 @@ from .spec import Network, load
 E = sp.Symbol("E", real=True)
 """The per-sample loss, as a name in chain-rule steps."""
 
+PER_WEIGHT_LIMIT = 64
+"""Listings (documents, gradients.json/.txt) go parameter by parameter up to this many parameters,
+and one entry per layer above it (``per_weight="all"`` lists every parameter)."""
+
 RULES = ("chain rule", "sum rule", "product rule", "derivative of the activation",
          "derivative of the loss", "definition of delta", "simplification", "result")
 
@@ -128,6 +132,7 @@ class Derivation:
         """Layer l's index-form delta at this network's widths, sums written out (j still free)."""
         return self.general.layers[l].delta.subs(self.sizes).doit()
 
+    @_per_instance
     def local(self, p: sp.Symbol) -> sp.Expr:
         """dz{l}_{j}/dp for a parameter p of layer l (instantiated from the general form)."""
         l, j, k = self.graph.layer_of(p)
@@ -135,6 +140,7 @@ class Derivation:
         template = form.dz_dW.subs({J: j, K: k}) if k is not None else form.dz_db.subs(J, j)
         return _indexed_to_symbol(template)
 
+    @_per_instance
     def compact_gradient(self, p: sp.Symbol) -> sp.Expr:
         """dE/dp = delta{l}_{j} * dz{l}_{j}/dp, with the delta kept as a name."""
         l, j, _ = self.graph.layer_of(p)
@@ -279,24 +285,55 @@ class Derivation:
 
     # ------------------------------------------------------------------ summaries
 
-    def as_dict(self, steps: bool = True) -> dict[str, Any]:
-        """A JSON-ready summary: every gradient, its steps, the deltas and the verification."""
+    def lists_every_parameter(self, per_weight: str = "auto") -> bool:
+        """Whether listings go parameter by parameter (see :data:`PER_WEIGHT_LIMIT`)."""
+        return per_weight == "all" or len(self.parameters) <= PER_WEIGHT_LIMIT
+
+    def representatives(self, l: int) -> list[sp.Symbol]:
+        """The parameters that stand for layer ``l`` in per-layer listings: first and last weight, first bias."""
+        g = self.graph
+        picks = [g.W[l][0][0], g.W[l][-1][-1]] + ([g.b[l][0]] if g.b[l] is not None else [])
+        return list(dict.fromkeys(picks))
+
+    def layer_templates(self, l: int) -> dict[str, str]:
+        """Layer ``l``'s gradients in index form, with their index ranges (free of widths)."""
+        form = self.general.layers[l]
+        delta = general.base("delta", l)[J]
+        n, m = self.network.sizes[l], self.network.sizes[l - 1]
+        out = {"layer": l, "delta": f"delta{l}[j] = {form.delta.subs(self.sizes)}",
+               "weight": f"dE/dW{l}[j, k] = {delta * form.dz_dW}", "ranges": f"j = 1..{n}, k = 1..{m}"}
+        if form.dz_db is not None:
+            out["bias"] = f"dE/db{l}[j] = {delta * form.dz_db}"
+        return out
+
+    def as_dict(self, steps: bool = True, per_weight: str = "auto") -> dict[str, Any]:
+        """A JSON-ready summary: the gradients (each parameter, or each layer with representatives, see
+        :meth:`lists_every_parameter`), their steps, the deltas, the matrix form and the verification."""
         net = self.network
+        every = self.lists_every_parameter(per_weight)
         out: dict[str, Any] = {
             "network": {"name": net.name, "architecture": net.architecture, "loss": net.loss.name,
                         "activations": [layer.activation.describe() for layer in net.layers],
                         "bias": [layer.bias for layer in net.layers],
                         "parameters": len(self.parameters)},
             "target_constraint": self.target_constraint,
-            "deltas": {str(self.delta_symbol(l, j)): str(self.delta(l, j))
-                       for l in range(1, self.L + 1) for j in range(1, net.sizes[l] + 1)},
-            "gradients": [],
         }
-        for p in self.parameters:
-            item: dict[str, Any] = {"parameter": p.name, "gradient": str(self.compact_gradient(p))}
+
+        def item(p: sp.Symbol) -> dict[str, Any]:
+            entry: dict[str, Any] = {"parameter": p.name, "gradient": str(self.compact_gradient(p))}
             if steps:
-                item["steps"] = [s.as_dict() for s in self.steps(p)]
-            out["gradients"].append(item)
+                entry["steps"] = [s.as_dict() for s in self.steps(p)]
+            return entry
+
+        if every:
+            out["deltas"] = {str(self.delta_symbol(l, j)): str(self.delta(l, j))
+                             for l in range(1, self.L + 1) for j in range(1, net.sizes[l] + 1)}
+            out["gradients"] = [item(p) for p in self.parameters]
+        else:
+            out["listing"] = (f"one entry per layer: {len(self.parameters)} parameters is more than "
+                              f"{PER_WEIGHT_LIMIT} (per_weight='all' lists every parameter)")
+            out["layers"] = [{**self.layer_templates(l), "representatives": [item(p) for p in self.representatives(l)]}
+                             for l in range(1, self.L + 1)]
         form = self.matrix
         out["matrix_form"] = [f"{e.lhs} = {e.rhs}" for e in form.forward() + form.backward()]
         out["batch_form"] = [f"{e.lhs} = {e.rhs}" for e in form.batch()]
@@ -305,16 +342,26 @@ class Derivation:
             out["verification"] = self.verification.as_dict()
         return out
 
+    def __repr__(self) -> str:
+        net, v = self.network, self.verification
+        status = ("not verified" if v is None else
+                  f"verification {'passed' if v.passed else 'FAILED'} (--verify {v.mode})")
+        acts = "/".join(layer.activation.describe() for layer in net.layers)
+        return (f"<Derivation {net.name!r}: {net.architecture} {acts}, loss {net.loss.name}, "
+                f"{len(self.parameters):,} parameters, {status}>")
 
-def derive(spec: Any, verify: bool | str = True, seed: int = 0) -> Derivation:
+
+def derive(spec: Any, verify: bool | str = True, seed: int = 0, progress=None) -> Derivation:
     """Derive backpropagation for ``spec`` (a path, dict or Network) and verify it.
 
-    ``verify``: True (symbolic up to 100 parameters, numeric always), ``"numeric"``
-    (numeric only) or False.
+    ``verify``: ``"auto"`` (or True), ``"full"``, ``"numeric"``, or ``"none"`` (or False);
+    see :mod:`symbackprop.verify` for what each tier checks.  ``progress(stage)``, if
+    given, is called as each stage starts.
     """
+    mode = {True: "auto", False: "none", None: "none"}.get(verify, verify)
     derivation = Derivation(load(spec))
-    if verify:
+    if mode != "none":
         from .verify import verify as run_verification
 
-        derivation.verification = run_verification(derivation, seed=seed, symbolic=verify != "numeric")
+        derivation.verification = run_verification(derivation, seed=seed, mode=mode, progress=progress)
     return derivation

@@ -25,14 +25,14 @@ from pathlib import Path
 import sympy as sp
 
 from . import general, matrixform, tikz
-from .derive import Derivation, E, Step
+from .derive import PER_WEIGHT_LIMIT, Derivation, E, Step
 from .errors import SymbackpropError
 from .general import J, K
 from .latex import ActivationFn, ActivationPrime, NotationPrinter, aligned, rhs_lines
 from .notation import Profile
 from .notation import profile as notation_profile
+from .stable import stability_note
 
-PER_WEIGHT_LIMIT = 64
 """Above this many parameters, ``--per-weight auto`` shows one representative unit per layer."""
 
 
@@ -330,6 +330,9 @@ class Builder:
         if defs:
             sec.blocks.append(para("The activation functions:"))
             sec.blocks.append(self.display(defs))
+        note = stability_note(self.net)
+        if note:
+            sec.blocks.append(para(f"Numerical note: {note}."))
         if self.prof.output_value:
             sec.blocks.append(para("The network's output is ", m(f"{self.prof.output_value} = {self.vec('a', d.L)}"),
                                    "."))
@@ -668,24 +671,19 @@ class Builder:
             return sec
         info = v.as_dict()
         verdict = "passed" if info["passed"] else "FAILED"
-        sec.blocks.append(para(f"Verification {verdict}. Each result was checked independently of how it was derived:"))
+        sec.blocks.append(para(f"Verification {verdict} (--verify {v.mode}). Each result was checked "
+                               "independently of how it was derived, in tiers chosen by their cost:"))
         rows = []
-        if info.get("symbolic_checked"):
-            rows.append([para("symbolic"),
-                         para(f"each gradient compared with {info['symbolic']} "
-                              "(the loss written in inputs, targets and parameters only), by exact equality"),
-                         para(f"{info['symbolic_equal']} of {info['symbolic_checked']} equal")])
-        else:
-            rows.append([para("symbolic"), para("skipped: the network is too large for the closed form"),
-                         para("-")])
-        if info.get("general_form"):
-            rows.append([para("general form"), para(info["general_form"]), para("equal")])
-        rows.append([para("numeric"),
-                     para(f"at {info['numeric_points']} random points: {info['numeric_per_parameter']} "
-                          f"parameters one by one and {info['numeric_directions']} random directions, against "
-                          "central finite differences; rule ", m(_rule_tex(info["rule"]))),
-                     para("max abs. error ", m(_sci(info["max_abs_error"])), ", relative ",
-                          m(_sci(info["max_rel_error"])))])
+        for tier in v.tiers:
+            how = tier.how.split("; rule ")[0] if tier.how else ""
+            what = "; ".join(filter(None, [how, tier.covered and f"covered: {tier.covered}",
+                                           tier.not_covered and f"not checked: {tier.not_covered}"]))
+            if tier.name == "numeric":
+                rows.append([para(tier.name), para(what + "; rule ", m(_rule_tex(info["rule"]))),
+                             para(f"{tier.result}; max abs. error ", m(_sci(info["max_abs_error"])), ", relative ",
+                                  m(_sci(info["max_rel_error"])))])
+            else:
+                rows.append([para(tier.name), para(what), para(tier.result)])
         sec.blocks.append(Table([para("check"), para("how"), para("result")], rows))
         if info.get("failures"):
             sec.blocks.append(para("Failures: " + "; ".join(info["failures"][:10])))
@@ -889,19 +887,33 @@ def compile_pdf_with_log(source: str, timeout: float = 120) -> tuple[bytes, str]
         return pdf.read_bytes(), (Path(tmp) / "derivation.log").read_text(errors="replace")
 
 
+def check_tex_engine(args) -> None:
+    """``--pdf`` without a TeX engine is refused before any work."""
+    if getattr(args, "pdf", None) and tex_engine() is None:
+        raise DocumentError("--pdf needs pdflatex, which is not on PATH; install texlive-latex-base and "
+                            "texlive-pictures (or drop --pdf)")
+
+
+def document_names(args) -> tuple[str, ...]:
+    """The files :func:`document_outputs` writes with these options."""
+    want_pdf = getattr(args, "pdf", None)
+    pdf = want_pdf is not False and tex_engine() is not None
+    return ("derivation.tex", "derivation.md") + (("derivation.pdf",) if pdf else ())
+
+
 def document_outputs(d: Derivation, args) -> dict[str, bytes]:
     """``derive -o DIR`` writer: derivation.tex, derivation.md and (when possible) derivation.pdf."""
     notation = getattr(args, "notation", None)
     per_weight = getattr(args, "per_weight", "auto") or "auto"
     want_pdf = getattr(args, "pdf", None)
-    if want_pdf and tex_engine() is None:
-        raise DocumentError("--pdf needs pdflatex, which is not on PATH; install texlive-latex-base and "
-                            "texlive-pictures (or drop --pdf)")
+    check_tex_engine(args)
     doc = build(d, notation, per_weight)
     source = render_tex(doc)
     files = {"derivation.tex": source.encode(), "derivation.md": render_markdown(doc).encode()}
     if want_pdf is not False and tex_engine() is not None:
-        print("compiling derivation.pdf with pdflatex ...", file=sys.stderr, flush=True)
+        progress = getattr(args, "progress", None)
+        if progress is not None:
+            progress("derivation.pdf (pdflatex)")
         files["derivation.pdf"] = compile_pdf(source)
     elif want_pdf is None:
         print("note: derivation.pdf skipped, pdflatex is not installed (texlive-latex-base, texlive-pictures)",
@@ -910,7 +922,30 @@ def document_outputs(d: Derivation, args) -> dict[str, bytes]:
 
 
 def jupyter_markdown(d: Derivation) -> str:
-    return markdown(d)
+    """A short notebook display: the diagram, the forward pass and backpropagation in matrix form, the
+    updates and the verification line, with a pointer to the full document."""
+    from . import svg
+    from .markdown import escape_markdown
+    from .textreport import headline
+
+    prof = notation_profile(None, d.network.notation)
+    builder = Builder(d, prof)
+    labels = ["input"] + [f"{'output' if l == d.L else f'hidden {l}'}: {layer.units} {layer.activation.name}"
+                          for l, layer in enumerate(d.network.layers, start=1)]
+    picture = svg.diagram(d.network, labels)
+    layer_displays = [b for b in builder.forward_section().blocks if isinstance(b, Display)][:d.L]
+    rows = [(row, label) for b in layer_displays for row, label in list(zip(b.rows, b.labels))[2:]]
+    forward = Section("Forward pass, matrix form", [Display([r for r, _ in rows], [lb for _, lb in rows])])
+    matrix = Section("Backpropagation, matrix form", builder.matrix_blocks())
+    doc = Document(f"Backpropagation for {d.network.name}", prof, para(headline(d) + "."),
+                   [forward, matrix, builder.update_section()])
+    body = render_markdown(doc).split("\n", 1)[1]  # without the generator comment
+    status = d.verification.headline() if d.verification is not None else "Not verified."
+    pointer = ("The full step-by-step derivation: `symbackprop.documents.markdown(d)`, or "
+               "`symbackprop derive SPEC -o DIR` for derivation.md, derivation.tex and derivation.pdf.")
+    head, _, rest = body.partition("\n\n")
+    return "\n\n".join([head, f"![The network]({svg.data_uri(picture)})", rest.rstrip(),
+                         escape_markdown(status), pointer]) + "\n"
 
 
 def jupyter_latex(d: Derivation) -> str:

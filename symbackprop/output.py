@@ -3,7 +3,10 @@
 Each output folder keeps ``.symbackprop-manifest.json`` with the SHA-256 of
 every file symbackprop wrote there.  A file that exists but is not in the
 manifest, or whose content changed since, belongs to the user: it is only
-replaced with ``force=True``.  Every check happens before anything is written.
+replaced with ``force=True``.  Every check happens before anything is written,
+and :func:`check_folder` runs the same checks before any work starts.  Files that
+symbackprop wrote on an earlier run and that this run no longer produces (a PDF
+after ``--no-pdf``) are removed, unless they were edited since.
 """
 
 from __future__ import annotations
@@ -48,26 +51,51 @@ def _read_manifest(folder: Path) -> dict[str, str]:
         return {}
 
 
-def write_outputs(folder: str | Path, files: dict[str, bytes], force: bool = False) -> list[Path]:
-    """Write ``files`` (name -> bytes) into ``folder``; returns the paths written."""
+def check_folder(folder: str | Path, names, force: bool = False) -> None:
+    """Refuse, before any work, a folder that is a file or a file in it that belongs to the user."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"output folder {folder} is a file; choose a folder with -o")
+    if force or not folder.is_dir():
+        return
+    manifest = _read_manifest(folder)
+    for name in names:
+        target = folder / name
+        if not target.exists():
+            continue
+        recorded = manifest.get(name)
+        if recorded is None or recorded != _digest(target.read_bytes()):
+            raise OutputError(f"{target} exists and was not written by symbackprop (or was edited); "
+                              "move it away, choose another folder with -o, or pass --force")
+
+
+def write_outputs(folder: str | Path, files: dict[str, bytes], force: bool = False) -> list[Path]:
+    """Write ``files`` (name -> bytes) into ``folder``; returns the paths written.
+
+    Earlier outputs that this run does not produce are removed when unchanged
+    (see :func:`stale_outputs`); edited ones stay and leave the manifest.
+    """
+    folder = Path(folder)
+    check_folder(folder, files, force)
     manifest = _read_manifest(folder) if folder.is_dir() else {}
-    if not force:
-        for name in files:
-            target = folder / name
-            if not target.exists():
-                continue
-            recorded = manifest.get(name)
-            if recorded is None or recorded != _digest(target.read_bytes()):
-                raise OutputError(f"{target} exists and was not written by symbackprop (or was edited); "
-                                  "move it away, choose another folder with -o, or pass --force")
     written = []
     for name, data in files.items():
         write_atomic(folder / name, data)
         manifest[name] = _digest(data)
         written.append(folder / name)
+    for name in sorted(set(manifest) - set(files)):
+        target = folder / name
+        if target.is_file() and _digest(target.read_bytes()) == manifest[name]:
+            target.unlink()
+        del manifest[name]
     body = json.dumps({"generator": "symbackprop", "files": dict(sorted(manifest.items()))}, indent=2)
     write_atomic(folder / MANIFEST, (body + "\n").encode())
     return written
+
+
+def stale_outputs(folder: str | Path, names) -> list[str]:
+    """Files symbackprop wrote in ``folder`` earlier, unchanged, that a run writing ``names`` removes."""
+    folder = Path(folder)
+    manifest = _read_manifest(folder) if folder.is_dir() else {}
+    return [name for name in sorted(set(manifest) - set(names))
+            if (folder / name).is_file() and _digest((folder / name).read_bytes()) == manifest[name]]

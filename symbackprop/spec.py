@@ -189,10 +189,20 @@ def _positive_int(value: Any, where: str, limit: int = MAX_UNITS) -> int:
     return value
 
 
+LAYER_KEYS = ("units", "activation", "bias")
+"""The keys of a (dense) layer: the only layer kind so far."""
+
+
 def _layer(item: Any, where: str) -> Layer:
     if isinstance(item, int) and not isinstance(item, bool):
         raise SpecError(where, "is a bare number", "write {units: N, activation: NAME}")
-    _no_unknown(item, where, ("units", "activation", "bias"))
+    if isinstance(item, Mapping):
+        for key in item:
+            if key not in LAYER_KEYS:
+                raise SpecError(f"{where}.{key}", f"is not a layer key: layers here are dense ({', '.join(LAYER_KEYS)})",
+                                f"remove '{key}'; layer kinds beyond dense (batch and layer normalization, dropout, "
+                                "weight decay, residual, convolution, ...) are tracked in the README's 'Layer kinds'")
+    _no_unknown(item, where, LAYER_KEYS)
     if "units" not in item:
         raise SpecError(f"{where}.units", "is missing", "add 'units: N'")
     units = _positive_int(item["units"], f"{where}.units")

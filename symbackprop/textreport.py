@@ -18,18 +18,33 @@ def headline(d: Derivation) -> str:
     return f"{net.name}: {net.architecture} network, {acts}, loss {net.loss.name}, {len(d.parameters):,} parameters"
 
 
-def gradients_json(d: Derivation) -> str:
-    data = d.as_dict(steps=len(d.parameters) <= STEPS_LIMIT)
+def gradients_json(d: Derivation, per_weight: str = "auto") -> str:
+    """gradients.json: every parameter up to a size, else one entry per layer (see ``Derivation.as_dict``)."""
+    data = d.as_dict(steps=len(d.parameters) <= STEPS_LIMIT, per_weight=per_weight)
     if len(d.parameters) > STEPS_LIMIT:
         data["steps_omitted"] = f"{len(d.parameters)} parameters > {STEPS_LIMIT}; use Derivation.steps(p)"
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def gradients_text(d: Derivation, pretty: bool = False) -> str:
-    """Every delta and every dE/dp, readable; ``pretty`` uses SymPy's 2-D unicode layout."""
+def gradients_text(d: Derivation, pretty: bool = False, per_weight: str = "auto") -> str:
+    """Every delta and every dE/dp (or, above the listing size, each layer's index form and its
+    representatives), readable; ``pretty`` uses SymPy's 2-D unicode layout."""
     lines = [f"symbackprop derivation — {headline(d)}", ""]
     if d.target_constraint:
         lines += [f"Assumes {d.target_constraint}.", ""]
+    if not d.lists_every_parameter(per_weight):
+        lines.append(f"{len(d.parameters):,} parameters: one entry per layer, the index form and representative "
+                     "parameters (--per-weight all lists every parameter).")
+        for l in range(d.L, 0, -1):
+            t = d.layer_templates(l)
+            lines += ["", f"Layer {l} ({t['ranges']}):", f"  {t['delta']}", f"  {t['weight']}"]
+            if "bias" in t:
+                lines.append(f"  {t['bias']}")
+            for p in d.representatives(l):
+                lines.append(_equation(sp.Symbol(f"dE/d{p.name}"), d.compact_gradient(p), pretty))
+        if d.verification is not None:
+            lines += ["", d.verification.summary()]
+        return "\n".join(lines) + "\n"
     lines.append("Error terms, delta{l}_{j} = dE/dz{l}_{j}:")
     for l in range(d.L, 0, -1):
         for j in range(1, d.network.sizes[l] + 1):

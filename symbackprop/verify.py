@@ -1,12 +1,24 @@
-"""Verification, part of every derive: symbolic for small nets, numeric at any size.
+"""Verification, part of every derive: three independent truths, tiered by cost.
 
-* Symbolic: up to :data:`SYMBOLIC_LIMIT` parameters, each closed-form gradient
-  equals ``sympy.diff`` of the closed-form E exactly.
-* Numeric: at several random points, the derived gradients are compared with
-  central finite differences of the forward pass (``NumericNetwork``, which knows
-  nothing of derivatives): per parameter for up to :data:`FD_SAMPLE` parameters
-  (all of them in small nets) and along random directions over all parameters.
+* **local** (symbolic, width-independent, cheap at any depth): for every layer,
+  each local derivative of the index-form templates (dz/dW, dz/db) and the delta
+  of the layer (the output delta from the loss, the recursion from an arbitrary
+  linear function of the next layer's z) equals ``sympy.diff`` of the concrete
+  graph at widths 2 and 3.  This is the part that is actually derived.
+* **closed form** (symbolic): a parameter's gradient, with every delta expanded
+  down to inputs, targets and parameters, equals ``sympy.diff`` of the closed-form
+  E exactly.  ``auto`` checks one weight and one bias per layer while the closed
+  form stays small (see :func:`closed_form_plan`); ``full`` checks every parameter.
+* **numeric** (any size): at several random points the derived gradients are
+  compared with central finite differences of the forward pass (``NumericNetwork``,
+  which knows nothing of derivatives): per parameter for up to :data:`FD_SAMPLE`
+  parameters and along random directions over all parameters.
   Pass rule: ``|g - n| <= ATOL + RTOL * |n|``; NaN never passes.
+
+Modes (``derive --verify``): ``auto`` (default: local, closed form within budget,
+numeric), ``full`` (every tier without budget, plus the whole-network width check),
+``numeric`` and ``none``.  Everything reported is deterministic: the same spec
+gives the same report, whatever the machine's speed.
 """
 
 from __future__ import annotations
@@ -20,9 +32,7 @@ import sympy as sp
 
 from .derive import Derivation
 
-SYMBOLIC_LIMIT = 100
 MAX_KINKS = 10
-GENERAL_DEPTH_LIMIT = 4
 SPOT_CHECKS = 20
 GENERAL_WIDTHS = (2, 3)
 FD_SAMPLE = 96
@@ -97,15 +107,39 @@ def symbolic_equal(a: sp.Expr, b: sp.Expr) -> bool:
     return True
 
 
+MODES = ("auto", "full", "numeric", "none")
+LOCAL_WIDTHS = (2, 3)
+CLOSED_PARAMETER_LIMIT = 100
+CLOSED_BUDGET = 16
+"""auto checks a layer's representatives in closed form while 2**kinks * 4**(layers above) <= this."""
+
+
+@dataclass
+class Tier:
+    """One independent check: what it compared, what it covered and what it left out (in words)."""
+
+    name: str
+    how: str
+    covered: str = ""
+    not_covered: str = ""
+    checked: int = 0
+    equal: int = 0
+    run: bool = True
+
+    @property
+    def result(self) -> str:
+        if not self.run:
+            return "not run"
+        return f"{self.equal} of {self.checked} equal" if self.checked else "skipped"
+
+
 @dataclass
 class Verification:
     """What was checked, how, and the figures."""
 
     parameters: int
-    symbolic: str
-    symbolic_checked: int = 0
-    symbolic_equal: int = 0
-    general_form: str = "not checked"
+    mode: str = "auto"
+    tiers: list[Tier] = field(default_factory=list)
     numeric_points: int = 0
     numeric_per_parameter: int = 0
     numeric_directions: int = 0
@@ -119,39 +153,57 @@ class Verification:
     def passed(self) -> bool:
         return not self.failures
 
+    def tier(self, name: str) -> Tier | None:
+        return next((t for t in self.tiers if t.name == name), None)
+
     def as_dict(self, timing: bool = False) -> dict:
         """JSON-ready; without timing the result is the same bytes on every run."""
         out = asdict(self)
         out["passed"] = self.passed
+        for tier, item in zip(self.tiers, out["tiers"]):
+            item["result"] = tier.result
         for key in ("max_abs_error", "max_rel_error"):  # 2 significant digits: stable across machines
             out[key] = float(f"{out[key]:.1e}")
         if not timing:
             del out["seconds"]
         return out
 
+    def headline(self) -> str:
+        """One line: the verdict and each tier's result."""
+        verdict = "passed" if self.passed else "FAILED"
+        return (f"Verification {verdict} (--verify {self.mode}): "
+                + "; ".join(f"{t.name} {t.result}" for t in self.tiers) + ".")
+
     def summary(self) -> str:
-        sym = (f"symbolic: {self.symbolic_equal}/{self.symbolic_checked} gradients equal sympy.diff "
-               f"of the closed-form E" if self.symbolic_checked else f"symbolic: {self.symbolic}")
-        num = (f"numeric: {self.numeric_points} random points, {self.numeric_per_parameter} parameters "
-               f"one by one and {self.numeric_directions} random directions against central finite "
-               f"differences, max error {self.max_abs_error:.1e} (relative {self.max_rel_error:.1e})")
         verdict = "PASSED" if self.passed else f"FAILED ({len(self.failures)} problems)"
-        return f"verification {verdict}: {sym}; general form: {self.general_form}; {num}; rule {self.rule}"
+        lines = [f"verification {verdict} (--verify {self.mode}):"]
+        for t in self.tiers:
+            text = f"  {t.name}: {t.result}" + (f"; {t.covered}" if t.covered else "")
+            if t.not_covered:
+                text += f"; not checked: {t.not_covered}"
+            lines.append(text)
+        return "\n".join(lines)
 
 
-def verify(derivation: Derivation, seed: int = 0, symbolic: bool = True) -> Verification:
-    """Check every gradient of ``derivation``; see the module docstring for the tiers."""
+def verify(derivation: Derivation, seed: int = 0, mode: str = "auto", progress=None) -> Verification:
+    """Check ``derivation`` with the tiers of ``mode``; see the module docstring."""
+    if mode not in MODES or mode == "none":
+        raise ValueError(f"verify mode must be one of {', '.join(MODES[:3])}, not {mode!r}")
     start = time.perf_counter()
-    n = len(derivation.parameters)
-    report = Verification(parameters=n, symbolic="skipped")
-    if not symbolic:
-        report.symbolic = report.general_form = "not requested (numeric verification only)"
-    elif n <= SYMBOLIC_LIMIT:
-        _symbolic(derivation, report)
-        _general_form(derivation, report)
+    report = Verification(parameters=len(derivation.parameters), mode=mode)
+    step = progress or (lambda name: None)
+    if mode != "numeric":
+        step("verify: local derivatives")
+        _local(derivation, report)
+        step("verify: closed form")
+        _closed_form(derivation, report, full=mode == "full")
+        if mode == "full":
+            step("verify: general form at widths 2, 3")
+            _general_form(derivation, report)
     else:
-        report.symbolic = f"skipped: {n} parameters, more than {SYMBOLIC_LIMIT}"
-        report.general_form = f"checked symbolically only up to {SYMBOLIC_LIMIT} parameters"
+        for name in ("local", "closed form"):
+            report.tiers.append(Tier(name, "", not_covered="--verify numeric was asked for", run=False))
+    step("verify: numeric")
     _numeric(derivation, report, np.random.default_rng(seed))
     report.seconds = round(time.perf_counter() - start, 3)
     return report
@@ -165,42 +217,159 @@ def constraint_substitution(derivation: Derivation) -> dict[sp.Symbol, sp.Expr]:
     return {}
 
 
-def _symbolic(derivation: Derivation, report: Verification) -> None:
-    loss = derivation.loss
+# ----------------------------------------------------------------------------- local tier
+
+
+def _at_width(derivation: Derivation, width: int) -> Derivation:
+    """The same network with every layer ``width`` wide, reusing the templates derived once."""
+    from dataclasses import replace
+
+    net = derivation.network
+    variant = replace(net, inputs=width, layers=tuple(replace(layer, units=width) for layer in net.layers))
+    d = Derivation(variant)
+    d.general = derivation.general
+    return d
+
+
+def _local(derivation: Derivation, report: Verification) -> None:
+    """Each layer's templates against sympy.diff of the concrete graph, one layer at a time."""
+    tier = Tier("local", "each layer's dz/dW, dz/db and delta, instantiated from the index form, against "
+                "sympy.diff of the concrete graph (the recursion against an arbitrary linear function of the "
+                "next layer's z), by exact equality")
+    report.tiers.append(tier)
+    for width in LOCAL_WIDTHS:
+        d = _at_width(derivation, width)
+        for l in range(1, d.L + 1):
+            for what, ours, truth in _layer_checks(d, l):
+                tier.checked += 1
+                if symbolic_equal(ours, truth):
+                    tier.equal += 1
+                else:
+                    report.failures.append(f"local, layer {l}, width {width}: {what} differs from sympy.diff")
+    widths = " and ".join(map(str, LOCAL_WIDTHS))
+    tier.covered = (f"all {derivation.L} layers at widths {widths}: local derivatives of every weight and bias, "
+                    f"the output delta and the delta recursion; width-independent, so it holds at "
+                    f"{derivation.network.architecture}")
+
+
+def _layer_checks(d: Derivation, l: int):
+    """(what, derived, truth) triples for layer ``l`` of a small concrete net ``d``."""
+    g = d.graph
+    net = d.network
+    for j, zdef in enumerate(g.z_def[l], start=1):
+        for k, w in enumerate(g.W[l][j - 1], start=1):
+            yield f"dz{l}_{j}/d{w}", d.local(w), sp.diff(zdef, w)
+        if g.b[l] is not None:
+            yield f"dz{l}_{j}/d{g.b[l][j - 1]}", d.local(g.b[l][j - 1]), sp.diff(zdef, g.b[l][j - 1])
+    acts = {a: ad for a, ad in zip(g.a[l], g.a_def[l])}
+    if l == d.L:
+        sub = constraint_substitution(d)
+        E = g.loss_def.xreplace(acts)
+        for j, z in enumerate(g.z[l], start=1):
+            ours = d.delta(l, j).xreplace(acts).xreplace(sub)
+            yield f"output delta{l}_{j}", ours, sp.diff(E, z).xreplace(sub)
+        return
+    coeffs = [sp.Dummy(f"c{k}") for k in range(1, net.sizes[l + 1] + 1)]
+    z_next = [zd.xreplace(acts) for zd in g.z_def[l + 1]]
+    E = sp.Add(*(c * zn for c, zn in zip(coeffs, z_next)))  # dE/dz{l+1}_k = c_k by construction
+    named = {d.delta_symbol(l + 1, k): c for k, c in enumerate(coeffs, start=1)}
+    for j, z in enumerate(g.z[l], start=1):
+        ours = d.delta(l, j).xreplace(acts).xreplace(named)
+        yield f"delta{l}_{j} recursion", ours, sp.diff(E, z)
+
+
+# ----------------------------------------------------------------------------- closed-form tier
+
+
+def kinks(network) -> int:
+    """Units whose activation has a kink (each doubles the branches of an exact comparison)."""
+    return sum(layer.units for layer in network.layers if layer.activation.kink)
+
+
+def closed_form_plan(derivation: Derivation, full: bool = False) -> tuple[list[sp.Symbol], str]:
+    """The parameters the closed-form tier checks, and what it leaves out, in words.
+
+    ``auto``: one weight and one bias per layer, from the output layer down, while
+    ``2**kinks * 4**(layers above)`` stays within :data:`CLOSED_BUDGET` (the exact
+    comparison branches at every kink and its expansion grows with the nesting).
+    """
+    params = derivation.parameters
+    n = len(params)
+    if full:
+        return list(params), ""
+    if n > CLOSED_PARAMETER_LIMIT:
+        return [], (f"every parameter: {n} parameters is more than {CLOSED_PARAMETER_LIMIT}, and the closed forms "
+                    "grow with every width (--verify full forces it)")
+    g, L, branches = derivation.graph, derivation.L, 2 ** kinks(derivation.network)
+    chosen, too_deep = [], []
+    for l in range(L, 0, -1):
+        if branches * 4 ** (L - l) > CLOSED_BUDGET:
+            too_deep.append(l)
+            continue
+        chosen.append(g.W[l][0][0])
+        if g.b[l] is not None:
+            chosen.append(g.b[l][0])
+    reasons = []
+    in_layers = sum(1 for p in params if g.layer_of(p)[0] not in too_deep)
+    if chosen and len(chosen) < in_layers:
+        reasons.append(f"the {in_layers - len(chosen)} other parameters of the layers covered, whose gradients "
+                       "instantiate the same checked templates (--verify full checks every one)")
+    if too_deep:
+        kinked = f" through {kinks(derivation.network)} kinks" if branches > 1 else ""
+        layers = ", ".join(map(str, sorted(too_deep)))
+        reasons.append(f"the parameters of layer{'s' if len(too_deep) > 1 else ''} {layers}: their closed forms "
+                       f"nest up to {L - min(too_deep)} layers{kinked}, too large to expand cheaply "
+                       "(--verify full forces it)")
+    return chosen, "; ".join(reasons)
+
+
+def _closed_form(derivation: Derivation, report: Verification, full: bool) -> None:
+    tier = Tier("closed form", "the gradient with every delta expanded down to inputs, targets and parameters, "
+                "against sympy.diff of the closed-form E, by exact equality")
+    report.tiers.append(tier)
+    chosen, tier.not_covered = closed_form_plan(derivation, full)
     sub = constraint_substitution(derivation)
-    report.symbolic = "sympy.diff of the closed form"
-    for p in derivation.parameters:
-        report.symbolic_checked += 1
+    skipped = []
+    for p in chosen:
+        loss = derivation.loss  # built on first use: the closed form is only paid for when checked
         ours = derivation.gradient(p).xreplace(sub)
         direct = sp.diff(loss, p).xreplace(sub)
         try:
             equal = symbolic_equal(ours, direct)
         except ValueError as exc:
-            report.symbolic = f"partly skipped: {exc}"
-            report.symbolic_checked -= 1
+            skipped.append(f"{p} ({exc})")
             continue
+        tier.checked += 1
         if equal:
-            report.symbolic_equal += 1
+            tier.equal += 1
         else:
             report.failures.append(f"{p}: derived gradient differs symbolically from sympy.diff(E, {p})")
+    names = ", ".join(str(p) for p in chosen[:8]) + (", ..." if len(chosen) > 8 else "")
+    tier.covered = f"{tier.checked} of {len(derivation.parameters)} parameters ({names})" if chosen else ""
+    if skipped:
+        tier.not_covered = "; ".join(filter(None, [tier.not_covered, "too many kinks: " + ", ".join(skipped)]))
 
 
 def _general_form(derivation: Derivation, report: Verification) -> None:
     from .general import check_widths
 
-    if derivation.L > GENERAL_DEPTH_LIMIT:
-        report.general_form = f"skipped: depth {derivation.L} > {GENERAL_DEPTH_LIMIT}"
-        return
+    tier = Tier("general form", "the whole network at widths 2 and 3, every delta from the index form derived "
+                "once, against sympy.diff of the concrete E")
+    report.tiers.append(tier)
     problems = check_widths(derivation.network, GENERAL_WIDTHS)
-    widths = " and ".join(str(w) for w in GENERAL_WIDTHS)
-    report.general_form = (f"the index form, derived once, equals sympy.diff of the concrete graph "
-                           f"at widths {widths}" if not problems else "FAILED")
+    tier.checked = derivation.L * sum(GENERAL_WIDTHS)
+    tier.equal = tier.checked - len(problems)
+    tier.covered = "every delta of the network at widths 2 and 3"
     report.failures.extend(problems)
 
 
 def _numeric(derivation: Derivation, report: Verification, rng: np.random.Generator) -> None:
     from .numeric import DerivedGradients
 
+    tier = Tier("numeric", "derived gradients evaluated in float64 against central finite differences of a "
+                f"forward pass that knows no derivatives; rule {RULE}")
+    report.tiers.append(tier)
+    failures_before = len(report.failures)
     evaluator = DerivedGradients(derivation)
     net = evaluator.numeric
     names = [p.name for p in derivation.parameters]
@@ -225,6 +394,14 @@ def _numeric(derivation: Derivation, report: Verification, rng: np.random.Genera
         report.numeric_directions += DIRECTIONS
         if point == 0:  # the concrete expressions do not depend on the point: one is enough
             _spot_check_concrete(derivation, evaluator, report, params, x, t, derived, rng)
+    n = len(names)
+    tier.checked = report.numeric_points * (report.numeric_per_parameter + DIRECTIONS)
+    tier.equal = max(0, tier.checked - (len(report.failures) - failures_before))
+    tier.covered = (f"{report.numeric_points} random points: " + (
+        f"all {n} parameters one by one" if report.numeric_per_parameter == n
+        else f"{report.numeric_per_parameter} of {n} parameters one by one (a random sample)")
+        + f" and {DIRECTIONS} random directions over all of them; max error {report.max_abs_error:.1e} "
+        f"(relative {report.max_rel_error:.1e})")
 
 
 def _central_difference(net, params, x, t, key: str, index: tuple) -> float:

@@ -383,8 +383,8 @@ def test_scalar_formulas_work_on_floats_and_batches(tmp_path):
 
 
 def test_cli_writes_model_and_test_for_the_target(tmp_path, monkeypatch, capsys):
-    assert codegen.code_outputs in cli.DERIVE_OUTPUTS
-    monkeypatch.setattr(cli, "DERIVE_OUTPUTS", [codegen.code_outputs])
+    assert codegen.code_outputs in [o.write for o in cli.DERIVE_OUTPUTS]
+    monkeypatch.setattr(cli, "DERIVE_OUTPUTS", [o for o in cli.DERIVE_OUTPUTS if o.write is codegen.code_outputs])
     spec = str(ROOT / "examples" / "seed_2_3_1.yaml")
     assert cli.main(["derive", spec, "-o", str(tmp_path / "n"), "--no-verify"]) == 0
     assert cli.main(["derive", spec, "-o", str(tmp_path / "s"), "--no-verify", "--target", "scalar"]) == 0
