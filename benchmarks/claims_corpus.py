@@ -12,27 +12,27 @@ Figures printed: formulas read (verdict not cannot-check), verdicts right, wrong
 formulas flagged incorrect, wrong formulas whose diagnosis names the mistake, per-family.
 
 Baseline, branch claims-corpus at 4ed3df2 (checker before issue 9), 2026-11-30:
-    formulas read (not cannot-check): 157 of 290
-    verdicts right: 118 of 290
-    wrong formulas flagged incorrect: 57 of 104
-    wrong formulas whose diagnosis names the mistake: 30 of 104
+    formulas read (not cannot-check): 157 of 289
+    verdicts right: 119 of 289
+    wrong formulas flagged incorrect: 58 of 103
+    wrong formulas whose diagnosis names the mistake: 30 of 103
     crashes (judge raised): 9
-    expected: {'correct': 172, 'incorrect': 104, 'skipped': 14}; verdicts: {'correct': 69, 'cannot-check': 124, 'incorrect': 88, 'crash': 9}
+    expected: {'correct': 172, 'incorrect': 103, 'skipped': 14}; verdicts: {'correct': 68, 'cannot-check': 123, 'incorrect': 89, 'crash': 9}
 
     family                    n  read  right  wrong  flagged  named  crash
     ----------------------------------------------------------------------
     aima                     26    24     15     11       10      4      0
-    bishop                   31     0      0     11        0      0      0
+    bishop                   30     0      0     10        0      0      0
     goodfellow               18     2      0      7        0      0      1
     lectures                 17     7      6      8        3      3      0
     ng                       38    23     10     13       10      0      0
     nielsen                  36    13     12     15        6      5      8
-    seed-000                 55    40     38     16       13     11      0
+    seed-000                 55    40     39     16       14     11      0
     seed-001-monash           4     4      4      1        1      1      0
     seed-001-wikipedia       11    11      7      0        0      0      0
     softmax-classifier       27    20     16     11        8      4      0
     wikipedia                27    13     10     11        6      2      0
-    TOTAL                   290   157    118    104       57     30      9
+    TOTAL                   289   157    119    103       58     30      9
 """
 
 from __future__ import annotations
