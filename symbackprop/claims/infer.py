@@ -28,6 +28,8 @@ WIDTHS = ((2, 3, 2), (3, 2, 1))
 
 CONCRETE = {"sigma": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "softmax": "softmax"}
 GENERIC = ("sigmoid", "tanh")
+LOSS_PREFERENCE = ("half_sse", "binary_cross_entropy", "categorical_cross_entropy", "sse", "mse")
+"""An undefined loss is tried as the first two of these that fit the output (different in form)."""
 MISSING_HINT = ("write the forward pass in the notes (z^{(1)} = W^{(1)}x + b^{(1)}, a^{(1)} = \\sigma(z^{(1)}), "
                 "...) or pass a spec: symbackprop check SPEC NOTES")
 
@@ -131,9 +133,8 @@ def network_options(arch: Architecture, widths: tuple[tuple[int, ...], ...] = WI
         options = []
         for acts in act_choices:
             names = [acts.get(i, layer.activation) for i, layer in enumerate(arch.layers)]
-            losses = [n for n, loss in LOSSES.items() if loss_accepts(loss, activation(names[-1]))]
+            losses = [n for n in LOSS_PREFERENCE if n in LOSSES and loss_accepts(LOSSES[n], activation(names[-1]))][:2]
             if names[-1] == "softmax":
-                losses = [n for n in losses if n != "half_sse"] or losses
                 sizes[-1] = max(sizes[-1], 2)
             for loss in losses:
                 spec = {"name": "from-notes", "inputs": sizes[0], "loss": loss,

@@ -20,7 +20,7 @@ _ENV = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|alignat|alignedat|gathe
 _DROP = re.compile(r"\\(?:label|tag\*?|eqref|ref)\s*\{[^{}]*\}|\\(?:nonumber|notag|displaystyle)\b")
 _ROW_BREAK = re.compile(r"(?<!\\)\\\\(?:\s*\[[^\]]*\])?")
 _REL = re.compile(r"\\leftarrow\b|\\gets\b|\\coloneqq\b|\\equiv\b|\\triangleq\b|:=|<-|←|(?<![<>!\\])=")
-_SCOPE = re.compile(r"output layer|first layer|hidden layer", re.IGNORECASE)
+_SCOPE = re.compile(r"\(?\s*(output|first|hidden)\s+layer\s*\)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def split_formula(formula: str) -> list[ClaimText]:
     previous_last = ""
     for row, offset in rows(formula):
         body, remarks = annotations(row)
-        scope = " ".join(f"\\text{{({m.group().lower()})}}" for r in remarks for m in _SCOPE.finditer(r))
+        scope = " ".join(f"\\text{{({m.group(1).lower()} layer)}}" for r in remarks if (m := _SCOPE.fullmatch(r.strip())))
         sides, rels = links(" ".join(body.split()))
         if not sides[0] and rels and previous_last:
             sides[0] = previous_last
