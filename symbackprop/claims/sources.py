@@ -76,6 +76,24 @@ def _byte(ch: str) -> int | None:
     return None
 
 
+def _try(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+_LIKELY = ((0x1D400, 0x1D7FF), (0x2000, 0x206F), (0x2100, 0x22FF), (0x27F0, 0x27FF), (0x0370, 0x03FF))
+
+
+_COMMON = set("“”‘’–—…←→⇐⇒↦∂∇∑∏√∞≈≠≤≥⊙⊗·×′″‖∈∉∀∃ᵀ⟶⟵")
+
+
+def _likely(ch: str) -> int:
+    """Characters notes use most win an ambiguous repair, then maths letters, arrows, operators, Greek."""
+    return 2 if ch in _COMMON else int(any(lo <= ord(ch) <= hi for lo, hi in _LIKELY))
+
+
 def _decode_run(data: bytes) -> str | None:
     """UTF-8 of ``data``, re-inserting a byte lost by cp1252 where a sequence falls short."""
     out, i = [], 0
@@ -90,20 +108,12 @@ def _decode_run(data: bytes) -> str | None:
             continue
         except UnicodeDecodeError:
             pass
-        for pos in range(1, n):
-            found = None
-            for lost in _LOST:
-                try:
-                    found = (data[i:i + pos] + bytes([lost]) + data[i + pos:i + n - 1]).decode("utf-8")
-                    break
-                except UnicodeDecodeError:
-                    continue
-            if found is not None:
-                out.append(found)
-                i += n - 1
-                break
-        else:
+        found = [c for c in (_try(data[i:i + pos] + bytes([lost]) + data[i + pos:i + n - 1])
+                             for pos in range(1, n) for lost in _LOST) if c is not None]
+        if not found:
             return None
+        out.append(max(found, key=_likely))
+        i += n - 1
     return "".join(out)
 
 
@@ -196,10 +206,10 @@ def scan(text: str, kind: str) -> list[Formula]:
         body, start = m.group(group), m.start(group)
         if not body.strip():
             continue
+        lead = len(body) - len(body.lstrip())
+        body = body.strip()
         if group == "e" and m.group("env").rstrip("*") in ("align", "alignat", "flalign", "gather", "eqnarray"):
             body = f"\\begin{{aligned}}{body}\\end{{aligned}}"
-            start -= len("\\begin{aligned}")
-        lead = len(body) - len(body.lstrip())
         section = ""
         for pos, title in headings:
             if pos < m.start():
