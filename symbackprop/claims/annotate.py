@@ -24,6 +24,22 @@ def _tex_text(text: str) -> str:
                                        "^": r"\textasciicircum{}"}.get(m.group(), "\\" + m.group()), text)
 
 
+def _tex_marks(checked: list) -> str:
+    """Margin text: words escaped for LaTeX; a fix as maths (printed by the checker from whitelisted tokens)."""
+    parts = []
+    for c in checked:
+        v = c.verdict
+        text = _tex_text(f"line {c.line}: {v.verdict}")
+        if v.verdict == "incorrect":
+            text += ", " + _tex_text(v.diagnosis or "")
+            if v.expected:
+                text += f"; fix: ${v.expected}$"
+        elif v.verdict in ("cannot-check", "skipped"):
+            text += ", " + _tex_text(v.reason or "")
+        parts.append(text)
+    return "; ".join(parts)
+
+
 def _worst(checked: list) -> str:
     kinds = {c.verdict.verdict for c in checked}
     for k in ("incorrect", "cannot-check", "correct", "skipped"):
@@ -73,8 +89,7 @@ def annotated(notes: Notes, checked: list) -> str:
         if not group:
             continue
         if notes.kind == "latex":
-            msg = "; ".join(_message(group))
-            out.append(f"\\marginpar{{\\footnotesize symbackprop: {_tex_text(msg)}}}%")
+            out.append(f"\\marginpar{{\\footnotesize symbackprop: {_tex_marks(group)}}}%")
         else:
             indent = re.match(r"[ \t]*", text).group()
             out.extend(_callout(group, indent))
