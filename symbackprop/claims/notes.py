@@ -149,6 +149,15 @@ def combine(verdicts: list[list[Verdict]], choices: list[list[str]]) -> Verdict:
                           "activations in the notes, or pass a spec)")
 
 
+def _judge(text: str, ctx: Any) -> Verdict:
+    """judge(), with a last guard: a failure inside the checker is that claim's cannot-check, never a crash."""
+    try:
+        return judge(text, ctx)
+    except Exception as exc:  # noqa: BLE001 - the report must go on; the reason names the failure
+        return Verdict(text, "cannot-check", reason=f"the checker failed on this claim ({type(exc).__name__}: "
+                       f"{str(exc)[:80]}); please report it")
+
+
 def check_notes(notes: Notes, options: list[list[Option]], notation: str = "auto", fallback: str = "seed",
                 progress: Callable[[Iterable], Iterable] | None = None) -> tuple[list[Checked], dict[str, str]]:
     """Every claim of ``notes`` judged against ``options`` (widths x open choices); and the profile per section."""
@@ -181,7 +190,7 @@ def check_notes(notes: Notes, options: list[list[Option]], notation: str = "auto
                     key = (f.section, w, k)
                     if key not in contexts:
                         contexts[key] = new_context(option.derivation, prof)
-                    cells.append(judge(item.text, contexts[key]))
+                    cells.append(_judge(item.text, contexts[key]))
                 grid.append(cells)
             v = combine(grid, choices)
             if item.scope:
