@@ -161,6 +161,9 @@ def _check_notes(spec: str | None, path: str, args: argparse.Namespace) -> int:
         def progress(seq):
             return tqdm(seq, desc="checking", unit="claim", file=sys.stderr, delay=1.0, leave=False)
     checked, profiles = check_notes(notes, options, args.notation or "auto", fallback, progress)
+    if not checked:
+        print(f"symbackprop: no formulas found in {path}; write maths between $...$ or $$...$$ "
+              "(LaTeX: equation, align, \\[ \\])", file=sys.stderr)
     sys.stdout.write(notes_json(checked) if args.json else notes_text(path, checked, profiles, network))
     if args.annotate:
         target = write_annotated(notes, checked, args.annotate, force=args.force)

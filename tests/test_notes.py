@@ -206,3 +206,16 @@ def test_annotate_latex_margin_notes(tmp_path):
     assert lines[6].startswith("\\marginpar{") and "correct" in lines[6]
     assert lines[8].startswith("\\marginpar{") and "line 7" in lines[8]
     assert r"$\frac{\partial L}{\partial b^{(2)}} = \delta^{(2)}$" in lines[8]  # the fix, as maths
+
+
+def test_plain_claim_file_one_claim_per_line(tmp_path, capsys):
+    path = _write(tmp_path, "c.txt", "# claims\ndE/dW2[1,1] = delta2[1]*a1[1]\n\ndE/dW2[1,1] = a1[1]\n")
+    code, data = run_json(capsys, ["check", SEED, path])
+    assert code == 1 and [(d["line"], d["verdict"]) for d in data] == [(2, "correct"), (4, "incorrect")]
+
+
+def test_prose_without_formulas_reports_nothing(tmp_path, capsys):
+    path = _write(tmp_path, "p.md", "Prose = prose\nand more prose\n")
+    assert main(["check", SEED, path]) == 0
+    captured = capsys.readouterr()
+    assert "0 claims" in captured.out and "no formulas found" in captured.err

@@ -259,7 +259,20 @@ def read_notes(path: str, kind: str | None = None) -> Notes:
     kind = kind or (kind_of_path(path) if path != "-" else "markdown")
     if kind == "notebook":
         return read_notebook(path, text)
-    return Notes(path, kind, text, scan(text, kind))
+    return Notes(path, kind, text, scan(text, kind) or claim_lines(text))
+
+
+_PLAIN_REL = re.compile(r"=|\\leftarrow|\\gets|<-|←")
+
+
+def claim_lines(text: str) -> list[Formula]:
+    """A file without maths delimiters whose every line is a relation (``dE/dW2[1,1] = ...``): one claim
+    per line, as claim files were written before notes were read; otherwise nothing."""
+    lines = [(n, line.strip()) for n, line in enumerate(text.split("\n"), start=1)
+             if line.strip() and not line.lstrip().startswith(("%", "#"))]
+    if not lines or not all(_PLAIN_REL.search(line) for _, line in lines):
+        return []
+    return [Formula(line, n, n) for n, line in lines]
 
 
 def decode_bytes(raw: bytes) -> str:
