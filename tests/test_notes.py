@@ -97,6 +97,9 @@ def test_report_format_and_summary(capsys):
     assert "    fix:       w_{i,j} \\leftarrow w_{i,j}" in out
     assert f"{name}:22 ✓ \\Delta_k \\leftarrow (y_k - a_k)g'(in_k)" in out
     assert out.rstrip().endswith("30 claims, 22 correct, 1 incorrect, 7 skipped, 0 cannot-check")
+    main(["check", SEED, NOTES0])
+    out = capsys.readouterr().out  # the notation list of line 6 is one report line
+    assert f"{NOTES0}:6 - 9 rows: x, W^{{(1)}}, b^{{(1)}}, W^{{(2)}}" in out and out.count(":6 ") == 1
 
 
 def _write(tmp_path, name, text):

@@ -33,7 +33,7 @@ PROFILE_SIGNS: dict[str, tuple[str, ...]] = {
     "wikipedia": (r"\bnet_", r"\\(?:mathrm|text|operatorname)\{net\}", r"\bo_", r"\\varphi", r"\\phi\b", r"\bt_"),
     "aima": (r"\bin_", r"\\(?:mathrm|text|operatorname)\{in\}", r"\\Delta_", r"\bg'", r"\bg\^\{?\\prime",
              r"[wW]_\{\s*\w\s*,\s*\w\s*\}", r"\bErr_"),
-    "seed": (r"\b[zaWb]\^\{?\(", r"\\delta\^\{?\(", r"\\sigma\b", r"\\hat\{?\s*y"),
+    "seed": (r"\b[zaWb]\^\{?\(", r"\\delta\^\{?\(", r"\\sigma\b", r"\\hat\{?\s*y\}?"),
 }
 
 

@@ -54,6 +54,11 @@ def _counterexample_line(v: Verdict) -> str | None:
             f"; parameters in --json){shape}")
 
 
+def _same_skip(a, b) -> bool:
+    return (a.verdict.verdict == b.verdict.verdict == "skipped" and a.formula == b.formula
+            and a.verdict.reason == b.verdict.reason)
+
+
 def summary_line(verdicts: list[Verdict]) -> str:
     counts = {k: sum(v.verdict == k for v in verdicts) for k in MARKS}
     return (f"{len(verdicts)} claims, {counts['correct']} correct, {counts['incorrect']} incorrect, "
@@ -64,15 +69,23 @@ def notes_text(name: str, checked: list, profiles: dict[str, str], network: str)
     """The report of a notes file, in file order: ``name:line mark claim`` and what to do about it."""
     lines = [f"{name}: {network}"]
     shown_sections: set[str] = set()
-    for c in checked:
+    for n, c in enumerate(checked):
         v = c.verdict
+        if v.verdict == "skipped" and n > 0 and _same_skip(checked[n - 1], c):
+            continue  # folded into the line of the first skipped row of this formula
         if c.section not in shown_sections:
             shown_sections.add(c.section)
             title = f"section {c.section!r}" if c.section else "before the first heading"
             lines.append(f"-- {title}: notation {profiles.get(c.section, c.profile)}")
         where = f"{name}:{c.line}" + (f" (cell {c.cell}, line {c.cell_line})" if c.cell is not None else "")
         if v.verdict == "skipped":
-            lines.append(f"{where} {MARKS[v.verdict]} {v.claim}   (skipped: {v.reason or v.note})")
+            run = [c.verdict.claim]
+            for later in checked[n + 1:]:
+                if not _same_skip(c, later):
+                    break
+                run.append(later.verdict.claim)
+            shown = run[0] if len(run) == 1 else f"{len(run)} rows: {', '.join(run)}"
+            lines.append(f"{where} {MARKS[v.verdict]} {shown}   (skipped: {v.reason or v.note})")
             continue
         lines.append(f"{where} {MARKS[v.verdict]} {v.claim}")
         if v.verdict == "incorrect":
