@@ -172,3 +172,27 @@ def test_cp1252_file_is_read(tmp_path):
     path.write_bytes("caf\u00e9: $a = b$\n".encode("cp1252"))
     notes = read_notes(str(path))
     assert [f.text for f in notes.formulas] == ["a = b"] and "café" in notes.text
+
+
+def test_notebook_with_string_sources(tmp_path):
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "# T\nsee $a = b$\nand $$c = d$$"}]
+    text = json.dumps({"cells": cells}, indent=1)
+    path = tmp_path / "s.ipynb"
+    path.write_text(text)
+    line = next(i for i, s in enumerate(text.split("\n"), 1) if "a = b" in s)
+    got = [(f.text, f.line, f.cell, f.cell_line) for f in read_notes(str(path)).formulas]
+    assert got == [("a = b", line, 1, 2), ("c = d", line, 1, 3)]
+
+
+def test_standard_input_kind_is_sniffed(monkeypatch):
+    latex = "\\documentclass{article}\n\\begin{document}\n\\[ a = b \\]\n\\end{document}\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(latex.encode())))
+    notes = read_notes("-")
+    assert notes.kind == "latex" and [(f.text, f.line) for f in notes.formulas] == [("a = b", 3)]
+
+
+def test_latex_multline_gather_and_inline_parens():
+    text = "\\begin{multline}\n a = b \\\\\n + c\n\\end{multline}\n\\begin{gather*} d = e \\end{gather*} \\(f = g\\)\n"
+    found = [(f.line, " ".join(f.text.split())) for f in scan(text, "latex")]
+    assert [line for line, _ in found] == [2, 5, 5]
+    assert found[1][1].endswith("d = e\\end{aligned}") and found[2][1] == "f = g"

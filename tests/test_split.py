@@ -47,3 +47,9 @@ def test_labels_tags_and_trailing_punctuation_go():
 def test_rows_without_relation_are_kept_as_non_claims():
     assert rows(r"x \\ y") == [("x", 0), ("y", 0)]
     assert texts("") == [] and texts(r"\\ & \\") == []
+
+
+def test_a_broken_line_continues_the_row_before():
+    f = "\\begin{multline}\na = b \\\\\n + c \\\\\n - d\n\\end{multline}"
+    assert split_formula(f) == [ClaimText("a = b + c - d", 1)]
+    assert texts(r"a = b \\ -c = d") == ["a = b", "-c = d"]  # a row with its own relation is its own claim

@@ -256,7 +256,7 @@ def read_notes(path: str, kind: str | None = None) -> Notes:
     if len(raw) > MAX_NOTES_BYTES:
         raise NotesError(f"notes file {path} is larger than {MAX_NOTES_BYTES // 1_000_000} MB; split it")
     text = decode_bytes(raw)
-    kind = kind or (kind_of_path(path) if path != "-" else "markdown")
+    kind = kind or (kind_of_path(path) if path != "-" else sniff(text))
     if kind == "notebook":
         return read_notebook(path, text)
     return Notes(path, kind, text, scan(text, kind) or claim_lines(text))
@@ -273,6 +273,16 @@ def claim_lines(text: str) -> list[Formula]:
     if not lines or not all(_PLAIN_REL.search(line) for _, line in lines):
         return []
     return [Formula(line, n, n) for n, line in lines]
+
+
+def sniff(text: str) -> str:
+    """The kind of text from standard input: a notebook (JSON with cells), LaTeX (a document), else Markdown."""
+    head = text.lstrip()[:4000]
+    if head.startswith("{") and '"cells"' in text:
+        return "notebook"
+    if "\\documentclass" in head or "\\begin{document}" in text:
+        return "latex"
+    return "markdown"
 
 
 def decode_bytes(raw: bytes) -> str:
@@ -303,7 +313,12 @@ def read_notebook(name: str, text: str) -> Notes:
         source = cell.get("source", "")
         src_lines = source if isinstance(source, list) else str(source).splitlines(keepends=True)
         src_lines = [s if isinstance(s, str) else "" for s in src_lines]
-        locations, search_from = _source_lines(file_lines, src_lines, search_from)
+        if isinstance(source, str):  # one JSON string: every line of the cell is on one line of the file
+            where, _ = _source_lines(file_lines, [source], search_from)
+            locations = where * len(src_lines)
+            search_from = where[0] or search_from
+        else:
+            locations, search_from = _source_lines(file_lines, src_lines, search_from)
         if cell.get("cell_type") != "markdown":
             continue
         cell_text = repair_text("".join(src_lines))

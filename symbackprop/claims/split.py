@@ -1,6 +1,7 @@
 """One formula -> the claim texts it holds, each with its line offset within the formula.
 
-Align rows and ``\\\\`` breaks are separate claims; ``&``, ``\\label``, ``\\tag``,
+Align rows and ``\\\\`` breaks are separate claims (a row that starts with ``+``, ``-``,
+``\\cdot`` ... and has no relation continues the row before: a long line broken); ``&``, ``\\label``, ``\\tag``,
 ``\\nonumber`` and trailing punctuation go; a row that starts with a relation
 (``&= ...``) continues the previous row's last side; a chain ``a = b = c`` becomes
 the links ``a = b`` and ``b = c``.  ``\\text{...}`` remarks are dropped, except a
@@ -20,6 +21,7 @@ _ENV = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|alignat|alignedat|gathe
 _DROP = re.compile(r"\\(?:label|tag\*?|eqref|ref)\s*\{[^{}]*\}|\\(?:nonumber|notag|displaystyle)\b")
 _ROW_BREAK = re.compile(r"(?<!\\)\\\\(?:\s*\[[^\]]*\])?")
 _REL = re.compile(r"\\leftarrow\b|\\gets\b|\\coloneqq\b|\\equiv\b|\\triangleq\b|:=|<-|←|(?<![<>!\\])=")
+_CONTINUE = ("+", "-", "\\cdot", "\\times", "\\odot", "\\circ")
 _SCOPE = re.compile(r"\(?\s*(output|first|hidden)\s+layer\s*\)?", re.IGNORECASE)
 
 
@@ -89,9 +91,15 @@ def _matching_brace(text: str, open_at: int) -> int:
 
 def split_formula(formula: str) -> list[ClaimText]:
     """The claims of one formula, in order; a formula with no relation is one (non-)claim text."""
+    merged: list[tuple[str, int]] = []
+    for row, offset in rows(formula):
+        if merged and row.startswith(_CONTINUE) and not _REL.search(annotations(row)[0]):
+            merged[-1] = (f"{merged[-1][0]} {row}", merged[-1][1])  # a broken line: "a = b \\ + c"
+        else:
+            merged.append((row, offset))
     out: list[ClaimText] = []
     previous_last = ""
-    for row, offset in rows(formula):
+    for row, offset in merged:
         body, remarks = annotations(row)
         scope = " ".join(f"\\text{{({m.group(1).lower()} layer)}}" for r in remarks if (m := _SCOPE.fullmatch(r.strip())))
         sides, rels = links(" ".join(body.split()))
