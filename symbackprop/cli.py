@@ -135,7 +135,7 @@ def _check_one_claim(spec: str, args: argparse.Namespace) -> int:
 
 def _check_notes(spec: str | None, path: str, args: argparse.Namespace) -> int:
     from .claims.annotate import write_annotated
-    from .claims.infer import Option, network_options, read_architecture
+    from .claims.infer import Option, narrow_by_definitions, network_options, read_architecture
     from .claims.notes import check_notes, items
     from .claims.report import notes_json, notes_text
     from .claims.sources import read_notes
@@ -148,12 +148,15 @@ def _check_notes(spec: str | None, path: str, args: argparse.Namespace) -> int:
         fallback = profile(None, d.network.notation).name
         network = f"network {d.network.architecture} from {spec}"
     else:
-        arch = read_architecture([i.text for i in items(notes) if not i.skip])
-        options = network_options(arch)
+        texts = [i.text for i in items(notes) if not i.skip]
+        arch = read_architecture(texts)
+        notation = args.notation if args.notation not in (None, "auto") else "seed"
+        options, defined = narrow_by_definitions(network_options(arch), texts, notation)
         fallback = "seed"
         widths = " and ".join("-".join(map(str, row[0].widths)) for row in options)
         network = f"{arch.describe}; judged at widths {widths}" + (
-            f" and with {', '.join(o.choice for o in options[0])}" if len(options[0]) > 1 else "")
+            f" and with {', '.join(o.choice for o in options[0])}" if len(options[0]) > 1 else "") + (
+            f" ({defined})" if defined else "")
     progress = None
     if not args.json and sys.stderr.isatty():
         from tqdm import tqdm

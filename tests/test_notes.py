@@ -134,6 +134,16 @@ def test_claim_that_depends_on_the_undefined_loss_cannot_be_checked(tmp_path, ca
     assert code == 2
 
 
+def test_a_loss_defined_in_the_notes_settles_the_claims_that_depend_on_it(tmp_path, capsys):
+    claim = "$$\\delta^{(2)} = (a^{(2)} - y) \\odot \\sigma'(z^{(2)})$$\n"
+    half = FORWARD + "$$L = \\frac12 \\sum_k (y_k - a^{(2)}_k)^2$$\n" + claim
+    code, data = run_json(capsys, ["check", _write(tmp_path, "h.md", half)])
+    assert code == 0 and [d["verdict"] for d in data][-2:] == ["correct", "correct"]
+    bce = FORWARD + "$$L = -\\sum_k (y_k \\log a^{(2)}_k + (1 - y_k) \\log(1 - a^{(2)}_k))$$\n" + claim
+    code, data = run_json(capsys, ["check", _write(tmp_path, "b.md", bce)])
+    assert code == 1 and [d["verdict"] for d in data][-2:] == ["correct", "incorrect"]  # BCE: delta = a - y
+
+
 def test_notes_without_network_exit_2_with_one_line(tmp_path, capsys):
     path = _write(tmp_path, "n.md", "Just prose and $$\\delta = y - t$$\n")
     assert main(["check", path]) == 2

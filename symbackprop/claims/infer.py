@@ -10,11 +10,14 @@ and a claim is correct only if it is correct at all of them.  What the notes lea
 abstract stays abstract the honest way: a generic activation (``f``, ``g``,
 ``\\varphi``) is tried as sigmoid and as tanh, a loss the notes never define as
 every loss that fits the output (half squared error, binary cross-entropy); a claim
-whose verdict changes with that choice cannot be checked (:mod:`.notes` says why).
+whose verdict changes with that choice cannot be checked (:mod:`.notes` says why).  A loss
+the notes define (``L = \\frac12 \\sum_k (y_k - a^{(2)}_k)^2``) narrows the choice:
+:func:`narrow_by_definitions`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..derive import Derivation, derive
@@ -145,3 +148,30 @@ def network_options(arch: Architecture, widths: tuple[tuple[int, ...], ...] = WI
                 options.append(Option(derive(spec, verify=False), tuple(sizes), choice))
         out.append(options)
     return out
+
+
+_LOSS_DEFINITION = re.compile(r"^\s*(?:L|E|C|J|\\ell|\\mathcal\{L\})\s*=(?!.*\\partial)")
+
+
+def narrow_by_definitions(options: list[list[Option]], claim_texts: list[str], notation: str
+                          ) -> tuple[list[list[Option]], str | None]:
+    """Keep the open choices under which the notes' own loss definitions (``L = ...``) hold.
+
+    A choice is kept when every definition is correct under it at some width (a definition
+    written for one output, ``\\frac12 (y - \\hat y)^2``, holds at the width with one output);
+    when no choice fits them, nothing is narrowed (the definitions are then reported wrong)."""
+    from .judge import judge, new_context
+
+    definitions = [t for t in claim_texts if _LOSS_DEFINITION.match(t)]
+    if not definitions or len(options[0]) < 2:
+        return options, None
+    keep = set()
+    for k, option in enumerate(options[0]):
+        if all(any(judge(t, new_context(row[k].derivation, notation)).verdict == "correct" for row in options)
+               for t in definitions):
+            keep.add(k)
+    if not keep or len(keep) == len(options[0]):
+        return options, None
+    narrowed = [[row[k] for k in sorted(keep)] for row in options]
+    chosen = ", ".join(o.choice for o in narrowed[0])
+    return narrowed, f"{chosen}, from the notes' definition {definitions[0]}"
