@@ -149,13 +149,55 @@ def repair_text(text: str) -> str:
 # ----------------------------------------------------------------------------- scanning
 
 _ENVS = r"equation|align|alignat|gather|multline|eqnarray|displaymath|math|flalign"
-_MATH = re.compile(
-    r"(?<!\\)\$\$(?P<dd>.+?)(?<!\\)\$\$"
-    r"|(?<![\\$])\$(?![\s$])(?P<d>(?:[^$\n]|\n(?![ \t]*\n))+?)(?<![\s\\])\$"
-    r"|\\begin\{(?P<env>(?:" + _ENVS + r")\*?)\}(?P<e>.*?)\\end\{(?P=env)\}"
-    r"|(?<!\\)\\\[(?P<b>.*?)(?<!\\)\\\]"
-    r"|(?<!\\)\\\((?P<p>.*?)(?<!\\)\\\)",
-    re.DOTALL)
+_OPEN = re.compile(r"(?<!\\)\$\$|(?<![\\$])\$(?![\s$])|\\begin\{((?:" + _ENVS + r")\*?)\}|(?<!\\)\\\[|(?<!\\)\\\(")
+_CLOSE = {"\\[": re.compile(r"(?<!\\)\\\]"), "\\(": re.compile(r"(?<!\\)\\\)"), "$$": re.compile(r"(?<!\\)\$\$")}
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
+@dataclass(frozen=True)
+class _Math:
+    group: str   # "dd" ($$), "d" ($), "e" (environment), "b" (\[), "p" (\()
+    env: str
+    start: int   # where the delimiters start
+    body: int    # where the body starts
+    body_end: int
+    end: int     # after the closing delimiter
+
+
+def _maths(work: str):
+    """Every maths span of ``work``, in order, in linear time (an unclosed opener is passed over)."""
+    pos, closed_none_after = 0, {}
+    while True:
+        m = _OPEN.search(work, pos)
+        if m is None:
+            return
+        opener, env = m.group(), m.group(1)
+        key = env or opener[:2]
+        if closed_none_after.get(key, len(work) + 1) <= m.end():
+            pos = m.start() + 1
+            continue
+        if opener == "$":
+            close = work.find("$", m.end())
+            ok = close > m.end() and work[close - 1] not in " \t\n\\" and not _BLANK_LINE.search(work, m.end(), close)
+            if close < 0:
+                closed_none_after[key] = m.end()
+            if not ok:
+                pos = m.start() + 1
+                continue
+            yield _Math("d", "", m.start(), m.end(), close, close + 1)
+            pos = close + 1
+            continue
+        pattern = _CLOSE.get(opener) or re.compile(r"\\end\{" + re.escape(env) + r"\}")
+        c = pattern.search(work, m.end())
+        if c is None:
+            closed_none_after[key] = m.end()
+            pos = m.start() + 1
+            continue
+        group = {"$$": "dd", "\\[": "b", "\\(": "p"}.get(opener, "e")
+        yield _Math(group, env or "", m.start(), m.end(), c.start(), c.end())
+        pos = c.end()
+
+
 _FENCE = re.compile(r"^[ \t>]*(```|~~~).*?^[ \t>]*\1[^\n]*$|^[ \t>]*(```|~~~)[^\n]*\Z", re.DOTALL | re.MULTILINE)
 _CODE_SPAN = re.compile(r"(`+)[^`\n].*?\1")
 _IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)|\[\[[^\]\n]*\]\]|<[^>\n]*>")
@@ -201,29 +243,29 @@ def scan(text: str, kind: str) -> list[Formula]:
     lines = _Lines(text)
     formulas = []
     prose_start = 0
-    for m in _MATH.finditer(work):
-        group = next(g for g in ("dd", "d", "e", "b", "p") if m.group(g) is not None)
-        body, start = m.group(group), m.start(group)
+    heading_starts = [pos for pos, _ in headings]
+    for m in _maths(work):
+        body, start = work[m.body:m.body_end], m.body
         if not body.strip():
             continue
         lead = len(body) - len(body.lstrip())
         body = body.strip()
-        if group == "e" and m.group("env").rstrip("*") in ("align", "alignat", "flalign", "gather", "eqnarray"):
+        if m.group == "e" and m.env.rstrip("*") in ("align", "alignat", "flalign", "gather", "eqnarray"):
             body = f"\\begin{{aligned}}{body}\\end{{aligned}}"
-        section = ""
-        for pos, title in headings:
-            if pos < m.start():
-                section = title
-        line_start = work.rfind("\n", 0, m.start()) + 1
-        before = work[line_start:m.start()]
-        after = work[m.end():work.find("\n", m.end()) if "\n" in work[m.end():] else len(work)]
+        h = bisect_right(heading_starts, m.start - 1)
+        section = headings[h - 1][1] if h else ""
+        line_start = max(lines.starts[lines.line(m.start) - 1], m.start - 200)
+        before = work[line_start:m.start] if line_start > m.start - 200 else "text"
+        eol = work.find("\n", m.end)
+        after = work[m.end:eol if eol >= 0 else len(work)][:200]
         listing = (kind == "markdown" and not re.sub(r"^[ \t]*(?:[-*+]|\d+[.)])?[ \t]*", "", before).strip()
-                   and bool(_LISTING_AFTER.match(after)) and group == "d")
-        context = work[prose_start:m.start()]
+                   and bool(_LISTING_AFTER.match(after)) and m.group == "d")
+        context = work[max(prose_start, m.start - 2000):m.start]
         cut = [c.end() for c in _SENTENCE_END.finditer(context)]
         context = " ".join(context[cut[-1] if cut else 0:].split())
-        prose_start = m.end()
-        formulas.append(Formula(body, lines.line(max(start + lead, 0)), lines.line(m.end() - 1),
+        prose_start = m.end
+        group = m.group
+        formulas.append(Formula(body, lines.line(max(start + lead, 0)), lines.line(m.end - 1),
                                 _clean_heading(section), group in ("dd", "e", "b") or "\\begin{" in body, listing=listing,
                                 context=context))
     return formulas
