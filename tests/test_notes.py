@@ -191,36 +191,6 @@ def test_notebook_lines_and_cells(tmp_path, capsys):
     assert len([d for d in data if "= 7" in d["claim"]]) == 0  # code cells are not read
 
 
-def test_annotate_markdown_copy(tmp_path, capsys):
-    out = tmp_path / "annotated.md"
-    before = Path(NOTES1).read_bytes()
-    assert main(["check", WIKI_NET, NOTES1, "--annotate", str(out)]) == 1
-    assert Path(NOTES1).read_bytes() == before
-    lines = out.read_text(encoding="utf-8").split("\n")
-    typo = next(i for i, s in enumerate(lines) if r"w_{j,k} \leftarrow w{i,j}" in s)
-    assert lines[typo + 1].startswith("> [!failure]") and "line 26" in lines[typo + 2]
-    good = next(i for i, s in enumerate(lines) if r"$$\Delta_k \leftarrow (y_k - a_k)g'(in_k)$$" in s)
-    assert lines[good + 1].startswith("> [!success]")
-    capsys.readouterr()
-    assert main(["check", WIKI_NET, NOTES1, "--annotate", str(out)]) == 2  # exists: needs --force
-    assert "--force" in capsys.readouterr().err
-    assert main(["check", WIKI_NET, NOTES1, "--annotate", str(out), "--force"]) == 1
-    assert main(["check", WIKI_NET, NOTES1, "--annotate", NOTES1, "--force"]) == 2  # never the input
-    assert Path(NOTES1).read_bytes() == before
-
-
-def test_annotate_latex_margin_notes(tmp_path):
-    src = _write(tmp_path, "n.tex", "\\documentclass{article}\n\\begin{document}\n"
-                 "\\begin{align*}\nz^{(1)} &= W^{(1)}x + b^{(1)} \\\\\na^{(1)} &= \\sigma(z^{(1)})\n\\end{align*}\n"
-                 "\\[ \\frac{\\partial L}{\\partial b^{(2)}} = \\delta^{(1)} \\]\n\\end{document}\n")
-    out = tmp_path / "out.tex"
-    assert main(["check", SEED, src, "--annotate", str(out)]) == 1
-    lines = out.read_text().split("\n")
-    assert lines[6].startswith("\\marginpar{") and "correct" in lines[6]
-    assert lines[8].startswith("\\marginpar{") and "line 7" in lines[8]
-    assert r"$\frac{\partial L}{\partial b^{(2)}} = \delta^{(2)}$" in lines[8]  # the fix, as maths
-
-
 def test_plain_claim_file_one_claim_per_line(tmp_path, capsys):
     path = _write(tmp_path, "c.txt", "# claims\ndE/dW2[1,1] = delta2[1]*a1[1]\n\ndE/dW2[1,1] = a1[1]\n")
     code, data = run_json(capsys, ["check", SEED, path])
