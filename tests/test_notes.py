@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from symbackprop.claims.notes import auto_profile, items
+from symbackprop.claims.checker import Verdict
+from symbackprop.claims.notes import auto_profile, combine, items
 from symbackprop.claims.sources import read_notes
 from symbackprop.cli import main
 
@@ -202,3 +203,19 @@ def test_prose_without_formulas_reports_nothing(tmp_path, capsys):
     assert main(["check", SEED, path]) == 0
     captured = capsys.readouterr()
     assert "0 claims" in captured.out and "no formulas found" in captured.err
+
+
+def _grid(rows):
+    return [[Verdict("c", kind) for kind in row] for row in rows]
+
+
+def test_combine_across_widths_and_open_choices():
+    choices = [["loss A", "loss B"]] * 2
+    assert combine(_grid([["correct", "correct"], ["correct", "correct"]]), choices).verdict == "correct"
+    assert combine(_grid([["correct", "correct"], ["incorrect", "incorrect"]]), choices).verdict == "incorrect"
+    mixed = combine(_grid([["correct", "incorrect"], ["correct", "incorrect"]]), choices)
+    assert mixed.verdict == "cannot-check" and "correct with loss A, not with loss B" in mixed.reason
+    assert combine(_grid([["correct", "cannot-check"], ["correct", "correct"]]), choices).verdict == "cannot-check"
+    assert combine(_grid([["correct", "correct"], ["skipped", "skipped"]]), choices).verdict == "correct"
+    # wrong at one width under one choice only, right under the other: depends on the choice
+    assert combine(_grid([["correct", "correct"], ["incorrect", "correct"]]), choices).verdict == "cannot-check"

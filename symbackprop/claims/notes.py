@@ -129,7 +129,10 @@ def items(notes: Notes) -> list[_Item]:
 
 
 def combine(verdicts: list[list[Verdict]], choices: list[list[str]]) -> Verdict:
-    """One verdict from the verdicts at every width (outer) and open choice (inner)."""
+    """One verdict from the verdicts at every width (outer) and open choice (inner).
+
+    Correct only if correct everywhere; incorrect when some width is incorrect under every
+    choice; cannot-check when the verdict changes with a choice the notes leave open."""
     flat = [v for row in verdicts for v in row]
     kinds = {v.verdict for v in flat}
     if len(kinds) == 1:
@@ -139,14 +142,19 @@ def combine(verdicts: list[list[Verdict]], choices: list[list[str]]) -> Verdict:
             return v
     for row in verdicts:
         if row and all(v.verdict == "incorrect" for v in row):
-            return next(v for v in row if v.verdict == "incorrect")
-    mixed = next((row, ch) for row, ch in zip(verdicts, choices) if len({v.verdict for v in row}) > 1)
-    wrong = [c for v, c in zip(*mixed) if v.verdict != "correct"]
-    right = [c for v, c in zip(*mixed) if v.verdict == "correct"]
-    return Verdict(flat[0].claim, "cannot-check",
-                   reason=f"the verdict depends on what the notes leave open: correct with {', '.join(right)}, "
-                          f"not with {', '.join(wrong)}; the notes do not define it (define the loss and "
-                          "activations in the notes, or pass a spec)")
+            return row[0]
+    for row, names in zip(verdicts, choices):
+        if len({v.verdict for v in row}) > 1:
+            wrong = [c for v, c in zip(row, names) if v.verdict != "correct"]
+            right = [c for v, c in zip(row, names) if v.verdict == "correct"]
+            return Verdict(flat[0].claim, "cannot-check",
+                           reason=f"the verdict depends on what the notes leave open: correct with "
+                                  f"{', '.join(right) or 'none'}, not with {', '.join(wrong)}; the notes do not "
+                                  "define it (define the loss and activations in the notes, or pass a spec)")
+    wrong = next((v for v in flat if v.verdict == "incorrect"), None)
+    if wrong is not None:
+        return wrong
+    return next(v for v in flat if v.verdict == "correct")  # correct where read, skipped elsewhere
 
 
 def _judge(text: str, ctx: Any) -> Verdict:
