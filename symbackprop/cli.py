@@ -134,13 +134,15 @@ def _check_one_claim(spec: str, args: argparse.Namespace) -> int:
 
 
 def _check_notes(spec: str | None, path: str, args: argparse.Namespace) -> int:
-    from .claims.annotate import write_annotated
+    from .claims.annotate import check_target, write_annotated
     from .claims.infer import Option, narrow_by_definitions, network_options, read_architecture
-    from .claims.notes import check_notes, items
+    from .claims.notes import auto_profile, check_notes, items
     from .claims.report import notes_json, notes_text
     from .claims.sources import read_notes
     from .notation import profile
 
+    if args.annotate:
+        check_target(path, args.annotate, force=args.force)  # refuse before any work
     notes = read_notes(path)
     if spec is not None:
         d = derive(spec, verify=False)
@@ -150,7 +152,7 @@ def _check_notes(spec: str | None, path: str, args: argparse.Namespace) -> int:
     else:
         texts = [i.text for i in items(notes) if not i.skip]
         arch = read_architecture(texts)
-        notation = args.notation if args.notation not in (None, "auto") else "seed"
+        notation = args.notation if args.notation not in (None, "auto") else auto_profile(texts, "seed")[0]
         options, defined = narrow_by_definitions(network_options(arch), texts, notation)
         fallback = "seed"
         widths = " and ".join("-".join(map(str, row[0].widths)) for row in options)

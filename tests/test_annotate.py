@@ -34,7 +34,8 @@ def test_annotate_markdown_copy(tmp_path, capsys):
     assert lines[good + 1].startswith("> [!success]")
     capsys.readouterr()
     assert main(["check", WIKI_NET, NOTES1, "--annotate", str(out)]) == 2  # exists: needs --force
-    assert "--force" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "--force" in captured.err and captured.out == ""  # refused before checking anything
     assert main(["check", WIKI_NET, NOTES1, "--annotate", str(out), "--force"]) == 1
     assert main(["check", WIKI_NET, NOTES1, "--annotate", NOTES1, "--force"]) == 2  # never the input
     assert Path(NOTES1).read_bytes() == before

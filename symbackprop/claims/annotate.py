@@ -118,14 +118,22 @@ def _annotated_notebook(notes: Notes, by_formula: dict) -> str:
     return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
 
-def write_annotated(notes: Notes, checked: list, out: str, force: bool = False) -> Path:
-    """Write the annotated copy to ``out``; refuses the input file itself, and an existing file without force."""
+def check_target(notes_path: str, out: str, force: bool = False) -> Path:
+    """The path to write ``--annotate`` to; refuses the notes file itself, and an existing file without force."""
     target = Path(out)
-    if notes.name != "-" and target.exists() and Path(notes.name).exists() and target.samefile(notes.name):
+    if notes_path != "-" and target.exists() and Path(notes_path).exists() and target.samefile(notes_path):
         raise SymbackpropError(f"--annotate {out} is the notes file itself; give another file name "
                                "(the original is never touched)")
     if target.exists() and not force:
         raise SymbackpropError(f"--annotate {out} already exists; give a new file name or add --force")
+    if target.is_dir():
+        raise SymbackpropError(f"--annotate {out} is a directory; give a file name")
+    return target
+
+
+def write_annotated(notes: Notes, checked: list, out: str, force: bool = False) -> Path:
+    """Write the annotated copy to ``out`` (after :func:`check_target`)."""
+    target = check_target(notes.name, out, force)
     try:
         target.write_text(annotated(notes, checked), encoding="utf-8")
     except OSError as exc:
