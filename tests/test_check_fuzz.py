@@ -60,12 +60,13 @@ def notebooks(draw) -> str:
     return json.dumps({"cells": cells, "nbformat": 4})
 
 
-def _run(text: str, suffix: str, with_spec: bool, capsys) -> None:
+def _run(text: str, suffix: str, with_spec: bool, capsys, annotate: bool = False) -> None:
     handle, name = tempfile.mkstemp(suffix=suffix)
+    marked = name + ".annotated" + suffix
     try:
         with os.fdopen(handle, "w", encoding="utf-8", errors="surrogatepass") as f:
             f.write(text)
-        argv = ["check"] + ([SEED] if with_spec else []) + [name, "--json"]
+        argv = ["check"] + ([SEED] if with_spec else []) + [name, "--json"] + (["--annotate", marked] * annotate)
         code = main(argv)
         out, err = capsys.readouterr()
         assert code in (0, 1, 2), code
@@ -75,13 +76,15 @@ def _run(text: str, suffix: str, with_spec: bool, capsys) -> None:
             assert isinstance(json.loads(out), list)
     finally:
         os.unlink(name)
+        if os.path.exists(marked):
+            os.unlink(marked)
 
 
 @pytest.mark.slow
 @SETTINGS
-@given(text=mutated(), suffix=st.sampled_from([".md", ".txt", ".tex"]))
-def test_mutated_seed_notes_never_crash(text, suffix, capsys):
-    _run(text, suffix, True, capsys)
+@given(text=mutated(), suffix=st.sampled_from([".md", ".txt", ".tex"]), annotate=st.booleans())
+def test_mutated_seed_notes_never_crash(text, suffix, annotate, capsys):
+    _run(text, suffix, True, capsys, annotate)
 
 
 @pytest.mark.slow
@@ -101,4 +104,4 @@ def test_random_text_never_crashes(text, suffix, capsys):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(text=notebooks())
 def test_random_notebooks_never_crash(text, capsys):
-    _run(text, ".ipynb", True, capsys)
+    _run(text, ".ipynb", True, capsys, annotate=True)

@@ -196,3 +196,7 @@ def test_latex_multline_gather_and_inline_parens():
     found = [(f.line, " ".join(f.text.split())) for f in scan(text, "latex")]
     assert [line for line, _ in found] == [2, 5, 5]
     assert found[1][1].endswith("d = e\\end{aligned}") and found[2][1] == "f = g"
+
+
+def test_inequalities_inline_are_not_taken_for_html():
+    assert [f.text for f in scan("Here $a<b$ and $c>d$ and ![x $y$](u) [[k $z$]]", "markdown")] == ["a<b", "c>d"]

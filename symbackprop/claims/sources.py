@@ -200,7 +200,7 @@ def _maths(work: str):
 
 _FENCE = re.compile(r"^[ \t>]*(```|~~~).*?^[ \t>]*\1[^\n]*$|^[ \t>]*(```|~~~)[^\n]*\Z", re.DOTALL | re.MULTILINE)
 _CODE_SPAN = re.compile(r"(`+)[^`\n].*?\1")
-_IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)|\[\[[^\]\n]*\]\]|<[^>\n]*>")
+_IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)|\[\[[^\]\n]*\]\]")
 _MD_HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _TEX_HEADING = re.compile(r"\\(?:part|chapter|section|subsection|subsubsection|paragraph)\*?\s*\{([^{}\n]*)\}")
 _TEX_COMMENT = re.compile(r"(?<!\\)%[^\n]*")
