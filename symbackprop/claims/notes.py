@@ -34,7 +34,9 @@ PROFILE_SIGNS: dict[str, tuple[str, ...]] = {
     "aima": (r"\bin_", r"\\(?:mathrm|text|operatorname)\{in\}", r"\\Delta_", r"\bg'", r"\bg\^\{?\\prime",
              r"[wW]_\{\s*\w\s*,\s*\w\s*\}", r"\bErr_"),
     "seed": (r"\b[zaWb]\^\{?\(", r"\\delta\^\{?\(", r"\\sigma\b", r"\\hat\{?\s*y\}?"),
+    "bishop": (r"\bh'?\(\s*a_", r"w_\{?ji\}?\s*z_i", r"\by_k\s*-\s*t_k"),
 }
+"""Symbols that point to a profile (profiles without an entry are chosen only with --notation)."""
 
 
 @dataclass
@@ -68,9 +70,8 @@ def auto_profile(texts: Iterable[str], fallback: str) -> tuple[str, str]:
     """The profile whose symbols the texts use most, and the evidence (``fallback`` when none is used)."""
     joined = "\n".join(texts)
     scores = {}
-    for name, patterns in PROFILE_SIGNS.items():
-        found = [m.group() for p in patterns for m in re.finditer(p, joined)]
-        scores[name] = found
+    for name in PROFILE_NAMES:
+        scores[name] = [m.group() for p in PROFILE_SIGNS.get(name, ()) for m in re.finditer(p, joined)]
     best = max(PROFILE_NAMES, key=lambda n: (len(scores[n]), n == fallback))
     if not scores[best]:
         return fallback, "no profile's symbols used"
