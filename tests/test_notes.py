@@ -223,3 +223,9 @@ def test_combine_across_widths_and_open_choices():
     assert combine(_grid([["correct", "correct"], ["skipped", "skipped"]]), choices).verdict == "correct"
     # wrong at one width under one choice only, right under the other: depends on the choice
     assert combine(_grid([["correct", "correct"], ["incorrect", "correct"]]), choices).verdict == "cannot-check"
+
+
+def test_a_note_is_shown_once_per_section(capsys):
+    main(["check", WIKI_NET, NOTES1])
+    out = capsys.readouterr().out
+    assert out.count("note: read for the output layer only, as the prose before it says") == 1

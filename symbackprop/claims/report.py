@@ -69,6 +69,7 @@ def notes_text(name: str, checked: list, profiles: dict[str, str], network: str)
     """The report of a notes file, in file order: ``name:line mark claim`` and what to do about it."""
     lines = [f"{name}: {network}"]
     shown_sections: set[str] = set()
+    noted: set[tuple[str, str]] = set()
     for n, c in enumerate(checked):
         v = c.verdict
         if v.verdict == "skipped" and n > 0 and _same_skip(checked[n - 1], c):
@@ -98,7 +99,10 @@ def notes_text(name: str, checked: list, profiles: dict[str, str], network: str)
         elif v.verdict == "cannot-check":
             lines.append(f"    cannot check: {v.reason or v.note}")
         if v.note and v.verdict != "skipped" and v.note != v.reason:
-            lines.append(f"    note: {v.note}")
+            parts = [p for p in v.note.split("; ") if (c.section, p) not in noted]  # each note once a section
+            noted.update((c.section, p) for p in parts)
+            if parts:
+                lines.append(f"    note: {'; '.join(parts)}")
     lines.append(summary_line([c.verdict for c in checked]))
     return "\n".join(lines) + "\n"
 
