@@ -81,14 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plain", action="store_true", help="one line per formula instead of 2-D layout")
     g.set_defaults(run=_cmd_gradients)
 
-    c = sub.add_parser("check", help="check hand-derived formulas: exit 0 all correct, 1 any incorrect, 2 bad input")
-    c.add_argument("spec", help="YAML/TOML/JSON spec of the network the claims are about")
-    c.add_argument("claims", nargs="?", help="a .tex or .txt file, one claim per line or align lines")
-    c.add_argument("--claim", help="one claim given on the command line, e.g. 'dE/dW2[1,1] = delta2[1]*a1[1]'")
-    c.add_argument("--notation", choices=PROFILE_NAMES, help="notation of the claims "
-                   "(default: the spec's notation.profile, else seed)")
-    c.add_argument("--json", action="store_true", help="verdicts as JSON: claim, verdict, diagnosis, "
+    c = sub.add_parser("check", help="check the formulas of notes (Markdown, LaTeX, Jupyter): exit 0 all correct, "
+                       "1 any incorrect, 2 unreadable input")
+    c.add_argument("paths", nargs="*", metavar="[SPEC] NOTES",
+                   help="optional YAML/TOML/JSON spec of the network, then the notes (.md, .txt, .tex, .ipynb, "
+                        "or - for standard input); without a spec the network is read from the notes' forward pass")
+    c.add_argument("--claim", help="one claim given on the command line, e.g. 'dE/dW2[1,1] = delta2[1]*a1[1]' "
+                   "(needs a SPEC)")
+    c.add_argument("--notation", choices=("auto",) + PROFILE_NAMES, help="notation of the claims (default for notes: "
+                   "auto, a profile per section from the symbols used; for --claim: the spec's profile, else seed)")
+    c.add_argument("--json", action="store_true", help="verdicts as JSON: line, claim, verdict, note, diagnosis, "
                    "counterexample, expected")
+    c.add_argument("--strict", action="store_true", help="also exit 2 when a formula cannot be checked")
+    c.add_argument("--annotate", metavar="OUT", help="write a copy of the notes with a mark after each formula")
+    c.add_argument("--force", action="store_true", help="let --annotate overwrite an existing OUT")
     c.set_defaults(run=_cmd_check)
     return parser
 
@@ -137,27 +143,85 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+SPEC_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
+    paths = list(args.paths)
+    if len(paths) > 2:
+        raise SymbackpropError(f"give at most a spec and a notes file, not {len(paths)} paths")
+    if args.claim is not None:
+        if len(paths) != 1:
+            raise SymbackpropError("--claim needs exactly one SPEC and no notes file: symbackprop check SPEC --claim '...'")
+        return _check_one_claim(paths[0], args)
+    if not paths:
+        raise SymbackpropError("give the notes to check: symbackprop check [SPEC] NOTES")
+    if len(paths) == 1 and paths[0].lower().endswith(SPEC_SUFFIXES):
+        raise SymbackpropError(f"{paths[0]} looks like a spec; give the notes after it (symbackprop check "
+                               f"{paths[0]} NOTES) or a claim with --claim")
+    spec = paths[0] if len(paths) == 2 else None
+    return _check_notes(spec, paths[-1], args)
+
+
+def _check_one_claim(spec: str, args: argparse.Namespace) -> int:
     from .claims import check
     from .claims.report import verdicts_json, verdicts_text
 
-    if (args.claims is None) == (args.claim is None):
-        raise SymbackpropError("give the claims either as a file (CLAIMS) or with --claim \"...\", not both")
-    if args.claim is not None:
-        text = args.claim
-    else:
-        try:
-            with open(args.claims, encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SymbackpropError(f"cannot read claims file {args.claims}: {exc}; give a .tex or .txt file") from None
-    verdicts = check(args.spec, text, notation=args.notation)
+    notation = None if args.notation == "auto" else args.notation
+    verdicts = check(spec, args.claim, notation=notation)
     if not verdicts:
-        raise SymbackpropError(f"no claims found in {args.claims or '--claim'}; write one formula per line")
+        raise SymbackpropError("no claim in --claim; write one formula, e.g. 'dE/dW2[1,1] = delta2[1]*a1[1]'")
     sys.stdout.write(verdicts_json(verdicts) if args.json else verdicts_text(verdicts))
     if any(v.verdict == "incorrect" for v in verdicts):
         return 1
-    return 0 if all(v.correct for v in verdicts) else 2  # a claim that cannot be checked is bad input
+    return 0 if all(v.correct for v in verdicts) else 2  # a claim given on the command line must be readable
+
+
+def _check_notes(spec: str | None, path: str, args: argparse.Namespace) -> int:
+    from .claims.annotate import check_target, write_annotated
+    from .claims.infer import Option, narrow_by_definitions, network_options, read_architecture
+    from .claims.notes import auto_profile, check_notes, items
+    from .claims.report import notes_json, notes_text
+    from .claims.sources import read_notes
+    from .notation import profile
+
+    if args.annotate:
+        check_target(path, args.annotate, force=args.force)  # refuse before any work
+    notes = read_notes(path)
+    if spec is not None:
+        d = derive(spec, verify=False)
+        options = [[Option(d, (), "the spec")]]
+        fallback = profile(None, d.network.notation).name
+        network = f"network {d.network.architecture} from {spec}"
+    else:
+        texts = [i.text for i in items(notes) if not i.skip]
+        arch = read_architecture(texts)
+        notation = args.notation if args.notation not in (None, "auto") else auto_profile(texts, "seed")[0]
+        options, defined = narrow_by_definitions(network_options(arch), texts, notation)
+        fallback = "seed"
+        widths = " and ".join("-".join(map(str, row[0].widths)) for row in options)
+        network = f"{arch.describe}; judged at widths {widths}" + (
+            f" and with {', '.join(o.choice for o in options[0])}" if len(options[0]) > 1 else "") + (
+            f" ({defined})" if defined else "")
+    progress = None
+    if not args.json and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        def progress(seq):
+            return tqdm(seq, desc="checking", unit="claim", file=sys.stderr, delay=1.0, leave=False)
+    checked, profiles = check_notes(notes, options, args.notation or "auto", fallback, progress)
+    if not checked:
+        print(f"symbackprop: no formulas found in {path}; write maths between $...$ or $$...$$ "
+              "(LaTeX: equation, align, \\[ \\])", file=sys.stderr)
+    sys.stdout.write(notes_json(checked) if args.json else notes_text(path, checked, profiles, network))
+    if args.annotate:
+        target = write_annotated(notes, checked, args.annotate, force=args.force)
+        print(f"wrote {target}", file=sys.stderr)
+    kinds = {c.verdict.verdict for c in checked}
+    if args.strict and "cannot-check" in kinds:
+        print("symbackprop: error: some formulas cannot be checked (--strict); see the report", file=sys.stderr)
+        return 2
+    return 1 if "incorrect" in kinds else 0
 
 
 def _cmd_gradients(args: argparse.Namespace) -> int:

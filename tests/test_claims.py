@@ -266,9 +266,10 @@ def test_cli_exit_codes_and_json(capsys, tmp_path):
     assert out.count("✓") == 15
     assert main(["check", SEED, str(CLAIMS / "monash_aima.tex"), "--notation", "aima", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
-    assert [c["verdict"] for c in data["claims"]] == ["correct"] * 3 + ["incorrect"]
-    for item in data["claims"]:
-        assert {"claim", "verdict", "diagnosis", "counterexample", "expected"} <= set(item)
+    assert [c["verdict"] for c in data] == ["correct"] * 3 + ["incorrect"]
+    assert [c["line"] for c in data] == [3, 4, 5, 6]  # the lines of the four formulas in the file
+    for item in data:
+        assert {"line", "claim", "verdict", "note", "diagnosis", "counterexample", "expected"} <= set(item)
     assert main(["check", SEED, "--claim", r"\frac{\partial E}{\partial W^{(1)}_{11}} = "]) == 2
     err = capsys.readouterr().err
     assert err.startswith("symbackprop: error:") and err.count("\n") == 1

@@ -1,0 +1,115 @@
+"""One formula -> the claim texts it holds, each with its line offset within the formula.
+
+Align rows and ``\\\\`` breaks are separate claims (a row that starts with ``+``, ``-``,
+``\\cdot`` ... and has no relation continues the row before: a long line broken); ``&``, ``\\label``, ``\\tag``,
+``\\nonumber`` and trailing punctuation go; a row that starts with a relation
+(``&= ...``) continues the previous row's last side; a chain ``a = b = c`` becomes
+the links ``a = b`` and ``b = c``.  ``\\text{...}`` remarks are dropped, except a
+layer remark (``(output layer)``, ``(first layer)``, ``(hidden layer)``), which the
+checker reads and which is kept on every link.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .lexer import annotations
+
+_ENV = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|alignat|alignedat|gather|gathered|equation|split|"
+                  r"multline|eqnarray|flalign|displaymath|math|array|cases)\*?\}(?:\{[^{}]*\})?")
+_DROP = re.compile(r"\\(?:label|tag\*?|eqref|ref)\s*\{[^{}]*\}|\\(?:nonumber|notag|displaystyle)\b")
+_ROW_BREAK = re.compile(r"(?<!\\)\\\\(?:\s*\[[^\]]*\])?")
+_REL = re.compile(r"\\leftarrow\b|\\gets\b|\\coloneqq\b|\\equiv\b|\\triangleq\b|:=|<-|←|(?<![<>!\\])=")
+_CONTINUE = ("+", "-", "\\cdot", "\\times", "\\odot", "\\circ")
+_SCOPE = re.compile(r"\(?\s*(output|first|hidden)\s+layer\s*\)?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ClaimText:
+    """One claim of a formula and the line it starts on, counted from the formula's first line (0)."""
+
+    text: str
+    offset: int
+
+
+def rows(formula: str) -> list[tuple[str, int]]:
+    """The rows of a formula (align rows, ``\\\\`` breaks) with their line offsets; ``&`` removed."""
+    text = _DROP.sub(" ", _ENV.sub(" ", formula))
+    out = []
+    pos = 0
+    for m in list(_ROW_BREAK.finditer(text)) + [None]:
+        end = m.start() if m else len(text)
+        piece = text[pos:end]
+        lead = len(piece) - len(piece.lstrip())
+        offset = text.count("\n", 0, pos + lead)
+        row = " ".join(piece.replace("&", " ").split()).rstrip(" ,.;")
+        if row:
+            out.append((row, offset))
+        pos = m.end() if m else len(text)
+    return out
+
+
+def links(row: str) -> tuple[list[str], list[str]]:
+    """The sides and relations of a row, split at relations outside braces and brackets."""
+    sides, rels, depth, start, pos = [], [], 0, 0, 0
+    while pos < len(row):
+        ch = row[pos]
+        if ch == "\\" and row.startswith("\\text", pos):  # remarks are opaque
+            close = _matching_brace(row, row.find("{", pos))
+            pos = close + 1 if close > 0 else pos + 1
+            continue
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            m = _REL.match(row, pos)
+            if m:
+                sides.append(row[start:pos].strip())
+                rels.append(m.group())
+                start = pos = m.end()
+                continue
+        pos += 1 + (ch == "\\" and pos + 1 < len(row) and not row[pos + 1].isalpha())
+    sides.append(row[start:].strip())
+    return sides, rels
+
+
+def _matching_brace(text: str, open_at: int) -> int:
+    if open_at < 0:
+        return -1
+    depth = 0
+    for i in range(open_at, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def split_formula(formula: str) -> list[ClaimText]:
+    """The claims of one formula, in order; a formula with no relation is one (non-)claim text."""
+    merged: list[tuple[str, int]] = []
+    for row, offset in rows(formula):
+        if merged and row.startswith(_CONTINUE) and not _REL.search(annotations(row)[0]):
+            merged[-1] = (f"{merged[-1][0]} {row}", merged[-1][1])  # a broken line: "a = b \\ + c"
+        else:
+            merged.append((row, offset))
+    out: list[ClaimText] = []
+    previous_last = ""
+    for row, offset in merged:
+        body, remarks = annotations(row)
+        scope = " ".join(f"\\text{{({m.group(1).lower()} layer)}}" for r in remarks if (m := _SCOPE.fullmatch(r.strip())))
+        sides, rels = links(" ".join(body.split()))
+        if not sides[0] and rels and previous_last:
+            sides[0] = previous_last
+        if len(rels) <= 1:
+            text = " ".join(f"{s} {r}" for s, r in zip(sides, rels + [""])).strip()
+            out.append(ClaimText(f"{text} {scope}".strip() if text else "", offset))
+        else:
+            for i, rel in enumerate(rels):
+                out.append(ClaimText(f"{sides[i]} {rel} {sides[i + 1]} {scope}".strip(), offset))
+        previous_last = sides[-1] if sides else ""
+    return [c for c in out if c.text]
