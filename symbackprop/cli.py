@@ -37,7 +37,7 @@ class Output:
 
 
 DERIVE_OUTPUTS: list[Output] = [
-    Output("code", code_names, code_outputs),  # model.py and test_model.py (--target numpy|scalar)
+    Output("code", code_names, code_outputs),  # model.py and test_model.py (--target numpy|scalar), model_xp.py (array-api)
     Output("documents", document_names, document_outputs, check_tex_engine),  # derivation.tex/.md/.pdf
 ]
 """Further outputs of ``derive -o DIR`` beside gradients.json and gradients.txt."""
@@ -72,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--per-weight", choices=("auto", "all"), default="auto",
                    help="auto: every parameter listed (documents, gradients.json/.txt) up to 64 parameters, "
                    "else one entry per layer; all: every parameter")
-    d.add_argument("--target", choices=("numpy", "scalar"), default="numpy",
-                   help="generated code: vectorized matrix form (numpy) or per-weight formulas (scalar)")
+    d.add_argument("--target", choices=("numpy", "scalar", "array-api"), default="numpy",
+                   help="generated code: vectorized matrix form (numpy: model.py), per-weight formulas (scalar: "
+                   "model.py) or the Array API form for NumPy, CuPy, PyTorch, JAX, Dask (array-api: model_xp.py)")
     d.set_defaults(run=_cmd_derive)
 
     g = sub.add_parser("gradients", help="pretty-print every dE/dw in the terminal")

@@ -534,11 +534,18 @@ def generated_test(d: Derivation) -> str:
 
 def code_names(args: Namespace) -> tuple[str, ...]:
     """The files :func:`code_outputs` writes."""
+    if (getattr(args, "target", "numpy") or "numpy") == "array-api":
+        return ("model_xp.py", "test_model_xp.py")
     return ("model.py", "test_model.py")
 
 
 def code_outputs(d: Derivation, args: Namespace) -> dict[str, bytes]:
-    """``model.py`` (``args.target``: numpy or scalar) and ``test_model.py`` for ``derive -o``."""
+    """``model.py`` (``args.target``: numpy or scalar) and ``test_model.py`` for ``derive -o``;
+    with ``array-api``, ``model_xp.py`` and ``test_model_xp.py`` (:mod:`symbackprop.codegen_xp`)."""
     target = getattr(args, "target", "numpy") or "numpy"
+    if target == "array-api":
+        from .codegen_xp import xp_model, xp_test
+
+        return {"model_xp.py": xp_model(d).encode(), "test_model_xp.py": xp_test(d).encode()}
     model = scalar_model(d) if target == "scalar" else numpy_model(d)
     return {"model.py": model.encode(), "test_model.py": generated_test(d).encode()}
