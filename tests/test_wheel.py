@@ -31,6 +31,10 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path):
     assert "verification PASSED" in res.stdout
     for name in ("gradients.json", "gradients.txt", "derivation.tex", "derivation.md", "model.py", "test_model.py"):
         assert (work / "out" / name).is_file(), name  # templates travel inside the wheel
+    res = subprocess.run([str(exe), "derive", "--no-pdf", "--verify", "none", "--target", "array-api", "-o", "xp"],
+                         cwd=work, capture_output=True, text=True, env=env, check=False)
+    assert res.returncode == 0, res.stderr
+    assert (work / "xp" / "model_xp.py").is_file() and (work / "xp" / "test_model_xp.py").is_file()
     # the installed package is the wheel's, not the repo's
     where = subprocess.run([str(py), "-c", "import symbackprop; print(symbackprop.__file__)"], cwd=work,
                            capture_output=True, text=True, check=True, env=env).stdout
