@@ -1,15 +1,32 @@
-"""One training step (forward, backward, SGD update) in float32: generated NumPy vs frameworks.
+"""One training step (forward, backward, SGD update) in float32: generated code vs frameworks.
 
-    PYTHONPATH=. python benchmarks/train_step.py [--quick]
+    PYTHONPATH=. python benchmarks/train_step.py [--quick] [--runs 3] [--threads N]
 
 Implementations, all in this one process and interleaved (each repetition times
 every implementation once, in turn); the table reports medians and ratios:
 
-* ``generated``: ``model.train_step`` of the code symbackprop generates for the spec;
+* ``generated``: ``model.train_step`` of the NumPy target (``model.py``);
+* ``xp-numpy``: ``train_step`` of the Array API target (``model_xp.py``) on NumPy arrays;
+* ``xp-torch``: the same ``model_xp.py`` on PyTorch CPU tensors (when torch is installed);
 * ``torch``: PyTorch eager (CPU), autograd, ``p -= lr * p.grad``;
 * ``jax``: ``jax.jit`` of value-and-grad plus the update (CPU, buffers donated);
-* ``gemm``: the lower bound, the same matrix products alone in NumPy
-  (forward ``A W^T``, backward ``Delta^T A`` and ``Delta W``) into preallocated outputs.
+* ``gemm``: a lower bound of ``generated``: exactly the matrix products of the
+  generated step (same operands, layouts and ``out=`` buffers, bias sums included),
+  nothing else.
+
+Every repetition starts each implementation from the same initial parameters
+(restored untimed): without that, thousands of SGD steps on one fixed batch drift
+each implementation into its own numerical regime (saturated softmax, dead ReLUs,
+subnormal floats, which x86 handles slowly and JAX flushes to zero), so runs were
+not comparable.  ``--runs`` repeats the whole table and reports, per configuration,
+the worst run (the largest generated / faster-framework ratio).
+
+Threads: ``--threads N`` (default 1; 0 keeps each library's default) sets every
+library's thread count before it is imported.  With the defaults (OpenBLAS, PyTorch's
+OpenMP and XLA each starting one thread per core) on a 2-core machine that other work
+shares, OpenBLAS's threaded GEMM stalls: we measured the generated 784-128-10 step at
+75 ms with two OpenBLAS threads against 0.47 ms with one, in the same minute.  That
+oversubscription, not the generated code, made the 784-input rows swing between runs.
 
 Networks: hidden sigmoid (small nets) or ReLU (784-input nets), softmax output
 with categorical cross-entropy, except 2-3-1 which is the seeds' sigmoid net
@@ -27,11 +44,24 @@ import tempfile
 import time
 from pathlib import Path
 
+
+def _threads_from_argv() -> None:
+    """--threads N (default 1) must act before NumPy, PyTorch and JAX start their thread pools."""
+    n = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
+    if n != "0":
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = n
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                                   + ("false" if n == "1" else "true")).strip()
+
+
+_threads_from_argv()
+
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from symbackprop import codegen
+from symbackprop import codegen, codegen_xp
 from symbackprop.derive import derive
 
 LR = 0.01
@@ -51,11 +81,12 @@ def spec_of(sizes, hidden, out, loss):
             "optimizer": {"name": "sgd", "learning_rate": LR}}
 
 
-def generated_model(spec, folder: Path):
+def generated_model(spec, folder: Path, target: str = "numpy"):
     d = derive(spec, verify=False)
-    path = folder / f"{spec['name']}.py"
-    path.write_text(codegen.numpy_model(d))
-    module_spec = importlib.util.spec_from_file_location(spec["name"].replace("-", "_"), path)
+    suffix = "" if target == "numpy" else "_xp"
+    path = folder / f"{spec['name']}{suffix}.py"
+    path.write_text(codegen.numpy_model(d) if target == "numpy" else codegen_xp.xp_model(d))
+    module_spec = importlib.util.spec_from_file_location(spec["name"].replace("-", "_") + suffix, path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return module
@@ -70,44 +101,82 @@ def data(sizes, batch, out, rng):
     return X, T
 
 
-def make_generated(model, X, T):
-    params = model.init_params(0, np.float32)
+class Impl:
+    """One implementation: ``step()`` is timed; ``reset()`` (untimed) restores the initial parameters."""
+
+    def __init__(self, step, reset):
+        self.step, self.reset = step, reset
+
+
+def make_generated(model, init, X, T):
+    params = {k: v.copy() for k, v in init.items()}
     state = model.init_state(params)
     ws = model.Workspace(X.shape[0], np.float32)
 
     def step():
         model.train_step(params, X, T, state, ws, LR)
 
-    return step
+    def reset():
+        for k, v in init.items():
+            np.copyto(params[k], v)
+
+    impl = Impl(step, reset)
+    impl.model, impl.params, impl.ws = model, params, ws
+    return impl
 
 
-def make_gemm(params, X):
-    """The matrix products of one step alone, into preallocated outputs."""
+def make_xp(model, init, X, T, library):
+    """model_xp.train_step on NumPy (through array-api-compat) or PyTorch CPU tensors."""
+    if library == "torch":
+        import torch
+
+        convert = torch.asarray
+    else:
+        convert = np.asarray
+    start = {k: convert(v.copy()) for k, v in init.items()}
+    tX, tT = convert(X), convert(T)
+    box = [start, model.init_state(start)]
+
+    def step():
+        box[0], box[1] = model.train_step(box[0], tX, tT, box[1], LR)
+
+    def reset():
+        box[0] = start
+
+    return Impl(step, reset)
+
+
+def make_gemm(generated, X):
+    """The generated step's matrix products alone: the same operands, layouts and out= buffers."""
+    params, ws = generated.params, generated.ws
     L = len([k for k in params if k.startswith("W")])
-    W = [None] + [params[f"W{l}"] for l in range(1, L + 1)]
-    batch = X.shape[0]
-    A = [X] + [np.empty((batch, W[l].shape[0]), np.float32) for l in range(1, L + 1)]
-    D = [None] + [np.empty((batch, W[l].shape[0]), np.float32) for l in range(1, L + 1)]
-    G = [None] + [np.empty_like(W[l]) for l in range(1, L + 1)]
+    A = [X] + [getattr(ws, f"z{l}") for l in range(1, L + 1)]  # a_l has z_l's shape and layout
+    D = [None] + [getattr(ws, f"delta{l}") for l in range(1, L + 1)]
+    G = {k: np.empty_like(v) for k, v in params.items()}
     rng = np.random.default_rng(0)
     for l in range(1, L + 1):
         D[l][...] = rng.normal(size=D[l].shape)
+    Z = [None] + [np.empty_like(A[l]) for l in range(1, L + 1)]
+    Dn = [None] + [np.empty_like(D[l]) for l in range(1, L + 1)]
 
     def step():
         for l in range(1, L + 1):
-            np.matmul(A[l - 1], W[l].T, out=A[l])
+            np.matmul(A[l - 1], params[f"W{l}"].T, out=Z[l])
         for l in range(L, 0, -1):
-            np.matmul(D[l].T, A[l - 1], out=G[l])
+            np.matmul(D[l].T, A[l - 1], out=G[f"W{l}"])
+            if f"b{l}" in G:
+                np.matmul(ws.ones, D[l], out=G[f"b{l}"])
             if l > 1:
-                np.matmul(D[l], W[l], out=D[l - 1])
+                np.matmul(D[l], params[f"W{l}"], out=Dn[l - 1])
 
-    return step
+    return Impl(step, lambda: None)
 
 
 def make_torch(params, X, T, hidden, out, loss):
     import torch
 
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    init = {k: torch.tensor(v) for k, v in params.items()}
     tX, tT = torch.tensor(X), torch.tensor(T)
     L = len([k for k in params if k.startswith("W")])
     act = {"sigmoid": torch.sigmoid, "relu": torch.relu}[hidden]
@@ -127,7 +196,12 @@ def make_torch(params, X, T, hidden, out, loss):
                 p -= LR * p.grad
                 p.grad = None
 
-    return step
+    def reset():
+        with torch.no_grad():
+            for k, p in tp.items():
+                p.copy_(init[k])
+
+    return Impl(step, reset)
 
 
 def make_jax(params, X, T, hidden, out, loss):
@@ -158,7 +232,11 @@ def make_jax(params, X, T, hidden, out, loss):
         box[0] = update(box[0], jX, jT)
         jax.block_until_ready(box[0])
 
-    return step
+    def reset():  # the donated buffers are gone: fresh copies
+        box[0] = {k: jnp.array(v) for k, v in params.items()}
+        jax.block_until_ready(box[0])
+
+    return Impl(step, reset)
 
 
 def timed(step, inner):
@@ -168,48 +246,98 @@ def timed(step, inner):
     return (time.perf_counter() - start) / inner
 
 
-def run(quick: bool):
-    import jax
-    import torch
+def subnormals(impl) -> int:
+    """Subnormal entries in the generated step's activations and deltas (its workspace) now."""
+    tiny = np.finfo(np.float32).tiny
+    arrays = [v for v in vars(impl.ws).values() if isinstance(v, np.ndarray)]
+    return int(sum(np.count_nonzero((np.abs(a) < tiny) & (a != 0)) for a in arrays))
 
-    jax.config.update("jax_platforms", "cpu")
-    threads = torch.get_num_threads()
-    rng = np.random.default_rng(0)
+
+def one_run(quick: bool, torch_ok: bool, rng) -> list:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for sizes, batch, hidden, out, loss in CONFIGS:
-            model = generated_model(spec_of(sizes, hidden, out, loss), Path(tmp))
+            spec = spec_of(sizes, hidden, out, loss)
+            model, model_xp = generated_model(spec, Path(tmp)), generated_model(spec, Path(tmp), "array-api")
             X, T = data(sizes, batch, out, rng)
-            params = model.init_params(0, np.float32)
-            steps = {"generated": make_generated(model, X, T),
-                     "torch": make_torch(params, X, T, hidden, out, loss),
-                     "jax": make_jax(params, X, T, hidden, out, loss),
-                     "gemm": make_gemm(params, X)}
-            for step in steps.values():  # warm up (and compile)
+            init = model.init_params(0, np.float32)
+            impls = {"generated": make_generated(model, init, X, T),
+                     "xp-numpy": make_xp(model_xp, init, X, T, "numpy")}
+            if torch_ok:
+                impls["xp-torch"] = make_xp(model_xp, init, X, T, "torch")
+                impls["torch"] = make_torch(init, X, T, hidden, out, loss)
+            impls["jax"] = make_jax(init, X, T, hidden, out, loss)
+            impls["gemm"] = make_gemm(impls["generated"], X)
+            for impl in impls.values():  # warm up (and compile)
                 for _ in range(3):
-                    step()
-            one = max(timed(steps["torch"], 1), timed(steps["generated"], 1))
-            inner = max(1, int(2e-3 / one))
-            reps = (15 if quick else 41) if one > 1e-2 else (31 if quick else 201)
-            samples = {name: [] for name in steps}
+                    impl.step()
+                impl.reset()
+            slowest = max(timed(impls[name].step, 1) for name in ("generated", "torch") if name in impls)
+            inner = max(1, int(2e-3 / slowest))
+            reps = (15 if quick else 41) if slowest > 1e-2 else (31 if quick else 151)
+            samples = {name: [] for name in impls}
+            worst_subnormals = 0
             for _ in range(reps):
-                for name, step in steps.items():
-                    samples[name].append(timed(step, inner))
+                for name, impl in impls.items():
+                    impl.reset()
+                    samples[name].append(timed(impl.step, inner))
+                worst_subnormals = max(worst_subnormals, subnormals(impls["generated"]))
             med = {name: statistics.median(values) for name, values in samples.items()}
-            rows.append(("-".join(map(str, sizes)), batch, med))
-            print(f"done {rows[-1][0]} (batch {batch})", file=sys.stderr, flush=True)
-    print(f"\nOne SGD training step, float32, CPU ({os.cpu_count()} cores, torch threads {threads}); "
-          "medians of interleaved repetitions, ratios to the generated code's time")
+            rows.append(("-".join(map(str, sizes)), batch, med, worst_subnormals))
+            print(f"done {rows[-1][0]} (batch {batch}, {inner} steps x {reps} repetitions)", file=sys.stderr, flush=True)
+    return rows
+
+
+def ratios(med: dict) -> dict:
+    g = med["generated"]
+    frameworks = [med[k] for k in ("torch", "jax") if k in med]
+    out = {"generated_us": g * 1e6, "jax": med["jax"] / g, "faster": g / min(frameworks), "gemm": g / med["gemm"],
+           "xp-numpy": med["xp-numpy"] / g}
+    if "torch" in med:
+        out.update(torch=med["torch"] / g, **{"xp-torch": med["xp-torch"] / med["torch"]})
+    return out
+
+
+def run(quick: bool, runs: int):
+    import jax
+
+    try:
+        import torch
+        torch_ok = True
+        threads = torch.get_num_threads()
+    except ImportError:
+        torch_ok, threads = False, "-"
+    jax.config.update("jax_platforms", "cpu")
+    rng = np.random.default_rng(0)
+    all_runs = []
+    for k in range(runs):
+        print(f"run {k + 1} of {runs}", file=sys.stderr, flush=True)
+        all_runs.append([ratios(med) | {"arch": arch, "batch": batch, "subnormals": sub}
+                         for arch, batch, med, sub in one_run(quick, torch_ok, rng)])
+    print(f"\nOne SGD training step, float32, CPU ({os.cpu_count()} cores, torch threads {threads}); medians of "
+          f"interleaved repetitions, each from the same initial parameters; worst of {runs} run(s) "
+          "(the run with the largest generated / faster framework)")
     print("| network | batch | generated | PyTorch eager / generated | JAX jit / generated | "
-          "generated / faster framework | generated / GEMM-only |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for arch, batch, med in rows:
-        g = med["generated"]
-        print(f"| {arch} | {batch} | {g * 1e6:.0f} us | {med['torch'] / g:.2f} | {med['jax'] / g:.2f} | "
-              f"{g / min(med['torch'], med['jax']):.2f} | {g / med['gemm']:.2f} |")
+          "generated / faster framework (each run) | generated / GEMM-only (≥ 1) | Array API on NumPy / generated | "
+          "Array API on PyTorch / PyTorch eager |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for i in range(len(CONFIGS)):
+        per_run = [r[i] for r in all_runs]
+        w = max(per_run, key=lambda r: r["faster"])
+        each = " / ".join(f"{r['faster']:.2f}" for r in per_run)
+        torch_cols = (f"{w['torch']:.2f}", f"{w['xp-torch']:.2f}") if "torch" in w else ("-", "-")
+        print(f"| {w['arch']} | {w['batch']} | {w['generated_us']:.0f} µs | {torch_cols[0]} | {w['jax']:.2f} | "
+              f"**{w['faster']:.2f}** ({each}) | {min(r['gemm'] for r in per_run):.2f} | {w['xp-numpy']:.2f} | "
+              f"{torch_cols[1]} |")
+    print(f"\nsubnormal entries in the generated step's activations and deltas (largest seen): "
+          f"{max(r['subnormals'] for rs in all_runs for r in rs)}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    run(parser.parse_args().quick)
+    parser.add_argument("--runs", type=int, default=3, help="whole tables; the worst is reported (default 3)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of every library, set before they load (default 1; 0: each library's default)")
+    args = parser.parse_args()
+    run(args.quick, args.runs)
