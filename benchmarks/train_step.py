@@ -81,8 +81,11 @@ def spec_of(sizes, hidden, out, loss):
             "optimizer": {"name": "sgd", "learning_rate": LR}}
 
 
+_DERIVED = {}
+
+
 def generated_model(spec, folder: Path, target: str = "numpy"):
-    d = derive(spec, verify=False)
+    d = _DERIVED.get(spec["name"]) or _DERIVED.setdefault(spec["name"], derive(spec, verify=False))
     suffix = "" if target == "numpy" else "_xp"
     path = folder / f"{spec['name']}{suffix}.py"
     path.write_text(codegen.numpy_model(d) if target == "numpy" else codegen_xp.xp_model(d))
