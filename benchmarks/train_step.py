@@ -10,6 +10,8 @@ every implementation once, in turn); the table reports medians and ratios:
 * ``xp-torch``: the same ``model_xp.py`` on PyTorch CPU tensors (when torch is installed);
 * ``torch``: PyTorch eager (CPU), autograd, ``p -= lr * p.grad``;
 * ``jax``: ``jax.jit`` of value-and-grad plus the update (CPU, buffers donated);
+* ``--gpu``: ``model_xp.py`` on PyTorch CUDA tensors and CuPy arrays against PyTorch's
+  eager step on the same device (needs a CUDA device; untested where this was written);
 * ``gemm``: a lower bound of ``generated``: exactly the matrix products of the
   generated step (same operands, layouts and ``out=`` buffers, bias sums included),
   nothing else.
@@ -128,12 +130,20 @@ def make_generated(model, init, X, T):
     return impl
 
 
-def make_xp(model, init, X, T, library):
-    """model_xp.train_step on NumPy (through array-api-compat) or PyTorch CPU tensors."""
+def make_xp(model, init, X, T, library, device="cpu"):
+    """model_xp.train_step on NumPy (through array-api-compat), PyTorch tensors or CuPy arrays."""
+    sync = None
     if library == "torch":
         import torch
 
-        convert = torch.asarray
+        def convert(a):
+            return torch.asarray(a, device=device)
+
+        sync = torch.cuda.synchronize if device != "cpu" else None
+    elif library == "cupy":
+        import cupy
+
+        convert, sync = cupy.asarray, cupy.cuda.Device().synchronize
     else:
         convert = np.asarray
     start = {k: convert(v.copy()) for k, v in init.items()}
@@ -142,6 +152,8 @@ def make_xp(model, init, X, T, library):
 
     def step():
         box[0], box[1] = model.train_step(box[0], tX, tT, box[1], LR)
+        if sync is not None:
+            sync()
 
     def reset():
         box[0] = start
@@ -175,12 +187,12 @@ def make_gemm(generated, X):
     return Impl(step, lambda: None)
 
 
-def make_torch(params, X, T, hidden, out, loss):
+def make_torch(params, X, T, hidden, out, loss, device="cpu"):
     import torch
 
-    tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-    init = {k: torch.tensor(v) for k, v in params.items()}
-    tX, tT = torch.tensor(X), torch.tensor(T)
+    tp = {k: torch.tensor(v, requires_grad=True, device=device) for k, v in params.items()}
+    init = {k: torch.tensor(v, device=device) for k, v in params.items()}
+    tX, tT = torch.tensor(X, device=device), torch.tensor(T, device=device)
     L = len([k for k in params if k.startswith("W")])
     act = {"sigmoid": torch.sigmoid, "relu": torch.relu}[hidden]
 
@@ -198,6 +210,8 @@ def make_torch(params, X, T, hidden, out, loss):
             for p in tp.values():
                 p -= LR * p.grad
                 p.grad = None
+        if device != "cpu":
+            torch.cuda.synchronize()
 
     def reset():
         with torch.no_grad():
@@ -336,11 +350,58 @@ def run(quick: bool, runs: int):
           f"{max(r['subnormals'] for rs in all_runs for r in rs)}")
 
 
+def gpu_run(quick: bool):
+    """--gpu: model_xp.py on PyTorch CUDA tensors and CuPy arrays against PyTorch's eager step on the device.
+
+    Written for a machine with a CUDA device; none was available where this was built, so untested.
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        print("--gpu: no CUDA device here (torch.cuda.is_available() is False); nothing timed")
+        return
+    try:
+        import cupy  # noqa: F401
+        cupy_ok = True
+    except ImportError:
+        cupy_ok = False
+    print(f"\nOne SGD training step, float32, {torch.cuda.get_device_name()}; medians; ratios to PyTorch eager")
+    print("| network | batch | PyTorch eager | Array API on PyTorch CUDA / eager | Array API on CuPy / eager |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        for sizes, batch, hidden, out, loss in CONFIGS:
+            model_xp = generated_model(spec_of(sizes, hidden, out, loss), Path(tmp), "array-api")
+            X, T = data(sizes, batch, out, rng)
+            init = model_xp.init_params(0, np.float32)
+            impls = {"torch": make_torch(init, X, T, hidden, out, loss, "cuda"),
+                     "xp-torch": make_xp(model_xp, init, X, T, "torch", "cuda")}
+            if cupy_ok:
+                impls["xp-cupy"] = make_xp(model_xp, init, X, T, "cupy")
+            samples = {name: [] for name in impls}
+            for impl in impls.values():
+                for _ in range(3):
+                    impl.step()
+            for _ in range(31 if quick else 101):
+                for name, impl in impls.items():
+                    impl.reset()
+                    samples[name].append(timed(impl.step, 5))
+            med = {name: statistics.median(v) for name, v in samples.items()}
+            cupy_col = f"{med['xp-cupy'] / med['torch']:.2f}" if cupy_ok else "-"
+            print(f"| {'-'.join(map(str, sizes))} | {batch} | {med['torch'] * 1e6:.0f} µs | "
+                  f"{med['xp-torch'] / med['torch']:.2f} | {cupy_col} |")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--runs", type=int, default=3, help="whole tables; the worst is reported (default 3)")
+    parser.add_argument("--gpu", action="store_true", help="time the Array API target on PyTorch CUDA and CuPy "
+                        "against PyTorch eager on the same device (needs a CUDA device)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads of every library, set before they load (default 1; 0: each library's default)")
     args = parser.parse_args()
-    run(args.quick, args.runs)
+    if args.gpu:
+        gpu_run(args.quick)
+    else:
+        run(args.quick, args.runs)
