@@ -17,7 +17,7 @@ import re
 import sympy as sp
 
 from . import general, ops
-from .codegen import CodePrinter, _common, _eq, _render, code_name, generated_test_context
+from .codegen import CodePrinter, _common, _eq, _Names, _render, generated_test_context
 from .derive import Derivation
 from .stable import sigmoid, stabilize
 
@@ -131,11 +131,6 @@ class XpPrinter(CodePrinter):
 
     def _print_Sum(self, expr):
         return super()._print_Sum(expr).replace("np.sum(", "xp.sum(")
-
-
-class _Names(dict):
-    def get(self, key, default=None):
-        return code_name(key)
 
 
 def xp_printer() -> XpPrinter:
