@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from fractions import Fraction
 
+import numpy as np
+
 from .evaluate import GENERIC_ACTIVATIONS, CannotCheck, kind_of, weight_order
 from .nodes import (
     Bin,
@@ -267,7 +269,8 @@ def diagnose(claim: Claim, failure, ctx, evaluate_claim) -> tuple[str, Claim] | 
 
     kind = claim_kind(claim, ctx)
     ratio = None
-    if failure.left is not None and failure.right is not None and failure.left.shape == failure.right.shape:
+    if isinstance(failure.left, np.ndarray) and isinstance(failure.right, np.ndarray) \
+            and failure.left.shape == failure.right.shape:
         mask = abs(failure.left) > 1e-9
         if mask.any():
             r = (failure.right[mask] / failure.left[mask])

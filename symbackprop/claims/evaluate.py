@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -21,7 +23,7 @@ from ..derive import Derivation
 from ..errors import SymbackpropError
 from ..notation import Profile
 from ..numeric import DerivedGradients
-from .nodes import Bin, Call, Idx, Node, Num, Paren, SumOver, Sym, walk, weight_indices
+from .nodes import Bin, Call, Deriv, Idx, Node, Num, Paren, SumOver, Sym, walk, weight_indices
 
 MAX_BINDINGS = 400
 FD_STEP = 1e-6
@@ -43,9 +45,31 @@ class ShapeMismatch(CannotCheck):
 
 KINDS = {"W": "weight", "w": "weight", "b": "bias", "z": "z", "net": "z", "in": "z", "a": "a", "o": "a",
          "out": "a", "x": "x", "t": "target", "delta": "delta", "Delta": "delta", "E": "loss",
-         "L": "loss", "C": "loss", "alpha": "lr", "eta": "lr", "e": "euler"}
-UNIT_KINDS = {"weight", "bias", "z", "a", "x", "target", "output", "delta"}
+         "L": "loss", "C": "loss", "J": "loss", "ell": "loss", "Loss": "loss", "Cost": "loss",
+         "alpha": "lr", "eta": "lr", "e": "euler", "Err": "err", "m": "batch",
+         "Z": "z", "A": "a", "X": "x", "Y": "target"}
+UNIT_KINDS = {"weight", "bias", "z", "a", "x", "target", "output", "delta", "err"}
 GENERIC_ACTIVATIONS = {"sigma", "varphi", "g", "f", "h"}
+NAMED_ACTIVATIONS = {"sigmoid", "tanh", "relu", "softmax"}
+LOSS_NAMES = {"L", "E", "C", "J", "ell", "Loss", "Cost"}
+GRADIENT_NAMES = {"dW": "W", "dw": "w", "db": "b", "dZ": "Z", "dz": "z", "dA": "A", "da": "a"}
+_PROFILE_FIELDS = {"preactivation": "z", "activation_value": "a", "loss": "loss", "weight": "weight",
+                   "bias": "bias", "input": "x", "delta": "delta", "learning_rate": "lr"}
+
+
+def plain_name(tex: str) -> str:
+    """``\\mathrm{net}`` -> ``net``, ``\\delta`` -> ``delta``, ``\\mathcal{L}`` -> ``L``."""
+    m = re.fullmatch(r"\\[A-Za-z]+\{\\?([A-Za-z]+)\}", tex)
+    return m.group(1) if m else tex.lstrip("\\")
+
+
+@lru_cache(maxsize=32)
+def profile_kinds(profile: Profile) -> dict[str, str]:
+    """Symbol name -> kind in this profile (bishop's a is the pre-activation, z the activation)."""
+    kinds = dict(KINDS)
+    for fld, kind in _PROFILE_FIELDS.items():
+        kinds[plain_name(getattr(profile, fld))] = kind
+    return kinds
 
 
 def kind_of(sym: Sym, profile: Profile) -> str:
@@ -55,7 +79,11 @@ def kind_of(sym: Sym, profile: Profile) -> str:
         return "target"
     if sym.hat:
         return "free"
-    return KINDS.get(sym.name, "free")
+    if sym.name in GRADIENT_NAMES:
+        return "grad"
+    if sym.name == plain_name(profile.target):
+        return "target"
+    return profile_kinds(profile).get(sym.name, "free")
 
 
 def weight_order(sym: Sym, profile: Profile) -> str:
@@ -186,6 +214,10 @@ class Binding:
         return ", ".join(f"{k}={v}" for k, v in self.units)
 
 
+def _letters(node: Node) -> set[str]:
+    return {n.name for n in walk(node) if isinstance(n, Idx)}
+
+
 def _layer_letters(node: Node) -> set[str]:
     return {n.name for n in walk(node) if isinstance(n, Idx)}
 
@@ -254,7 +286,7 @@ class Resolver:
         if len(idx) != 1:
             raise CannotCheck(f"{sym.name} takes one index, got {len(idx)}")
         if given is None:
-            fixed = {"x": 0, "target": self.L, "output": self.L}.get(kind)
+            fixed = {"x": 0, "target": self.L, "output": self.L, "err": self.L}.get(kind)
             given = fixed if fixed is not None else self._layer_of(idx[0], layers)
         return [(idx[0], given)]
 
@@ -264,6 +296,9 @@ class Resolver:
     def layers_ok(self, sides, layers: dict) -> bool:
         for side in sides:
             for n in walk(side):
+                if isinstance(n, Sym) and n.index is None and n.layer is not None \
+                        and not self._whole_layer_ok(n, layers):
+                    return False
                 if not isinstance(n, Sym) or n.index is None:
                     continue
                 kind = kind_of(n, self.profile)
@@ -288,6 +323,26 @@ class Resolver:
                 if kind == "bias" and not self.truth.net.layers[top - 1].bias:
                     return False
         return True
+
+    def _whole_layer_ok(self, sym: Sym, layers: dict) -> bool:
+        """A whole layer ``W^{l}``, ``\\delta^{l}``: its layer letter stands for a layer that has it."""
+        kind = kind_of(sym, self.profile)
+        if kind == "grad":
+            kind = kind_of(Sym(GRADIENT_NAMES[sym.name]), self.profile)
+        if kind not in UNIT_KINDS:
+            return True
+        try:
+            layer = self.int_value(sym.layer, layers)
+        except KeyError:
+            return False
+        lowest = 1 if kind in ("weight", "bias", "z", "delta") else 0
+        if not lowest <= layer <= self.L:
+            return not _letters(sym.layer) and self._no_such_layer(sym, layer)
+        return not (kind == "bias" and not self.truth.net.layers[layer - 1].bias)
+
+    def _no_such_layer(self, sym: Sym, layer: int) -> bool:
+        raise CannotCheck(f"the {self.truth.net.architecture} network has no layer {layer} for "
+                          f"{sym.name}^{{({layer})}} (layers 1 to {self.L}; 0 is the input)")
 
     def bindings(self, sides, notes=()) -> list[Binding]:
         """Every valid (layer, unit) assignment of the claim's letters; remarks such as
@@ -356,8 +411,9 @@ class Evaluator:
     """Evaluates claim trees at one point under one binding."""
 
     def __init__(self, truth: Truth, profile: Profile, signs: dict, point: Point, binding: Binding,
-                 overrides: dict | None = None):
+                 overrides: dict | None = None, notes: set | None = None):
         self.truth, self.profile, self.signs = truth, profile, signs
+        self.notes = notes
         self.point, self.binding = point, binding
         self.units = dict(binding.units)
         self.layers = dict(binding.layers)
@@ -366,7 +422,7 @@ class Evaluator:
 
     def sub(self, units=None, overrides=None) -> Evaluator:
         ev = Evaluator(self.truth, self.profile, self.signs, self.point, self.binding,
-                       overrides if overrides is not None else self.overrides)
+                       overrides if overrides is not None else self.overrides, self.notes)
         ev.units = units if units is not None else self.units
         ev.layers = self.layers
         return ev
@@ -375,14 +431,17 @@ class Evaluator:
     def key(self, sym: Sym) -> tuple:
         """The quantity a symbol names: ('W', l, j, k), ('a', l, j), ('Wm', l), ('loss',), ..."""
         kind = kind_of(sym, self.profile)
-        if kind in ("loss", "lr", "euler"):
+        if kind in ("loss", "lr", "euler", "batch"):
             return (kind,)
+        if kind == "grad":
+            base = Sym(GRADIENT_NAMES[sym.name], sym.layer, sym.index, False, sym.layer_parens)
+            return ("grad", self.key(base))
         if kind == "free" or (kind in ("z", "a", "weight", "bias", "delta") and sym.layer is None
                               and sym.index is None):
             return ("free", sym.name + ("^" if sym.hat else ""))
         if sym.index is None:
             l = self.resolver.int_value(sym.layer, self.layers) if sym.layer is not None else None
-            if kind in ("x", "target", "output"):
+            if kind in ("x", "target", "output", "err"):
                 l = {"x": 0}.get(kind, self.truth.L) if l is None else l
             return self._single_unit((kind + "_all", l, sym.name))
         pairs = self.resolver.unit_layers(sym, kind, self.layers)
@@ -399,6 +458,8 @@ class Evaluator:
             return ("a", layer, units[0])
         if kind == "target":
             return ("t", units[0])
+        if kind == "err":
+            return ("err", units[0])
         if kind == "delta":
             return ("delta", layer, units[0], sym.name)
         return (kind, layer, units[0])
@@ -413,6 +474,8 @@ class Evaluator:
             return ("a", l, 1)
         if base == "target":
             return ("t", 1)
+        if base == "err":
+            return ("err", 1)
         if base == "z" and l >= 1:
             return ("z", l, 1)
         if base == "bias" and l >= 1 and self.truth.net.layers[l - 1].bias:
@@ -431,6 +494,12 @@ class Evaluator:
             return _arr(p.alpha)
         if kind == "euler":
             return _arr(math.e)
+        if kind == "batch":
+            return _arr(1.0)
+        if kind == "grad":
+            return self.network_partial(("loss",), key[1])
+        if kind == "err":
+            return _arr(p.t[key[1] - 1] - p.acts[-1][key[1] - 1])
         if kind == "free":
             return _arr(p.free_value(key[1]))
         if kind == "W":
@@ -463,6 +532,8 @@ class Evaluator:
             return _arr(p.acts[l])
         if base == "target":
             return _arr(p.t)
+        if base == "err":
+            return _arr(p.t - p.acts[-1])
         if base == "delta":
             return _arr(self.signs.get(key[2], 1) * p.deltas[l])
         raise CannotCheck(f"{key} has no value")
@@ -512,6 +583,10 @@ class Evaluator:
                 if not _is_scalar(b) and a.shape != b.shape:
                     raise ShapeMismatch(f"cannot divide a {_shape(a)} by a {_shape(b)} matrix")
                 return a / b
+            if node.op != "odot" and not (_is_scalar(a) or _is_scalar(b)) and a.shape[1] != b.shape[0] \
+                    and a.shape == b.shape:
+                written = {"cdot": "\\cdot", "times": "\\times"}.get(node.spelled, "a product written side by side")
+                self.note(f"read {written} as elementwise (only that fits the shapes); write \\odot")
             return multiply(a, b, elementwise=node.op == "odot")
 
     def _eval_SumOver(self, node):
@@ -536,44 +611,93 @@ class Evaluator:
             total = v if total is None else total + v
         return total if total is not None else _arr(0.0)
 
-    def activation_layer(self, arg: Node) -> int:
+    def activation_layer(self, arg: Node) -> int | None:
+        """The layer whose activation a call applies: that of a z (or, for the slip sigma'(a),
+        an a) given as the argument, else of the weights and biases inside it, else one above
+        the activations inside it; None for a free variable (sigma(z) with no layer)."""
+        found: dict[str, int] = {}
         for n in walk(arg):
-            if isinstance(n, Sym) and kind_of(n, self.profile) in ("z", "a", "output"):
+            if not isinstance(n, Sym):
+                continue
+            kind = kind_of(n, self.profile)
+            if kind not in ("z", "a", "output", "x", "weight", "bias"):
+                continue
+            try:
                 key = self.key(n)
-                if key[0] in ("z", "a") and key[1] >= 1:
-                    return key[1]
-                if key[0].endswith("_all") and key[1] is not None and key[1] >= 1:
-                    return key[1]
+                layer = key[1] if len(key) > 1 else None
+            except (CannotCheck, KeyError):  # a summed index: the layer its letter runs over
+                try:
+                    key, layer = (kind,), self.resolver.unit_layers(n, kind, self.layers)[0][1]
+                except (CannotCheck, KeyError):
+                    continue
+                key = ({"weight": "W", "bias": "b"}.get(kind, kind),)
+            if key[0] == "free" or not isinstance(layer, int):
+                continue
+            if layer is None:
+                continue
+            slot = {"z": "z", "z_all": "z", "W": "wb", "b": "wb", "weight_all": "wb", "bias_all": "wb"}.get(key[0], "a")
+            found.setdefault(slot, layer)
+        if isinstance(arg, Sym) and "a" in found and found["a"] >= 1:
+            return found["a"]
+        for slot, shift in (("z", 0), ("wb", 0), ("a", 1)):
+            if slot in found and 1 <= found[slot] + shift <= self.truth.L:
+                return found[slot] + shift
+        return None
+
+    def function_of(self, node: Call) -> ops.Activation:
+        """The activation a call names.  sigmoid, tanh, ReLU, softmax mean themselves; sigma
+        means the sigmoid, except in a profile that writes sigma for any activation (seed),
+        where it is the layer's own activation; f, g, h, phi are the layer's activation.  With
+        no layer to go by, a generic name is the network's activation when all layers share
+        one (sigma: the sigmoid)."""
+        name = node.func
+        if name in NAMED_ACTIVATIONS:
+            return ops.activation(name)
+        layer = self.activation_layer(node.args[0])
+        generic = name != "sigma" or plain_name(self.profile.activation) == "sigma"
+        if layer is not None:
+            act = self.truth.activation(layer)
+            if name == "sigma" and act.name != "sigmoid":
+                if not generic:
+                    return ops.activation("sigmoid")
+                self.note(f"read \\sigma as layer {layer}'s activation ({act.name}), as the "
+                          f"{self.profile.name} profile does")
+            return act
+        if name == "sigma":
+            return ops.activation("sigmoid")
         names = {layer.activation.describe() for layer in self.truth.net.layers}
         if len(names) == 1:
-            return 1
+            return self.truth.activation(1)
         raise CannotCheck("the network's layers use different activations; write the argument with "
                           "its layer, e.g. \\sigma'(z^{(1)}_j)")
 
+    def note(self, text: str) -> None:
+        if self.notes is not None:
+            self.notes.add(text)
+
     def _eval_Call(self, node):
         name = node.func
-        if name in ("L", "E", "C"):
+        if name in LOSS_NAMES:
             return self._loss_call(node)
         if len(node.args) != 1:
             raise CannotCheck(f"{name} takes one argument")
         arg = node.args[0]
-        if name in GENERIC_ACTIVATIONS:
-            act = self.truth.activation(self.activation_layer(arg))
-        elif name in ("sigmoid", "tanh", "relu", "softmax"):
-            act = ops.activation(name)
-        elif name in ("exp", "log"):
+        if name in ("exp", "log"):
             if node.primes:
                 raise CannotCheck(f"write the derivative of {name} out")
             v = self.eval(arg)
             with np.errstate(all="ignore"):
                 return np.exp(v) if name == "exp" else np.log(v)
-        else:
+        if name not in GENERIC_ACTIVATIONS and name not in NAMED_ACTIVATIONS:
             raise CannotCheck(f"unknown function {name}")
+        act = self.function_of(node)
         if node.primes == 0 and isinstance(arg, Sym) and kind_of(arg, self.profile) == "z":
             key = self.key(arg)
-            if key[0] == "z" and key not in self.overrides:
+            layer_act = self.truth.activation(key[1]) if key[0] in ("z", "z_all") and 1 <= key[1] <= self.truth.L \
+                else None
+            if key[0] == "z" and key not in self.overrides and layer_act.describe() == act.describe():
                 return self.value_of_key(("a", key[1], key[2]))
-            if key[0] == "z_all":
+            if key[0] == "z_all" and layer_act.describe() == act.describe():
                 return self.value_of_key(("a_all", key[1], "a"))
         v = self.eval(arg)
         if act.vector:
@@ -593,6 +717,12 @@ class Evaluator:
         return _arr(self.truth.loss_value(out, target))
 
     def _eval_Deriv(self, node):
+        wrt_sym = node.wrt
+        if isinstance(wrt_sym, Sym) and wrt_sym.layer is None and wrt_sym.index is None \
+                and kind_of(wrt_sym, self.profile) in ("a", "z") and isinstance(node.num, Sym) \
+                and kind_of(node.num, self.profile) == "loss":
+            self.note(f"read {wrt_sym.name} without a layer as the output layer's")
+            node = Deriv(node.num, Sym(wrt_sym.name, Idx("L"), None, wrt_sym.hat, False), node.body, node.spelled)
         if not isinstance(node.wrt, Sym):
             raise CannotCheck("differentiate with respect to one quantity, e.g. \\partial w_{ij}")
         wrt = self.key(node.wrt)

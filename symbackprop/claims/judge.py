@@ -6,30 +6,197 @@ The notes reader (file -> formulas -> claim texts) calls only these two function
 * :func:`judge` once per claim text, in the notes' order.  It never raises for any
   text: a claim it cannot read is ``cannot-check`` with the reason, a formula that
   is not a claim about the network is ``skipped`` with the reason in ``note``.
+
+Skipped versus cannot-check: a formula is ``skipped`` when it says nothing that could be
+true or false of the network -- it has no relation (``x``, a notation entry), it is a
+shape or set annotation (``W \\in \\mathbb{R}^{n\\times m}``), it names the loss
+abstractly (``E = L(t, y)``), it defines a matrix by its entries (``W^l = (w^l_{jk})``)
+or it defines a generic function as an activation the network does not use.  It is
+``cannot-check`` when it is a relation about the network that the checker cannot read
+(unsupported syntax) or cannot give a meaning on this network (a quantity it does not
+know, a layer the network lacks); ``reason`` then says which.
+
+Every verdict of a claim judged is independent of earlier claims: delta's sign
+convention is the profile's, and each claim is compared with the true quantities, so a
+wrong line never makes later lines wrong.
 """
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
+
 from ..derive import Derivation
 from ..notation import profile as make_profile
 from .checker import POINTS, Context, Verdict, check_claim
-from .evaluate import Truth
-from .lexer import ClaimSyntaxError
+from .evaluate import (
+    GENERIC_ACTIVATIONS,
+    GRADIENT_NAMES,
+    LOSS_NAMES,
+    Binding,
+    Evaluator,
+    Truth,
+    close,
+    kind_of,
+    plain_name,
+)
+from .lexer import ClaimSyntaxError, annotations, normalize, tokenize
+from .nodes import Call, Claim, Deriv, Paren, Sym, walk
 from .parse import parse_claim
+
+_RELATION = re.compile(r"=|\\leftarrow|\\gets|\\equiv|\\triangleq|\\coloneqq|<-|←|≡|≔")
+_MEMBERSHIP = re.compile(r"\\in(?![A-Za-z])|∈|\\subset|\\mathbb\s*\{?\s*R")
+STANDARD_FUNCTIONS = ("sigmoid", "tanh", "relu", "softplus")
 
 
 def new_context(derivation: Derivation, notation: str | None = None) -> Context:
     """The judging state for one run of claims in one notation profile."""
     prof = make_profile(notation, derivation.network.notation)
     ctx = Context(Truth(derivation, points=POINTS), prof)
-    ctx.signs = {"delta": 1, "Delta": -1 if prof.descent_sign == "plus" else 1}
+    ctx.signs = {"delta": 1, "Delta": -1 if prof.descent_sign == "plus" else 1,
+                 plain_name(prof.delta): -1 if prof.descent_sign == "plus" and prof.delta != r"\delta" else 1}
     return ctx
+
+
+def profile_words(ctx: Context) -> frozenset:
+    """Multi-letter names of the profile (a spec's ``loss: Loss``) that the lexer keeps whole."""
+    names = (ctx.profile.loss, ctx.profile.weight, ctx.profile.bias, ctx.profile.preactivation,
+             ctx.profile.activation_value, ctx.profile.target, ctx.profile.input)
+    return frozenset(n for n in (plain_name(x) for x in names) if len(n) > 1 and n.isalpha())
 
 
 def judge(text: str, ctx: Context) -> Verdict:
     """The verdict on one claim text (a single relation, or a chain ``a = b = c``)."""
     try:
-        claim = parse_claim(text)
+        return _judge(text, ctx)
+    except Exception as exc:  # noqa: BLE001 - the contract: never raise for any text
+        return Verdict(text, "cannot-check", reason=f"could not judge this claim ({type(exc).__name__}: {exc})")
+
+
+def _judge(text: str, ctx: Context) -> Verdict:
+    ctx.notes = set()
+    if _MEMBERSHIP.search(text):
+        return _skipped(text, "a shape or set annotation (\\in), not a claim about the network's values")
+    try:
+        claim = parse_claim(text, profile_words(ctx))
     except ClaimSyntaxError as exc:
+        if not _has_relation(text):
+            return _skipped(text, "no relation ('=' or '\\leftarrow'): a name or a notation entry, not a claim")
         return Verdict(text, "cannot-check", reason=str(exc))
-    return check_claim(claim, ctx)
+    return judge_claim(claim, ctx)
+
+
+def judge_claim(claim: Claim, ctx: Context) -> Verdict:
+    """The verdict on a parsed claim (what :func:`judge` does after reading the text)."""
+    ctx.notes = set()
+    text = claim.text
+    reason = _not_a_claim(claim, ctx)
+    if reason:
+        return _skipped(text, reason)
+    verdict = check_claim(claim, ctx)
+    if verdict.verdict == "incorrect":
+        verdict = _output_layer_reading(claim, ctx, verdict)
+        verdict = _generic_definition(claim, ctx, verdict)
+    _reading_notes(claim, ctx)
+    if ctx.notes:
+        verdict.note = "; ".join(sorted(ctx.notes)) if not verdict.note else verdict.note + "; " + "; ".join(
+            sorted(ctx.notes))
+    return verdict
+
+
+def _skipped(text: str, reason: str) -> Verdict:
+    return Verdict(text, "skipped", reason=reason, note=reason)
+
+
+def _has_relation(text: str) -> bool:
+    try:
+        body, _ = annotations(normalize(text))
+        return any(t.type == "REL" for t in tokenize(body))
+    except ClaimSyntaxError:
+        return bool(_RELATION.search(text))
+
+
+def _not_a_claim(claim: Claim, ctx: Context) -> str | None:
+    """Why a formula that parses says nothing checkable about the network (or None)."""
+    lhs, rhs = claim.sides[0], claim.sides[-1]
+    if len(claim.sides) == 2 and isinstance(lhs, Sym) and kind_of(lhs, ctx.profile) == "loss" \
+            and isinstance(rhs, Call) and rhs.func in LOSS_NAMES:
+        return "names the loss as an abstract function of the output and target; nothing to check"
+    inner = rhs.arg if isinstance(rhs, Paren) else rhs
+    if len(claim.sides) == 2 and isinstance(lhs, Sym) and isinstance(inner, Sym) and lhs.index is None \
+            and inner.index is not None and lhs.name.lower() == inner.name.lower() and lhs.name != inner.name:
+        return "defines a matrix by its entries (notation), nothing to check"
+    if len(claim.sides) == 2 and isinstance(lhs, Sym) and isinstance(rhs, Sym) and lhs == rhs:
+        return "says a symbol equals itself; nothing to check"
+    return None
+
+
+def _reading_notes(claim: Claim, ctx: Context) -> None:
+    """Notes on how ambiguous notation was read."""
+    nodes = [n for side in claim.sides for n in walk(side)]
+    if any(isinstance(n, Deriv) and n.spelled == "delta" for n in nodes):
+        ctx.notes.add(r"read \frac{\delta E}{\delta w} as a partial derivative (\partial)")
+    for name in sorted({n.name for n in nodes if isinstance(n, Sym) and n.name in GRADIENT_NAMES}):
+        base = GRADIENT_NAMES[name]
+        ctx.notes.add(f"read {name} as the gradient \\partial {plain_name(ctx.profile.loss)}/\\partial {base} "
+                      f"(Ng's notation), not d times {base}")
+    if any(isinstance(n, Sym) and n.name in ("Z", "A", "X", "Y") for n in nodes):
+        ctx.notes.add("read capital Z, A, X, Y as one example's column (m = 1)")
+    if any(isinstance(n, Sym) and n.name == "m" for n in nodes):
+        ctx.notes.add("read m, the number of examples, as 1 (claims are checked one example at a time)")
+    if any(isinstance(n, Sym) and n.name == "Err" for n in nodes):
+        ctx.notes.add("read Err_k as the output error (target minus output), as AIMA does")
+
+
+def _output_layer_reading(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict:
+    """Letter indices with no layer, in a claim about the output y: read them as output units
+    (Wikipedia: "if the neuron is in the output layer, then o_j = y")."""
+    syms = [n for side in claim.sides for n in walk(side) if isinstance(n, Sym)]
+    if any(s.layer is not None for s in syms) or "output layer" in " ".join(claim.notes).lower():
+        return verdict
+    if not any(kind_of(s, ctx.profile) in ("output", "target") and s.index is None for s in syms):
+        return verdict
+    restricted = Claim(claim.text, claim.sides, claim.relations, claim.notes + ("output layer",))
+    saved = set(ctx.notes)
+    again = check_claim(restricted, ctx)
+    if again.verdict != "correct":
+        ctx.notes = saved
+        return verdict
+    ctx.notes.add("read the unit indices as output units, since the claim is about the output "
+                  f"{plain_name(ctx.profile.output_value or 'y')}")
+    return again
+
+
+def _generic_definition(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict:
+    """``\\varphi(z) = 1/(1+e^{-z})`` defines the generic activation: skipped when it names a
+    standard function that the network does not use."""
+    lhs = claim.sides[0]
+    if len(claim.sides) != 2 or not isinstance(lhs, Call) or lhs.func not in GENERIC_ACTIVATIONS \
+            or lhs.primes or len(lhs.args) != 1 or not isinstance(lhs.args[0], Sym):
+        return verdict
+    var = lhs.args[0]
+    if var.layer is not None or var.index is not None:
+        return verdict
+    from .. import ops
+    point = ctx.truth.points[0]
+    for name in STANDARD_FUNCTIONS:
+        act = ops.activation(name)
+        f = ctx.truth.elementwise(act, 0)
+        ok = True
+        for v in (-1.3, -0.4, 0.2, 0.7, 1.9):
+            ev = Evaluator(ctx.truth, ctx.profile, dict(ctx.signs), point, Binding((), ()),
+                           overrides={("free", var.name): v})
+            try:
+                right = ev.eval(claim.sides[1])
+            except Exception:  # noqa: BLE001 - any failure means "not this function"
+                ok = False
+                break
+            if not close(np.asarray(f(np.array([[v]])), dtype=float).reshape(1, 1), right):
+                ok = False
+                break
+        if ok:
+            used = ", ".join(sorted({layer.activation.name for layer in ctx.truth.net.layers}))
+            return _skipped(claim.text, f"defines {lhs.func} as the {name}, which this network does not use "
+                                        f"(its activations: {used}); a definition, not a claim about the network")
+    return verdict

@@ -40,6 +40,7 @@ class Call(Node):
     func: str
     args: tuple[Node, ...]
     primes: int = 0
+    layer: Node | None = None  # g^{[1]}: the layer written on the function (its argument decides)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, VisitError
 from lark.lexer import Lexer
 
-from .lexer import ClaimSyntaxError, annotations, tokenize
+from .lexer import GRAD_WORDS, ClaimSyntaxError, annotations, normalize, tokenize
 from .nodes import Bin, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose
 
 GRAMMAR = r"""
@@ -34,7 +34,7 @@ script: SUB arg         -> sub_script
       | SUP arg         -> sup_script
       | PRIME           -> prime
 ?arg: brace | LETTER | NUMBER
-?primary: LETTER | NUMBER | SUM | PARTIAL | hat | group | frac | brace
+?primary: LETTER | NUMBER | SUM | PARTIAL | NABLA | hat | group | frac | brace
 hat: HAT (brace | LETTER)
 group: LPAR exprlist RPAR | LBRACK exprlist RBRACK
 brace: LBRACE exprlist RBRACE
@@ -42,14 +42,15 @@ exprlist: expr (COMMA expr)*
         | expr REL expr -> bound
 frac: FRAC fracarg fracarg
 ?fracarg: brace | NUMBER | LETTER
-%declare REL PLUS MINUS MULOP HADAMARD SLASH SUB SUP PRIME LETTER NUMBER SUM PARTIAL HAT
+%declare REL PLUS MINUS MULOP HADAMARD SLASH SUB SUP PRIME LETTER NUMBER SUM PARTIAL HAT NABLA
 %declare LPAR RPAR LBRACK RBRACK LBRACE RBRACE COMMA FRAC
 """
 
 MAX_EXPONENT = 64
-QUANTITIES = {"W", "w", "b", "z", "a", "o", "x", "y", "t", "delta", "Delta", "net", "in", "out"}
+QUANTITIES = {"W", "w", "b", "z", "a", "o", "x", "y", "t", "delta", "Delta", "net", "in", "out", "Err",
+              "Z", "A", "X", "Y", "B", "dW", "dw", "db", "dZ", "dz", "dA", "da"}
 FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid"}
-LOSS_FUNCTIONS = {"L", "E", "C"}
+LOSS_FUNCTIONS = {"L", "E", "C", "J", "ell", "Loss", "Cost"}
 
 
 class _TokenStream(Lexer):
@@ -66,10 +67,11 @@ def _parser() -> Lark:
     return Lark(GRAMMAR, parser="lalr", lexer=_TokenStream, maybe_placeholders=False)
 
 
-def parse_claim(text: str) -> Claim:
-    """Parse one claim (``lhs = rhs [= ...]`` or ``lhs <- rhs``) into a :class:`Claim`."""
-    body, notes = annotations(text)
-    tokens = tokenize(body)
+def parse_claim(text: str, words: frozenset = frozenset()) -> Claim:
+    """Parse one claim (``lhs = rhs [= ...]`` or ``lhs <- rhs``) into a :class:`Claim`;
+    ``words``: multi-letter names of the notation (a spec's ``loss: Loss``)."""
+    body, notes = annotations(normalize(text))
+    tokens = tokenize(body, words)
     if not tokens:
         raise ClaimSyntaxError(f"claim {text!r} holds no formula")
     try:
@@ -170,6 +172,9 @@ class _Build(Transformer):
     def PARTIAL(self, tok):
         return _Marker("partial")
 
+    def NABLA(self, tok):
+        return _Marker("nabla", wrt=None)
+
     def hat(self, items):
         inner = items[1]
         if isinstance(inner, Sym):
@@ -226,12 +231,24 @@ class _Build(Transformer):
             if head.var is None:
                 raise ClaimSyntaxError("\\sum needs its index, e.g. \\sum_k or \\sum_{k=1}^{n}")
             return head
+        if isinstance(head, _Marker) and head.kind == "nabla":
+            for kind, value in scripts:
+                if kind != "sub" or head.wrt is not None or isinstance(value, tuple):
+                    raise ClaimSyntaxError("\\nabla takes one subscript, e.g. \\nabla_{W^{(2)}} E")
+                head.wrt = value
+            if head.wrt is None:
+                raise ClaimSyntaxError("write what the gradient is taken with respect to, e.g. \\nabla_a C")
+            return head
         if isinstance(head, Sym) and not head.hat and head.name in FUNCTIONS | LOSS_FUNCTIONS and head.index is None:
             primes = sum(1 for kind, _ in scripts if kind == "prime")
             if head.name in FUNCTIONS or primes:
                 others = [s for s in scripts if s[0] != "prime"]
+                layer = None
+                if head.name in FUNCTIONS and len(others) == 1 and others[0][0] == "sup" and not _is_T(others[0][1]) \
+                        and not isinstance(others[0][1], (Num, tuple)):
+                    layer, others = _as_layer(others[0][1]), []  # g^{[1]}, f^{(l)}: the layer's function
                 if not others:
-                    return _Marker("fn", name=head.name, primes=primes)
+                    return _Marker("fn", name=head.name, primes=primes, layer=layer)
         node = head
         for kind, value in scripts:
             node = _apply_script(node, kind, value)
@@ -308,10 +325,14 @@ def _diff_part(x):
         return "partial", x.rest
     if isinstance(x, Sym) and x.name in ("d", "delta") and x.layer is None and x.index is None and not x.hat:
         return x.name, None
+    if isinstance(x, Sym) and x.name in GRAD_WORDS:  # \frac{dy}{dz}: the lexer kept dz whole
+        return "d", Sym(x.name[1:], x.layer, x.index, x.hat, x.layer_parens)
     if isinstance(x, Bin) and x.op == "*" and x.spelled == "":
         first, rest = _split_first(x)
         if isinstance(first, Sym) and first.name in ("d", "delta") and first.layer is None and first.index is None:
             return first.name, rest
+        if isinstance(first, Sym) and first.name in GRAD_WORDS and rest is not None:
+            return "d", Bin("*", Sym(first.name[1:], first.layer, first.index, first.hat, first.layer_parens), rest)
     return None, None
 
 
@@ -342,8 +363,19 @@ def _fold(seq):
             arg = seq[i + 1][1]
             args = tuple(arg[1]) if isinstance(arg, tuple) and arg[0] == "tuple" else (
                 arg.arg if isinstance(arg, Paren) else _finish(arg),)
-            merged.append((op, Call(it.name, args, it.primes)))
+            merged.append((op, Call(it.name, args, it.primes, getattr(it, "layer", None))))
             i += 2
+            continue
+        if isinstance(it, _Marker) and it.kind == "nabla":
+            nxt = seq[i + 1][1] if i + 1 < len(seq) and seq[i + 1][0][0] == "*" else None
+            if isinstance(nxt, _Marker) and nxt.kind == "fn" and nxt.name in LOSS_FUNCTIONS and not nxt.primes:
+                nxt = Sym(nxt.name)
+            if isinstance(nxt, Sym) and nxt.name in LOSS_FUNCTIONS and nxt.index is None and nxt.layer is None:
+                merged.append((op, Deriv(nxt, _finish(it.wrt), spelled="nabla")))
+                i += 2
+            else:
+                merged.append((op, Deriv(Sym("E"), _finish(it.wrt), spelled="nabla")))
+                i += 1
             continue
         if isinstance(it, tuple) and it[0] == "tuple" and merged and isinstance(merged[-1][1], Sym) \
                 and merged[-1][1].name in LOSS_FUNCTIONS and merged[-1][1].index is None:
@@ -371,8 +403,17 @@ def _fold(seq):
 
 
 def _product(seq) -> Node:
-    acc = None
+    """Products left to right; juxtaposition, \\cdot and matrix products bind tighter than \\odot."""
+    groups: list[list] = [[]]
     for (op, spelled), it in seq:
-        node = _finish(it)
-        acc = node if acc is None else Bin(op, acc, node, spelled)
+        if op == "odot" and groups[-1]:
+            groups.append([])
+        groups[-1].append(((op, spelled), it))
+    acc = None
+    for group in groups:
+        part = None
+        for (op, spelled), it in group:
+            node = _finish(it)
+            part = node if part is None else Bin(op, part, node, spelled)
+        acc = part if acc is None else Bin("odot", acc, part, "odot")
     return acc
