@@ -73,6 +73,7 @@ class Context:
     signs: dict = field(default_factory=dict)
     fixed: set = field(default_factory=set)
     notes: set = field(default_factory=set)  # readings noted while judging the current claim
+    defs: dict = field(default_factory=dict)  # algorithm variables (g <- \nabla_{\hat y} J), name -> tree
 
 
 @dataclass

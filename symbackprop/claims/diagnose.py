@@ -129,7 +129,13 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
                   and n != lhs}
         for other in sorted(others, key=repr):
             yield INDEX, _with_side(claim, 0, other)
-    yield SIGN, _with_side(claim, side, rhs.arg if isinstance(rhs, Neg) else Neg(rhs))
+    if isinstance(rhs, Neg):
+        yield SIGN, _with_side(claim, side, rhs.arg)
+    for n in [n for n in walk(rhs) if isinstance(n, Bin) and n.op == "-"]:  # (y - a) for (a - y)
+        yield SIGN, _with_side(claim, side, rebuild(rhs, lambda m, n=n: replace(n, left=n.right, right=n.left)
+                                                    if m is n else None))
+    if not isinstance(rhs, Neg):
+        yield SIGN, _with_side(claim, side, Neg(rhs))
     z_name, f_name = _z_name(claim, prof), _activation_name(claim, prof)
     # sigma'(a) -> sigma'(z)
     def at_z(n):
@@ -172,9 +178,6 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
             yield LAYER, _with_side(claim, side, rebuild(rhs, lambda n, o=occ, st=step:
                                                          replace(n, layer=Num(n.layer.value + st))
                                                          if n is o else None))
-    # a product written in the transposed order: A B -> B^T A^T
-    if isinstance(rhs, Bin) and rhs.op == "*":
-        yield INDEX, _with_side(claim, side, Bin("*", _toggle_t(rhs.right), _toggle_t(rhs.left), rhs.spelled))
     # transposes
     transposes = [n for n in walk(rhs) if isinstance(n, Transpose)]
     for t in transposes:
@@ -182,6 +185,9 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     matrices = [n for n in walk(rhs) if isinstance(n, Sym) and n.index is None and n.layer is not None]
     for m in matrices:
         yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, m=m: Transpose(n) if n is m else None))
+    # a product written in the transposed order: A B -> B^T A^T
+    if isinstance(rhs, Bin) and rhs.op == "*":
+        yield INDEX, _with_side(claim, side, Bin("*", _toggle_t(rhs.right), _toggle_t(rhs.left), rhs.spelled))
     # index letters swapped or replaced
     letters = sorted({n.name for s in claim.sides for n in walk(s) if isinstance(n, Idx)} - {"L", "n", "l"})
     rhs_letters = sorted({n.name for n in walk(rhs) if isinstance(n, Idx)} - {"L", "n", "l"})
@@ -194,6 +200,16 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
                                                          if isinstance(n, Idx) and n.name in s else None))
             yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, p=p, q=q: Idx(q)
                                                          if isinstance(n, Idx) and n.name == p else None))
+    # one occurrence's index letter replaced (delta_j a_j for delta_j a_k)
+    for occ in [n for n in walk(rhs) if isinstance(n, Sym) and n.index]:
+        for pos, i in enumerate(occ.index):
+            if isinstance(i, Idx):
+                for q in letters:
+                    if q != i.name:
+                        idx = list(occ.index)
+                        idx[pos] = Idx(q)
+                        yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, o=occ, idx=tuple(idx):
+                                                                     replace(n, index=idx) if n is o else None))
     lhs_sym = lhs if isinstance(lhs, Sym) else None
     for p in rhs_letters:
         for q in letters:

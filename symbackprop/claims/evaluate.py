@@ -52,6 +52,7 @@ UNIT_KINDS = {"weight", "bias", "z", "a", "x", "target", "output", "delta", "err
 GENERIC_ACTIVATIONS = {"sigma", "varphi", "g", "f", "h"}
 NAMED_ACTIVATIONS = {"sigmoid", "tanh", "relu", "softmax"}
 LOSS_NAMES = {"L", "E", "C", "J", "ell", "Loss", "Cost"}
+STEP_NAMES = {"DeltaW": "W", "Deltaw": "w", "Deltab": "b", "Deltatheta": "theta"}
 GRADIENT_NAMES = {"dW": "W", "dw": "w", "db": "b", "dZ": "Z", "dz": "z", "dA": "A", "da": "a"}
 _PROFILE_FIELDS = {"preactivation": "z", "activation_value": "a", "loss": "loss", "weight": "weight",
                    "bias": "bias", "input": "x", "delta": "delta", "learning_rate": "lr"}
@@ -81,6 +82,8 @@ def kind_of(sym: Sym, profile: Profile) -> str:
         return "free"
     if sym.name in GRADIENT_NAMES:
         return "grad"
+    if sym.name in STEP_NAMES:
+        return "step"
     if sym.name == plain_name(profile.target):
         return "target"
     return profile_kinds(profile).get(sym.name, "free")
@@ -302,6 +305,9 @@ class Resolver:
                 if not isinstance(n, Sym) or n.index is None:
                     continue
                 kind = kind_of(n, self.profile)
+                if kind in ("grad", "step"):
+                    n = Sym({**GRADIENT_NAMES, **STEP_NAMES}[n.name], n.layer, n.index)
+                    kind = kind_of(n, self.profile)
                 if kind not in UNIT_KINDS:
                     continue
                 try:
@@ -327,8 +333,8 @@ class Resolver:
     def _whole_layer_ok(self, sym: Sym, layers: dict) -> bool:
         """A whole layer ``W^{l}``, ``\\delta^{l}``: its layer letter stands for a layer that has it."""
         kind = kind_of(sym, self.profile)
-        if kind == "grad":
-            kind = kind_of(Sym(GRADIENT_NAMES[sym.name]), self.profile)
+        if kind in ("grad", "step"):
+            kind = kind_of(Sym({**GRADIENT_NAMES, **STEP_NAMES}[sym.name]), self.profile)
         if kind not in UNIT_KINDS:
             return True
         try:
@@ -433,9 +439,10 @@ class Evaluator:
         kind = kind_of(sym, self.profile)
         if kind in ("loss", "lr", "euler", "batch"):
             return (kind,)
-        if kind == "grad":
-            base = Sym(GRADIENT_NAMES[sym.name], sym.layer, sym.index, False, sym.layer_parens)
-            return ("grad", self.key(base))
+        if kind in ("grad", "step"):
+            names = GRADIENT_NAMES if kind == "grad" else STEP_NAMES
+            base = Sym(names[sym.name], sym.layer, sym.index, False, sym.layer_parens)
+            return (kind, self.key(base))
         if kind == "free" or (kind in ("z", "a", "weight", "bias", "delta") and sym.layer is None
                               and sym.index is None):
             return ("free", sym.name + ("^" if sym.hat else ""))
@@ -498,6 +505,8 @@ class Evaluator:
             return _arr(1.0)
         if kind == "grad":
             return self.network_partial(("loss",), key[1])
+        if kind == "step":
+            return -p.alpha * self.network_partial(("loss",), key[1])
         if kind == "err":
             return _arr(p.t[key[1] - 1] - p.acts[-1][key[1] - 1])
         if kind == "free":
@@ -585,7 +594,7 @@ class Evaluator:
                 return a / b
             if node.op != "odot" and not (_is_scalar(a) or _is_scalar(b)) and a.shape[1] != b.shape[0] \
                     and a.shape == b.shape:
-                written = {"cdot": "\\cdot", "times": "\\times"}.get(node.spelled, "a product written side by side")
+                written = {"cdot": "\\cdot", "times": "\\times", "*": "*"}.get(node.spelled, "a product written side by side")
                 self.note(f"read {written} as elementwise (only that fits the shapes); write \\odot")
             return multiply(a, b, elementwise=node.op == "odot")
 
@@ -654,6 +663,10 @@ class Evaluator:
         if name in NAMED_ACTIVATIONS:
             return ops.activation(name)
         layer = self.activation_layer(node.args[0])
+        if layer is None and node.layer is not None:
+            layer = self.resolver.int_value(node.layer, self.layers)
+            if not 1 <= layer <= self.truth.L:
+                raise CannotCheck(f"the network has no layer {layer}")
         generic = name != "sigma" or plain_name(self.profile.activation) == "sigma"
         if layer is not None:
             act = self.truth.activation(layer)
@@ -761,7 +774,8 @@ class Evaluator:
                 return _arr([self.network_partial(num, ("a", wrt[1], j))[0, 0]
                              for j in range(1, self.truth.sizes[wrt[1]] + 1)])
         if wrt[0] == "free" or num[0] == "free":
-            return _arr(0.0)
+            raise CannotCheck("a derivative of or by a symbol that is not a quantity of the network "
+                              "(give it a layer or an index, e.g. z^{(1)}_j)")
         if wrt[0].endswith("_all") or num[0].endswith("_all"):
             raise CannotCheck("a derivative of a vector by a vector is not supported; use indices")
         if wrt[0] not in ("W", "b", "z", "a", "t"):

@@ -24,6 +24,7 @@ wrong line never makes later lines wrong.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from .evaluate import (
     GENERIC_ACTIVATIONS,
     GRADIENT_NAMES,
     LOSS_NAMES,
+    STEP_NAMES,
     Binding,
     Evaluator,
     Truth,
@@ -91,6 +93,12 @@ def judge_claim(claim: Claim, ctx: Context) -> Verdict:
     """The verdict on a parsed claim (what :func:`judge` does after reading the text)."""
     ctx.notes = set()
     text = claim.text
+    variable = _assigned_variable(claim, ctx)
+    if ctx.defs:
+        claim = _substitute(claim, ctx, keep_lhs=bool(variable))
+    if variable:
+        ctx.defs[variable] = claim.sides[1]
+        return _skipped(text, f"assigns the algorithm's variable {variable}; later claims use it")
     reason = _not_a_claim(claim, ctx)
     if reason:
         return _skipped(text, reason)
@@ -132,6 +140,27 @@ def _not_a_claim(claim: Claim, ctx: Context) -> str | None:
     return None
 
 
+def _assigned_variable(claim: Claim, ctx: Context) -> str | None:
+    """``g \\leftarrow \\nabla_{\\hat y} J``: a letter that names no quantity of the network,
+    assigned a value (an algorithm's running variable, as in Goodfellow et al.)."""
+    lhs = claim.sides[0]
+    if len(claim.sides) != 2 or not isinstance(lhs, Sym) or lhs.layer is not None or lhs.index is not None \
+            or lhs.hat or kind_of(lhs, ctx.profile) != "free" or len(lhs.name) != 1:
+        return None
+    return lhs.name
+
+
+def _substitute(claim: Claim, ctx: Context, keep_lhs: bool = False) -> Claim:
+    """Earlier algorithm variables replaced by what they were assigned."""
+    from .diagnose import rebuild
+
+    def fn(n):
+        if isinstance(n, Sym) and n.name in ctx.defs and n.layer is None and n.index is None and not n.hat:
+            return Paren(ctx.defs[n.name])
+        return None
+    return replace(claim, sides=tuple(s if keep_lhs and i == 0 else rebuild(s, fn) for i, s in enumerate(claim.sides)))
+
+
 def _reading_notes(claim: Claim, ctx: Context) -> None:
     """Notes on how ambiguous notation was read."""
     nodes = [n for side in claim.sides for n in walk(side)]
@@ -145,6 +174,11 @@ def _reading_notes(claim: Claim, ctx: Context) -> None:
         ctx.notes.add("read capital Z, A, X, Y as one example's column (m = 1)")
     if any(isinstance(n, Sym) and n.name == "m" for n in nodes):
         ctx.notes.add("read m, the number of examples, as 1 (claims are checked one example at a time)")
+    for n in nodes:
+        if isinstance(n, Sym) and n.name in STEP_NAMES:
+            ctx.notes.add(f"read \\Delta {STEP_NAMES[n.name]} as the update amount "
+                          f"-{ctx.profile.learning_rate} \\partial {plain_name(ctx.profile.loss)}/\\partial "
+                          f"{STEP_NAMES[n.name]}")
     if any(isinstance(n, Sym) and n.name == "Err" for n in nodes):
         ctx.notes.add("read Err_k as the output error (target minus output), as AIMA does")
 

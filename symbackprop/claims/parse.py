@@ -50,6 +50,7 @@ MAX_EXPONENT = 64
 QUANTITIES = {"W", "w", "b", "z", "a", "o", "x", "y", "t", "delta", "Delta", "net", "in", "out", "Err",
               "Z", "A", "X", "Y", "B", "dW", "dw", "db", "dZ", "dz", "dA", "da"}
 FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid"}
+STEP_OF = {"W": "DeltaW", "w": "Deltaw", "b": "Deltab", "theta": "Deltatheta"}
 LOSS_FUNCTIONS = {"L", "E", "C", "J", "ell", "Loss", "Cost"}
 
 
@@ -243,12 +244,16 @@ class _Build(Transformer):
             primes = sum(1 for kind, _ in scripts if kind == "prime")
             if head.name in FUNCTIONS or primes:
                 others = [s for s in scripts if s[0] != "prime"]
-                layer = None
+                layer = power = None
                 if head.name in FUNCTIONS and len(others) == 1 and others[0][0] == "sup" and not _is_T(others[0][1]) \
-                        and not isinstance(others[0][1], (Num, tuple)):
-                    layer, others = _as_layer(others[0][1]), []  # g^{[1]}, f^{(l)}: the layer's function
+                        and not isinstance(others[0][1], tuple):
+                    if isinstance(others[0][1], Num):  # \tanh^2(z): the square of the value
+                        power = others[0][1]
+                    else:  # g^{[1]}, f^{(l)}: the layer's function
+                        layer = _as_layer(others[0][1])
+                    others = []
                 if not others:
-                    return _Marker("fn", name=head.name, primes=primes, layer=layer)
+                    return _Marker("fn", name=head.name, primes=primes, layer=layer, power=power)
         node = head
         for kind, value in scripts:
             node = _apply_script(node, kind, value)
@@ -363,7 +368,15 @@ def _fold(seq):
             arg = seq[i + 1][1]
             args = tuple(arg[1]) if isinstance(arg, tuple) and arg[0] == "tuple" else (
                 arg.arg if isinstance(arg, Paren) else _finish(arg),)
-            merged.append((op, Call(it.name, args, it.primes, getattr(it, "layer", None))))
+            call = Call(it.name, args, it.primes, getattr(it, "layer", None))
+            merged.append((op, call if getattr(it, "power", None) is None else Pow(call, it.power)))
+            i += 2
+            continue
+        if isinstance(it, Sym) and it.name == "Delta" and it.layer is None and it.index is None \
+                and i + 1 < len(seq) and seq[i + 1][0] == ("*", "") and isinstance(seq[i + 1][1], Sym) \
+                and seq[i + 1][1].name in STEP_OF:
+            nxt = seq[i + 1][1]  # \Delta w_{ij}: the update amount of one parameter
+            merged.append((op, Sym(STEP_OF[nxt.name], nxt.layer, nxt.index, nxt.hat, nxt.layer_parens)))
             i += 2
             continue
         if isinstance(it, _Marker) and it.kind == "nabla":

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .nodes import Bin, Claim, Idx, Neg, Node, Num, Paren, Sym
+from .nodes import Bin, Call, Claim, Idx, Neg, Node, Num, Paren, Sym
 
 NAMES = {"alpha": r"\alpha", "eta": r"\eta", "sigma": r"\sigma", "varphi": r"\varphi", "delta": r"\delta",
          "Delta": r"\Delta", "exp": r"\exp", "log": r"\log", "tanh": r"\tanh", "net": r"\mathrm{net}",
          "in": r"\mathrm{in}", "out": r"\mathrm{out}", "relu": r"\operatorname{ReLU}",
-         "softmax": r"\operatorname{softmax}", "sigmoid": r"\operatorname{sigmoid}"}
+         "softmax": r"\operatorname{softmax}", "sigmoid": r"\operatorname{sigmoid}", "DeltaW": r"\Delta W", "Deltaw": r"\Delta w",
+         "Deltab": r"\Delta b", "Deltatheta": r"\Delta\theta", "ell": r"\ell", "one": r"\mathbb{1}",
+         "theta": r"\theta", "lambda": r"\lambda", "epsilon": r"\epsilon", "mu": r"\mu", "beta": r"\beta"}
 RELATIONS = {"=": "=", "<-": r"\leftarrow"}
 MUL = {"cdot": r" \cdot ", "times": r" \times ", "*": " ", "": " "}
 
@@ -43,7 +45,8 @@ class ClaimPrinter:
         if node.index is not None:
             sep = "," if any(len(self.doprint(i)) > 1 for i in node.index) or node.name == "w" and len(
                 node.index) == 2 and self._comma else ""
-            out += "_{" + sep.join(self.doprint(i) for i in node.index) + "}"
+            sub = sep.join(self.doprint(i) for i in node.index)
+            out += f"_{sub}" if len(sub) == 1 else "_{" + sub + "}"
         return out
 
     _comma = False
@@ -57,10 +60,19 @@ class ClaimPrinter:
             return rf"\frac{{{self.doprint(node.left)}}}{{{self.doprint(node.right)}}}"
         left, right = self.doprint(node.left), self.doprint(node.right)
         if node.op in "+-":
-            return f"{left} {node.op} {right}"
-        if isinstance(node.left, Bin) and node.left.op in "+-":
+            op, r = node.op, node.right
+            while isinstance(r, Paren) and isinstance(r.arg, Neg):
+                r = r.arg
+            if isinstance(r, Neg):  # a + -b is written a - b, a - -b is a + b
+                op, r = "-" if op == "+" else "+", r.arg
+                right = self.doprint(r)
+            if op == "-" and (isinstance(r, Bin) and r.op in "+-"):
+                right = f"({right})"
+            return f"{left} {op} {right}"
+        if isinstance(node.left, Bin) and (node.left.op in "+-" or node.left.op == "odot" and node.op != "odot"):
             left = f"({left})"
-        if isinstance(node.right, Bin) and node.right.op in "+-" or isinstance(node.right, Neg):
+        if isinstance(node.right, Bin) and (node.right.op in "+-" or node.right.op == "odot") \
+                or isinstance(node.right, Neg):
             right = f"({right})"
         if node.op == "odot":
             return rf"{left} \odot {right}"
@@ -69,8 +81,16 @@ class ClaimPrinter:
         return left + MUL.get(node.spelled, " ") + right
 
     def _print_Neg(self, node):
-        inner = self.doprint(node.arg)
-        return f"-({inner})" if isinstance(node.arg, Bin) and node.arg.op in "+-" else f"-{inner}"
+        arg = node.arg
+        while isinstance(arg, Paren) and isinstance(arg.arg, (Neg, Sym, Num, Call)):
+            arg = arg.arg
+        if isinstance(arg, Neg):
+            return self.doprint(arg.arg)
+        inner = self.doprint(arg)
+        if isinstance(arg, Bin) and arg.op in "+-" or isinstance(arg, Paren) and isinstance(arg.arg, Bin) \
+                and arg.arg.op in "+-":
+            return f"-({inner.removeprefix('(').removesuffix(')') if isinstance(arg, Paren) else inner})"
+        return f"-{inner}"
 
     def _print_Pow(self, node):
         base = self.doprint(node.base)
@@ -88,11 +108,18 @@ class ClaimPrinter:
         return inner + "^T"
 
     def _print_Paren(self, node):
-        return rf"\left({self.doprint(node.arg)}\right)"
+        inner = node.arg
+        while isinstance(inner, Paren):
+            inner = inner.arg
+        if isinstance(inner, (Sym, Num, Idx, Call, Paren)):
+            return self.doprint(inner)
+        return f"({self.doprint(inner)})"
 
     def _print_Deriv(self, node):
-        d = {"partial": r"\partial ", "d": "d", "delta": r"\delta "}[node.spelled]
         wrt = self.doprint(node.wrt)
+        if node.spelled == "nabla" and node.num is not None:
+            return rf"\nabla_{{{wrt}}} {self.doprint(node.num)}"
+        d = {"d": "d", "delta": r"\delta "}.get(node.spelled, r"\partial ")
         if node.num is None:
             return rf"\frac{{{d.strip()}}}{{{d}{wrt}}} {self.doprint(node.body)}"
         return rf"\frac{{{d}{self.doprint(node.num)}}}{{{d}{wrt}}}"
