@@ -46,8 +46,8 @@ BIAS = "missing bias term"
 ASCENT = "learning-rate sign makes the update an ascent"
 KINDS = (SIGN, ACT_FACTOR, PRIME_AT_A, INDEX, LAYER, SUM, FACTOR, BIAS, ASCENT)
 
-PREACTIVATION = {"seed": "z", "wikipedia": "net", "aima": "in"}
-ACTIVATION_FN = {"seed": "sigma", "wikipedia": "varphi", "aima": "g"}
+PREACTIVATION = {"seed": "z", "wikipedia": "net", "aima": "in", "bishop": "a"}
+ACTIVATION_FN = {"seed": "sigma", "wikipedia": "varphi", "aima": "g", "bishop": "h"}
 
 
 def rebuild(node: Node, fn: Callable[[Node], Node | None]) -> Node:

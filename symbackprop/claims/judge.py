@@ -105,6 +105,7 @@ def judge_claim(claim: Claim, ctx: Context) -> Verdict:
     verdict = check_claim(claim, ctx)
     if verdict.verdict == "incorrect":
         verdict = _output_layer_reading(claim, ctx, verdict)
+    if verdict.verdict in ("incorrect", "cannot-check"):
         verdict = _generic_definition(claim, ctx, verdict)
     _reading_notes(claim, ctx)
     if ctx.notes:
@@ -230,6 +231,11 @@ def _generic_definition(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict
                 ok = False
                 break
         if ok:
+            layers = [i for i, layer in enumerate(ctx.truth.net.layers, 1) if layer.activation.name == name]
+            if layers:
+                return Verdict(claim.text, "correct", method=verdict.method or "numeric", checked=5,
+                               note=f"{lhs.func} defined as the {name}, the activation of layer "
+                                    f"{', '.join(map(str, layers))}")
             used = ", ".join(sorted({layer.activation.name for layer in ctx.truth.net.layers}))
             return _skipped(claim.text, f"defines {lhs.func} as the {name}, which this network does not use "
                                         f"(its activations: {used}); a definition, not a claim about the network")

@@ -125,7 +125,7 @@ class ClaimPrinter:
         return rf"\frac{{{d}{self.doprint(node.num)}}}{{{d}{wrt}}}"
 
     def _print_SumOver(self, node):
-        limits = f"_{{{node.var}}}" if node.lower is None else f"_{{{node.var}={self.doprint(node.lower)}}}"
+        limits = f"_{node.var}" if node.lower is None else f"_{{{node.var}={self.doprint(node.lower)}}}"
         if node.upper is not None:
             limits += f"^{{{self.doprint(node.upper)}}}"
         return rf"\sum{limits} {self.doprint(node.body)}"
