@@ -78,7 +78,7 @@ def kind_of(sym: Sym, profile: Profile) -> str:
         if sym.hat or (profile.output_value == "y"):
             return "output"
         return "target"
-    if sym.hat:
+    if sym.hat and sym.name not in profile_kinds(profile):
         return "free"
     if sym.name in GRADIENT_NAMES:
         return "grad"
@@ -356,11 +356,11 @@ class Resolver:
         free, summed, layer_vars = _index_letters(sides, self.profile)
         remark = " ".join(notes).lower()
         allowed = range(self.L + 1)
-        if "output layer" in remark:
+        if re.search(r"output (layer|neuron|unit|node)", remark):
             allowed = [self.L]
         elif "first layer" in remark:
             allowed = [1]
-        elif "hidden" in remark:
+        elif re.search(r"hidden|inner", remark):
             allowed = range(1, self.L)
         letters = sorted(free | summed | layer_vars)
         if len(letters) > 6:
@@ -678,6 +678,8 @@ class Evaluator:
             return act
         if name == "sigma":
             return ops.activation("sigmoid")
+        if getattr(self.truth, "forced", None) is not None:
+            return self.truth.forced
         names = {layer.activation.describe() for layer in self.truth.net.layers}
         if len(names) == 1:
             return self.truth.activation(1)
@@ -695,6 +697,9 @@ class Evaluator:
         if len(node.args) != 1:
             raise CannotCheck(f"{name} takes one argument")
         arg = node.args[0]
+        if name in ("normsq", "rowsum"):
+            v = self.eval(arg)
+            return _arr(np.sum(v * v)) if name == "normsq" else v.sum(axis=1, keepdims=True)
         if name in ("exp", "log"):
             if node.primes:
                 raise CannotCheck(f"write the derivative of {name} out")

@@ -61,6 +61,13 @@ def new_context(derivation: Derivation, notation: str | None = None) -> Context:
     return ctx
 
 
+def profile_quantities(ctx: Context) -> frozenset:
+    """Letters that name quantities in this profile although they usually name functions
+    (Goodfellow's h for the activation)."""
+    names = (ctx.profile.preactivation, ctx.profile.activation_value, ctx.profile.weight, ctx.profile.input)
+    return frozenset(plain_name(x) for x in names)
+
+
 def profile_words(ctx: Context) -> frozenset:
     """Multi-letter names of the profile (a spec's ``loss: Loss``) that the lexer keeps whole."""
     names = (ctx.profile.loss, ctx.profile.weight, ctx.profile.bias, ctx.profile.preactivation,
@@ -81,7 +88,7 @@ def _judge(text: str, ctx: Context) -> Verdict:
     if _MEMBERSHIP.search(text):
         return _skipped(text, "a shape or set annotation (\\in), not a claim about the network's values")
     try:
-        claim = parse_claim(text, profile_words(ctx))
+        claim = parse_claim(text, profile_words(ctx), profile_quantities(ctx))
     except ClaimSyntaxError as exc:
         if not _has_relation(text):
             return _skipped(text, "no relation ('=' or '\\leftarrow'): a name or a notation entry, not a claim")
@@ -104,7 +111,9 @@ def judge_claim(claim: Claim, ctx: Context) -> Verdict:
         return _skipped(text, reason)
     verdict = check_claim(claim, ctx)
     if verdict.verdict == "incorrect":
-        verdict = _output_layer_reading(claim, ctx, verdict)
+        verdict = _layer_reading(claim, ctx, verdict)
+    if verdict.verdict == "cannot-check" and "different activations" in (verdict.reason or ""):
+        verdict = _each_activation(claim, ctx, verdict)
     if verdict.verdict in ("incorrect", "cannot-check"):
         verdict = _generic_definition(claim, ctx, verdict)
     _reading_notes(claim, ctx)
@@ -184,23 +193,49 @@ def _reading_notes(claim: Claim, ctx: Context) -> None:
         ctx.notes.add("read Err_k as the output error (target minus output), as AIMA does")
 
 
-def _output_layer_reading(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict:
-    """Letter indices with no layer, in a claim about the output y: read them as output units
-    (Wikipedia: "if the neuron is in the output layer, then o_j = y")."""
+def _layer_reading(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict:
+    """Letter indices with no layer written: a claim that holds for the output units, the first
+    layer or the hidden units only is read as being about those (Wikipedia: "if the neuron is in
+    the output layer, then o_j = y"), and the note says so."""
     syms = [n for side in claim.sides for n in walk(side) if isinstance(n, Sym)]
-    if any(s.layer is not None for s in syms) or "output layer" in " ".join(claim.notes).lower():
+    remark = " ".join(claim.notes).lower()
+    if any(s.layer is not None for s in syms) or re.search(r"output|first|hidden|inner", remark):
         return verdict
-    if not any(kind_of(s, ctx.profile) in ("output", "target") and s.index is None for s in syms):
+    if not any(s.index for s in syms):
         return verdict
-    restricted = Claim(claim.text, claim.sides, claim.relations, claim.notes + ("output layer",))
-    saved = set(ctx.notes)
-    again = check_claim(restricted, ctx)
-    if again.verdict != "correct":
+    about_output = any(kind_of(s, ctx.profile) in ("output", "target") for s in syms)
+    readings = [("output layer", "output units"), ("hidden layer", "hidden units"),
+                ("first layer", "units of the first layer")]
+    if about_output:
+        readings = readings[:1]
+    for remark_text, words in readings:
+        restricted = Claim(claim.text, claim.sides, claim.relations, claim.notes + (remark_text,))
+        saved = set(ctx.notes)
+        again = check_claim(restricted, ctx)
+        if again.verdict == "correct":
+            ctx.notes.add(f"read the unit indices as {words}: the claim holds for those only")
+            return again
         ctx.notes = saved
-        return verdict
-    ctx.notes.add("read the unit indices as output units, since the claim is about the output "
-                  f"{plain_name(ctx.profile.output_value or 'y')}")
-    return again
+    return verdict
+
+
+def _each_activation(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict:
+    """A generic function with no layer to go by, on a network with several activations: the
+    identity is checked for each layer's activation; it holds if it holds for one of them."""
+    last = verdict
+    for layer, act in enumerate((layer.activation for layer in ctx.truth.net.layers), 1):
+        ctx.truth.forced = act
+        try:
+            again = check_claim(claim, ctx)
+        finally:
+            ctx.truth.forced = None
+        if again.verdict == "correct":
+            ctx.notes.add(f"the function is read as layer {layer}'s activation ({act.name}), for which "
+                          "the identity holds")
+            return again
+        if again.verdict == "incorrect":
+            last = again
+    return last
 
 
 def _generic_definition(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict:

@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str] | None] = {
     "cdot": ("MULOP", "cdot"), "times": ("MULOP", "times"), "ast": ("MULOP", "cdot"),
     "odot": ("HADAMARD", "odot"), "circ": ("HADAMARD", "odot"),
     "top": ("LETTER", "T"), "intercal": ("LETTER", "T"),
-    "leftarrow": ("REL", "<-"), "gets": ("REL", "<-"), "coloneqq": ("REL", "="),
+    "leftarrow": ("REL", "<-"), "rightarrow": ("REL", "<-"), "to": ("REL", "<-"), "mapsto": ("REL", "<-"), "gets": ("REL", "<-"), "coloneqq": ("REL", "="),
     "Leftarrow": ("REL", "<-"), "longleftarrow": ("REL", "<-"),
     "equiv": ("REL", "="), "triangleq": ("REL", "="), "doteq": ("REL", "="), "eqqcolon": ("REL", "="),
     "nabla": ("NABLA", "nabla"), "ell": ("LETTER", "ell"), "Sigma": ("SUM", "sum"),
@@ -52,7 +52,7 @@ COMMANDS: dict[str, tuple[str, str] | None] = {
     "big": None, "Big": None, "quad": None, "qquad": None, "nonumber": None, "notag": None,
     "displaystyle": None, "limits": None, "middle": None, "mathbbone": ("LETTER", "one"), "textstyle": None, "mathstrut": None,
 }
-WORDS = {"net", "in", "out", "relu", "ReLU", "softmax", "sigmoid", "tanh", "exp", "log", "Err", "err", "ell",
+WORDS = {"normsq", "rowsum", "net", "in", "out", "relu", "ReLU", "softmax", "sigmoid", "tanh", "exp", "log", "Err", "err", "ell",
          "Loss", "loss", "Cost", "cost"}
 GRAD_WORDS = {"d" + c for c in "WwbZzAa"}  # Ng's dW, dZ, db, ...: one gradient name, never d times W
 
@@ -103,15 +103,27 @@ def split_claims(text: str) -> list[str]:
     return claims
 
 
+_CAL = re.compile(r"\\(?:cal|mathcal|mathscr)\s*(?:\{\s*([A-Za-z])\s*\}|([A-Za-z]))")
+_SUM_IN = re.compile(r"\\sum_\{\s*(\\?[A-Za-z]+)\s*\\in\s*[^{}]*\}")
+_NORM_SQ = re.compile(r"\\\|(.+?)\\\|\s*\^\s*\{?\s*2\s*\}?")
+_NP_SUM = re.compile(r"np\.sum\s*\(\s*([^,()]+(?:\([^()]*\))?[^,()]*)\s*,\s*axis\s*=\s*1\s*,\s*keepdims\s*=\s*True\s*\)")
+
+
 def normalize(text: str) -> str:
-    """Unicode maths (δ σ ′ ⊙ ∂ Σ ᵀ ← ∇ ...) as LaTeX; bold, indicator and primed layers simplified."""
+    """Unicode maths (δ σ ′ ⊙ ∂ Σ ᵀ ← ∇ ...) as LaTeX; bold, indicator and primed layers simplified;
+    ``\\cal C``, ``\\sum_{\\ell \\in L}``, ``\\|v\\|^2`` and NumPy's row sum read as maths."""
     text = _UNICODE_RE.sub(lambda m: UNICODE[m.group()], text)
+    text = _CAL.sub(lambda m: f" {m.group(1) or m.group(2)} ", text)
+    text = _SUM_IN.sub(lambda m: "\\sum_{" + m.group(1) + "}", text)
+    text = _NORM_SQ.sub(lambda m: " \\mathrm{normsq}(" + m.group(1) + ")", text)
+    text = _NP_SUM.sub(lambda m: " \\mathrm{rowsum}(" + m.group(1) + ")", text)
     text = _INDICATOR.sub(r" \\mathbbone ", text)
     text = _BOLD_CMD.sub(lambda m: f" {m.group(2)} ", text)
     return _PRIME_LAYER.sub(lambda m: "^{" + m.group(1) + "}'", text)
 
 
 _NAME_AFTER = re.compile(r"\s*[_^(']")
+_CONDITION = re.compile(r"\\(?:text|mbox|textrm)\s*\{\s*(?:if|for|when|where)\b|\\(?:quad|qquad)\s*\\?(?:text\s*\{)?\s*(?:if|for)\b")
 
 
 def annotations(text: str) -> tuple[str, list[str]]:
@@ -120,6 +132,10 @@ def annotations(text: str) -> tuple[str, list[str]]:
     ``\\text{net}_j``, ``\\text{ReLU}(z)`` (one word followed by a script, a prime or an
     argument) are names, not remarks."""
     notes: list[str] = []
+    cond = _CONDITION.search(text)
+    if cond:  # "... \text{ if } j \text{ is an output neuron}": the condition is a remark
+        notes.append(" ".join(_TEXT.sub(lambda m: m.group(2), text[cond.start():]).split()))
+        text = text[:cond.start()]
 
     def keep(m: re.Match) -> str:
         word = m.group(2).strip()

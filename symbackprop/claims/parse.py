@@ -47,9 +47,10 @@ frac: FRAC fracarg fracarg
 """
 
 MAX_EXPONENT = 64
+_EXTRA_QUANTITIES: frozenset = frozenset()  # the profile's quantity letters that are usually functions (h)
 QUANTITIES = {"W", "w", "b", "z", "a", "o", "x", "y", "t", "delta", "Delta", "net", "in", "out", "Err",
               "Z", "A", "X", "Y", "B", "dW", "dw", "db", "dZ", "dz", "dA", "da"}
-FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid"}
+FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid", "normsq", "rowsum"}
 STEP_OF = {"W": "DeltaW", "w": "Deltaw", "b": "Deltab", "theta": "Deltatheta"}
 LOSS_FUNCTIONS = {"L", "E", "C", "J", "ell", "Loss", "Cost"}
 
@@ -68,9 +69,11 @@ def _parser() -> Lark:
     return Lark(GRAMMAR, parser="lalr", lexer=_TokenStream, maybe_placeholders=False)
 
 
-def parse_claim(text: str, words: frozenset = frozenset()) -> Claim:
+def parse_claim(text: str, words: frozenset = frozenset(), quantities: frozenset = frozenset()) -> Claim:
     """Parse one claim (``lhs = rhs [= ...]`` or ``lhs <- rhs``) into a :class:`Claim`;
     ``words``: multi-letter names of the notation (a spec's ``loss: Loss``)."""
+    global _EXTRA_QUANTITIES
+    _EXTRA_QUANTITIES = frozenset(quantities)
     body, notes = annotations(normalize(text))
     tokens = tokenize(body, words)
     if not tokens:
@@ -114,7 +117,8 @@ def _letters_of(node) -> list[Node]:
 
 
 def _as_index(node) -> Node:
-    if isinstance(node, Sym) and node.layer is None and node.index is None and len(node.name) == 1:
+    if isinstance(node, Sym) and node.layer is None and node.index is None and (len(node.name) == 1
+                                                                                 or node.name == "ell"):
         return Idx(node.name)
     if isinstance(node, Bin):
         return Bin(node.op, _as_index(node.left), _as_index(node.right), node.spelled)
@@ -158,7 +162,7 @@ class _Build(Transformer):
             else:
                 seq.append((pending, it))
                 pending = ("*", "")
-        return _fold(seq)
+        return _fold(_slash_derivatives(seq))
 
     # -- atoms
     def LETTER(self, tok):
@@ -179,19 +183,24 @@ class _Build(Transformer):
     def hat(self, items):
         inner = items[1]
         if isinstance(inner, Sym):
-            return Sym(inner.name, hat=True)
+            return Sym(inner.name, inner.layer, inner.index, True, inner.layer_parens)
         raise ClaimSyntaxError("\\hat must be applied to a single letter such as \\hat{y}")
 
     def group(self, items):
         content = items[1]
-        return ("tuple", content) if isinstance(content, list) and len(content) > 1 else Paren(_single(content))
+        if isinstance(content, list) and len(content) > 1:
+            return ("tuple", content)
+        if items[0].type == "LBRACK":
+            return _Marker("bracket", node=_single(content))  # Delta[j] (pseudo-code), else brackets
+        return Paren(_single(content))
 
     def brace(self, items):
         content = items[1]
         return ("btuple", content) if isinstance(content, list) and len(content) > 1 else _single(content)
 
     def exprlist(self, items):
-        return [_finish(i) for i in items if not isinstance(i, Token)]
+        return [i if isinstance(i, _Marker) and i.kind == "partial" and len(items) == 1 else _finish(i)
+                for i in items if not isinstance(i, Token)]
 
     def bound(self, items):
         return ("bound", _finish(items[0]), _finish(items[2]))
@@ -203,7 +212,7 @@ class _Build(Transformer):
         if dn and dd and rest_d is not None:
             if rest_n is None:
                 return _Marker("derivop", wrt=rest_d, spelled=dn)
-            return Deriv(rest_n, rest_d, spelled=dn)
+            return Deriv(rest_n, rest_d.arg if isinstance(rest_d, Paren) else rest_d, spelled=dn)
         if isinstance(num, _Marker) or isinstance(den, _Marker):
             raise ClaimSyntaxError("a fraction with \\partial must read \\frac{\\partial E}{\\partial w}")
         return Bin("/", _finish(num), _finish(den), "frac")
@@ -240,7 +249,8 @@ class _Build(Transformer):
             if head.wrt is None:
                 raise ClaimSyntaxError("write what the gradient is taken with respect to, e.g. \\nabla_a C")
             return head
-        if isinstance(head, Sym) and not head.hat and head.name in FUNCTIONS | LOSS_FUNCTIONS and head.index is None:
+        if isinstance(head, Sym) and not head.hat and head.name in (FUNCTIONS - _EXTRA_QUANTITIES) | LOSS_FUNCTIONS \
+                and head.index is None:
             primes = sum(1 for kind, _ in scripts if kind == "prime")
             if head.name in FUNCTIONS or primes:
                 others = [s for s in scripts if s[0] != "prime"]
@@ -254,8 +264,16 @@ class _Build(Transformer):
                     others = []
                 if not others:
                     return _Marker("fn", name=head.name, primes=primes, layer=layer, power=power)
-        node = head
+        if isinstance(head, _Marker) and head.kind == "bracket":
+            head = Paren(head.node) if not scripts else head
+        node, had_sub = head, False
         for kind, value in scripts:
+            if isinstance(node, _Marker):
+                node = Paren(node.node)
+            if kind == "sup" and had_sub and isinstance(value, Num) and isinstance(node, Sym):
+                node = Pow(node, value)  # z_j^2: a power (a layer is written before the subscript)
+                continue
+            had_sub = had_sub or kind == "sub"
             node = _apply_script(node, kind, value)
         return node
 
@@ -272,6 +290,8 @@ def _finish(x) -> Node:
     if isinstance(x, _Marker):
         if x.kind == "fn":
             return Sym(x.name)
+        if x.kind == "bracket":
+            return Paren(_finish(x.node))
         raise ClaimSyntaxError("\\sum or \\partial is missing what it applies to")
     if isinstance(x, tuple):
         raise ClaimSyntaxError("a list in parentheses is only allowed as function arguments, e.g. L(t, y)")
@@ -285,7 +305,8 @@ def _script_value(v):
 
 
 def _index_name(node) -> str:
-    if isinstance(node, Sym) and node.layer is None and node.index is None and len(node.name) == 1:
+    if isinstance(node, Sym) and node.layer is None and node.index is None and (len(node.name) == 1
+                                                                                 or node.name == "ell"):
         return node.name
     raise ClaimSyntaxError("a sum index must be one letter, e.g. \\sum_k")
 
@@ -303,7 +324,11 @@ def _apply_script(node, kind, value):
         raise ClaimSyntaxError("a superscript cannot be a list")
     if _is_T(value):
         return Transpose(node)
-    if isinstance(node, Sym) and node.name in QUANTITIES and node.layer is None and not node.hat:
+    if isinstance(value, Transpose):  # a^{(1)^T}, a^{[1]^T}: a layer, then a transpose
+        return Transpose(_apply_script(node, kind, value.arg))
+    if isinstance(value, Pow) and _is_T(value.exp):
+        return Transpose(_apply_script(node, kind, value.base))
+    if isinstance(node, Sym) and node.name in QUANTITIES | _EXTRA_QUANTITIES and node.layer is None:
         parts = _letters_of(value)
         transpose = len(parts) > 1 and _is_T(parts[-1])
         layer = _join(parts[:-1]) if transpose else value
@@ -353,6 +378,25 @@ class _PartialProduct:
         self.rest = rest
 
 
+def _is_partial(it) -> bool:
+    return isinstance(it, _Marker) and it.kind == "partial"
+
+
+def _slash_derivatives(seq):
+    """``\\partial L / \\partial W^{(1)}`` (and ``∂L/∂W``): one derivative."""
+    out, i = [], 0
+    while i < len(seq):
+        op, it = seq[i]
+        if _is_partial(it) and i + 4 <= len(seq) and seq[i + 2][0][0] == "/" and _is_partial(seq[i + 2][1]) \
+                and not isinstance(seq[i + 1][1], _Marker) and not isinstance(seq[i + 3][1], _Marker):
+            out.append((op, Deriv(_finish(seq[i + 1][1]), _finish(seq[i + 3][1]))))
+            i += 4
+            continue
+        out.append((op, it))
+        i += 1
+    return out
+
+
 def _fold(seq):
     """Fold ``[(op, item), ...]``: calls first, then \\sum / d/dx over the rest, then products."""
     # a leading \partial inside a fraction: keep what follows for the fraction
@@ -394,6 +438,21 @@ def _fold(seq):
                 and merged[-1][1].name in LOSS_FUNCTIONS and merged[-1][1].index is None:
             merged[-1] = (merged[-1][0], Call(merged[-1][1].name, tuple(it[1])))  # L(t, y)
             i += 1
+            continue
+        if isinstance(it, _Marker) and it.kind == "bracket":
+            prev = merged[-1][1] if merged and op == ("*", "") else None
+            if isinstance(prev, Sym) and prev.index is None and prev.name in QUANTITIES | _EXTRA_QUANTITIES:
+                parts = it.node if isinstance(it.node, tuple) else _letters_of(it.node)
+                merged[-1] = (merged[-1][0], Sym(prev.name, prev.layer, tuple(_as_index(p) for p in parts),
+                                                 prev.hat, prev.layer_parens))
+            else:
+                merged.append((op, Paren(it.node)))
+            i += 1
+            continue
+        if isinstance(it, Paren) and op == ("*", "") and merged and isinstance(merged[-1][1], Sym) \
+                and merged[-1][1].name in LOSS_FUNCTIONS and merged[-1][1].index is None \
+                and not isinstance(merged[-1][1], _Marker):
+            i += 1  # C(W), E(w): the loss as a function of the parameters is the loss
             continue
         if isinstance(it, tuple) and it[0] == "btuple" and merged and isinstance(merged[-1][1], Sym) \
                 and merged[-1][1].name in QUANTITIES and merged[-1][1].index is None:
