@@ -88,7 +88,7 @@ class Failure:
 
 def claim_kind(claim: Claim, ctx: Context) -> str:
     lhs = claim.sides[0]
-    if len(claim.sides) == 2 and isinstance(lhs, Sym):
+    if len(claim.sides) >= 2 and isinstance(lhs, Sym):
         kind = kind_of(lhs, ctx.profile)
         if kind in ("weight", "bias") and (lhs.layer is not None or lhs.index is not None):
             return "update"
@@ -124,12 +124,12 @@ def _run(claim, ctx, kind, bindings, chosen, sign):
                 if kind == "update":
                     key = ev.key(claim.sides[0])
                     truth = ev.value_of_key(key) - point.alpha * ev.network_partial(("loss",), key)
-                    rhs = [ev.eval(claim.sides[1])]
+                    rhs = [ev.eval(s) for s in claim.sides[1:]]
                     lhs = truth
                 elif kind == "delta":
                     lhs_sym = claim.sides[0]
                     lhs = sign * Evaluator(ctx.truth, ctx.profile, {lhs_sym.name: 1}, point, b).eval(lhs_sym)
-                    rhs = [ev.eval(claim.sides[1])]
+                    rhs = [ev.eval(s) for s in claim.sides[1:]]
                 else:
                     lhs = ev.eval(claim.sides[0])
                     rhs = [ev.eval(s) for s in claim.sides[1:]]

@@ -173,10 +173,10 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
                                                          replace(n, layer=v) if isinstance(n, Sym)
                                                          and n.layer == o else None))
     # one occurrence moved a layer up or down
-    for occ in [n for n in walk(rhs) if isinstance(n, Sym) and isinstance(n.layer, Num)]:
+    for occ in [n for n in walk(rhs) if isinstance(n, Sym) and n.layer is not None]:
         for step in (1, -1):
             yield LAYER, _with_side(claim, side, rebuild(rhs, lambda n, o=occ, st=step:
-                                                         replace(n, layer=Num(n.layer.value + st))
+                                                         replace(n, layer=_shift(n.layer, st))
                                                          if n is o else None))
     # transposes
     transposes = [n for n in walk(rhs) if isinstance(n, Transpose)]
@@ -262,6 +262,18 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
             else:
                 fixed = Bin("*", Num(1 / c), Paren(rhs))
             yield FACTOR + f" ({c} times the true value)", _with_side(claim, side, fixed)
+
+
+def _shift(layer: Node, step: int) -> Node:
+    """A layer one up or down: 2 -> 3, l -> l+1, l+1 -> l."""
+    if isinstance(layer, Num):
+        return Num(layer.value + step)
+    if isinstance(layer, Bin) and layer.op in "+-" and isinstance(layer.right, Num):
+        value = layer.right.value * (1 if layer.op == "+" else -1) + step
+        if value == 0:
+            return layer.left
+        return Bin("+" if value > 0 else "-", layer.left, Num(abs(value)))
+    return Bin("+" if step > 0 else "-", layer, Num(Fraction(1)))
 
 
 def _toggle_t(node: Node) -> Node:

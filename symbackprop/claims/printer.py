@@ -40,8 +40,8 @@ class ClaimPrinter:
         if node.hat:
             out = rf"\hat{{{out}}}"
         if node.layer is not None:
-            layer = self.doprint(node.layer)
-            out += f"^{{({layer})}}" if node.layer_parens else f"^{{{layer}}}"
+            layer = self.doprint(node.layer).replace(" ", "")
+            out += f"^{{({layer})}}" if node.layer_parens else (f"^{layer}" if len(layer) == 1 else f"^{{{layer}}}")
         if node.index is not None:
             sep = "," if any(len(self.doprint(i)) > 1 for i in node.index) or node.name == "w" and len(
                 node.index) == 2 and self._comma else ""
@@ -106,11 +106,15 @@ class ClaimPrinter:
 
     def _print_Transpose(self, node):
         arg = node.arg
+        while isinstance(arg, Paren) and isinstance(arg.arg, (Sym, Paren)):
+            arg = arg.arg
         if isinstance(arg, Sym) and arg.index is None and arg.layer is not None and arg.layer_parens:
             return self.doprint(replace(arg, layer=None)) + f"^{{({self.doprint(arg.layer)})T}}"
-        inner = self.doprint(node.arg)
-        if not isinstance(node.arg, (Sym, Paren)):
-            inner = f"({inner})"
+        if isinstance(arg, Sym) and arg.layer is not None:
+            return f"({self.doprint(arg)})^T"
+        inner = self.doprint(arg)
+        if not isinstance(arg, Sym) or arg.hat:
+            inner = f"({inner})" if not inner.startswith("(") else inner
         return inner + "^T"
 
     def _print_Paren(self, node):
