@@ -44,7 +44,7 @@ from .evaluate import (
     plain_name,
 )
 from .lexer import ClaimSyntaxError, annotations, normalize, tokenize
-from .nodes import Call, Claim, Deriv, Paren, Sym, walk
+from .nodes import Call, Claim, Deriv, Idx, Paren, SumOver, Sym, walk
 from .parse import parse_claim
 
 _RELATION = re.compile(r"=|\\leftarrow|\\gets|\\equiv|\\triangleq|\\coloneqq|<-|←|≡|≔")
@@ -85,7 +85,7 @@ def judge(text: str, ctx: Context) -> Verdict:
 
 def _judge(text: str, ctx: Context) -> Verdict:
     ctx.notes = set()
-    if _MEMBERSHIP.search(text):
+    if _MEMBERSHIP.search(normalize(text)):
         return _skipped(text, "a shape or set annotation (\\in), not a claim about the network's values")
     try:
         claim = parse_claim(text, profile_words(ctx), profile_quantities(ctx))
@@ -100,6 +100,9 @@ def judge_claim(claim: Claim, ctx: Context) -> Verdict:
     """The verdict on a parsed claim (what :func:`judge` does after reading the text)."""
     ctx.notes = set()
     text = claim.text
+    claim, examples = _per_example_loss(claim, ctx)
+    if examples:
+        return _skipped(text, "a sum over training examples; claims are checked one example at a time")
     variable = _assigned_variable(claim, ctx)
     if ctx.defs:
         claim = _substitute(claim, ctx, keep_lhs=bool(variable))
@@ -138,9 +141,14 @@ def _has_relation(text: str) -> bool:
 def _not_a_claim(claim: Claim, ctx: Context) -> str | None:
     """Why a formula that parses says nothing checkable about the network (or None)."""
     lhs, rhs = claim.sides[0], claim.sides[-1]
-    if len(claim.sides) == 2 and isinstance(lhs, Sym) and kind_of(lhs, ctx.profile) == "loss" \
-            and isinstance(rhs, Call) and rhs.func in LOSS_NAMES:
+    nodes = [n for side in claim.sides for n in walk(side)]
+    if isinstance(lhs, Sym) and kind_of(lhs, ctx.profile) == "loss" \
+            and any(isinstance(n, Call) and n.func in LOSS_NAMES for n in nodes):
         return "names the loss as an abstract function of the output and target; nothing to check"
+    for n in nodes:
+        if isinstance(n, Deriv) and any(isinstance(s, Sym) and kind_of(s, ctx.profile) == "free"
+                                        and s.name not in GENERIC_ACTIVATIONS for s in (n.num, n.wrt)):
+            return "a rule about generic symbols (not quantities of the network); nothing to check"
     inner = rhs.arg if isinstance(rhs, Paren) else rhs
     if len(claim.sides) == 2 and isinstance(lhs, Sym) and isinstance(inner, Sym) and lhs.index is None \
             and inner.index is not None and lhs.name.lower() == inner.name.lower() and lhs.name != inner.name:
@@ -154,10 +162,33 @@ def _assigned_variable(claim: Claim, ctx: Context) -> str | None:
     """``g \\leftarrow \\nabla_{\\hat y} J``: a letter that names no quantity of the network,
     assigned a value (an algorithm's running variable, as in Goodfellow et al.)."""
     lhs = claim.sides[0]
-    if len(claim.sides) != 2 or not isinstance(lhs, Sym) or lhs.layer is not None or lhs.index is not None \
+    if len(claim.sides) < 2 or not isinstance(lhs, Sym) or lhs.layer is not None or lhs.index is not None \
             or lhs.hat or kind_of(lhs, ctx.profile) != "free" or len(lhs.name) != 1:
         return None
     return lhs.name
+
+
+def _per_example_loss(claim: Claim, ctx: Context) -> tuple[Claim, bool]:
+    """``E_n``, ``L_i``: the loss of one example is the loss (noted); True when the claim
+    sums over the examples (an index of the loss, or a sum up to m)."""
+    from .diagnose import rebuild
+
+    nodes = [n for side in claim.sides for n in walk(side)]
+    letters = {i.name for n in nodes if isinstance(n, Sym) and n.index and kind_of(n, ctx.profile) == "loss"
+               for i in n.index if isinstance(i, Idx)}
+    sums = [n for n in nodes if isinstance(n, SumOver)]
+    if any(s.var in letters or isinstance(s.upper, (Sym, Idx)) and getattr(s.upper, "name", "") == "m"
+           for s in sums):
+        return claim, True
+    if not letters:
+        return claim, False
+
+    def fn(n):
+        if isinstance(n, Sym) and n.index and kind_of(n, ctx.profile) == "loss":
+            return replace(n, index=None)
+        return None
+    ctx.notes.add("read the indexed loss as the loss of one example")
+    return replace(claim, sides=tuple(rebuild(s, fn) for s in claim.sides)), False
 
 
 def _substitute(claim: Claim, ctx: Context, keep_lhs: bool = False) -> Claim:

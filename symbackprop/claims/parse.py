@@ -264,8 +264,8 @@ class _Build(Transformer):
                     others = []
                 if not others:
                     return _Marker("fn", name=head.name, primes=primes, layer=layer, power=power)
-        if isinstance(head, _Marker) and head.kind == "bracket":
-            head = Paren(head.node) if not scripts else head
+        if isinstance(head, _Marker) and head.kind == "bracket" and not scripts:
+            return head
         node, had_sub = head, False
         for kind, value in scripts:
             if isinstance(node, _Marker):
@@ -430,6 +430,8 @@ def _fold(seq):
             if isinstance(nxt, Sym) and nxt.name in LOSS_FUNCTIONS and nxt.index is None and nxt.layer is None:
                 merged.append((op, Deriv(nxt, _finish(it.wrt), spelled="nabla")))
                 i += 2
+                if i < len(seq) and isinstance(seq[i][1], tuple) and seq[i][1][0] == "tuple":
+                    i += 1  # \nabla_{\hat y} L(\hat y, y): the loss written with its arguments
             else:
                 merged.append((op, Deriv(Sym("E"), _finish(it.wrt), spelled="nabla")))
                 i += 1
