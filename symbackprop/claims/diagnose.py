@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .evaluate import GENERIC_ACTIVATIONS, CannotCheck, kind_of, weight_order
+from .evaluate import GENERIC_ACTIVATIONS, CannotCheck, kind_of, plain_name, weight_order
 from .nodes import (
     Bin,
     Call,
@@ -44,7 +44,16 @@ SUM = "sum missing or over the wrong index"
 FACTOR = "off by a constant factor"
 BIAS = "missing bias term"
 ASCENT = "learning-rate sign makes the update an ascent"
-KINDS = (SIGN, ACT_FACTOR, PRIME_AT_A, INDEX, LAYER, SUM, FACTOR, BIAS, ASCENT)
+EXTRA = "extra activation-derivative factor"
+WRONG_ARG = "activation derivative applied to the wrong argument (z and a = f(z) swapped)"
+HADAMARD = "Hadamard (elementwise) product confused with the matrix product"
+X_FOR_A = "wrong layer: the input x where a layer's activations belong"
+A_FOR_X = "a instead of x in the first layer (the input is x)"
+SOFTMAX = ("diagonal-only softmax Jacobian: softmax's derivative is diag(y) - y y^T, not y(1 - y); "
+           "with cross-entropy the output delta is simply y - t")
+MEAN = "missing 1/m (the batch mean)"
+KINDS = (SIGN, ACT_FACTOR, PRIME_AT_A, INDEX, LAYER, SUM, FACTOR, BIAS, ASCENT, EXTRA, WRONG_ARG, HADAMARD,
+         X_FOR_A, A_FOR_X, SOFTMAX, MEAN)
 
 PREACTIVATION = {"seed": "z", "wikipedia": "net", "aima": "in", "bishop": "a"}
 ACTIVATION_FN = {"seed": "sigma", "wikipedia": "varphi", "aima": "g", "bishop": "h"}
@@ -84,7 +93,7 @@ def _with_side(claim: Claim, i: int, side: Node) -> Claim:
 def _unit_of_lhs(claim: Claim, profile) -> tuple[Node | None, tuple | None] | None:
     """(layer, index) of the unit a delta or gradient claim is about."""
     lhs = claim.sides[0]
-    if isinstance(lhs, Sym) and kind_of(lhs, profile) in ("delta", "z", "a", "bias"):
+    if isinstance(lhs, Sym) and kind_of(lhs, profile) in ("delta", "z", "a", "bias", "grad"):
         return lhs.layer, lhs.index
     if isinstance(lhs, Sym) and kind_of(lhs, profile) == "weight" or (
             isinstance(lhs, Deriv) and isinstance(lhs.wrt, Sym)):
@@ -147,6 +156,7 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     fixed = rebuild(rhs, at_z)
     if fixed != rhs:
         yield PRIME_AT_A, _with_side(claim, side, fixed)
+    yield from _more_candidates(claim, side, rhs, ctx, z_name, f_name)
     unit = _unit_of_lhs(claim, prof)
     if unit is not None:
         layer, index = unit
@@ -264,6 +274,100 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
             yield FACTOR + f" ({c} times the true value)", _with_side(claim, side, fixed)
 
 
+def _factors(node: Node) -> list[tuple[str, Node]]:
+    """A product chain as [(op, factor), ...] (the first op is '*')."""
+    if isinstance(node, Bin) and node.op in ("*", "odot"):
+        left = _factors(node.left)
+        return left + [(node.op, node.right)]
+    return [("*", node)]
+
+
+def _product_of(factors: list[tuple[str, Node]]) -> Node:
+    out = factors[0][1]
+    for op, f in factors[1:]:
+        out = Bin(op, out, f, "odot" if op == "odot" else "")
+    return out
+
+
+def _bare(node: Node) -> Node:
+    while isinstance(node, Paren):
+        node = node.arg
+    return node
+
+
+def _is_one_minus(node: Node, x: Node) -> bool:
+    node = _bare(node)
+    return isinstance(node, Bin) and node.op == "-" and node.left == Num(Fraction(1)) and _bare(node.right) == _bare(x)
+
+
+def _more_candidates(claim, side, rhs, ctx, z_name, f_name):
+    """Extra derivative factors, z/a swapped, Hadamard/matrix products confused, x for a, softmax."""
+    prof = ctx.profile
+    softmax_out = ctx.truth.net.layers[-1].activation.vector
+    products = [n for n in walk(rhs) if isinstance(n, Bin) and n.op in ("*", "odot")]
+    tops = [n for n in products if not any(n is not p and (n is p.left or n is p.right) for p in products)]
+    for top in tops:
+        factors = _factors(top)
+        if len(factors) < 2:
+            continue
+        for i, (_, f) in enumerate(factors):  # a derivative factor too many
+            if isinstance(_bare(f), Call) and _bare(f).primes:
+                rest = factors[:i] + factors[i + 1:]
+                rest[0] = ("*", rest[0][1])
+                yield EXTRA, _with_side(claim, side, rebuild(rhs, lambda n, t=top, r=rest: _product_of(r)
+                                                             if n is t else None))
+        for i, (_, f) in enumerate(factors):  # x (1 - x): sigma' written out, once too often
+            for j, (_, g) in enumerate(factors):
+                if i != j and _is_one_minus(g, f) and len(factors) > 2:
+                    rest = [fa for k, fa in enumerate(factors) if k not in (i, j)]
+                    rest[0] = ("*", rest[0][1])
+                    x = _bare(f)
+                    about_output = isinstance(x, Sym) and kind_of(x, prof) in ("output", "a")
+                    label = SOFTMAX if softmax_out and about_output else EXTRA
+                    yield label, _with_side(claim, side, rebuild(rhs, lambda n, t=top, r=rest: _product_of(r)
+                                                                 if n is t else None))
+    # z and a swapped: sigma'(z) = z(1 - z), tanh'(a) = 1 - a^2 with a the pre-activation
+    a_name = {"seed": "a", "wikipedia": "o", "aima": "a", "bishop": "z"}.get(prof.name, "a")
+    swap = {"z": a_name, "a": z_name}
+
+    def swap_za(n):
+        if isinstance(n, Sym) and kind_of(n, prof) in swap and (n.layer is not None or n.index is not None):
+            return replace(n, name=swap[kind_of(n, prof)])
+        return None
+    swapped = rebuild(rhs, swap_za)
+    if swapped != rhs:
+        yield WRONG_ARG, _with_side(claim, side, swapped)
+    # an activation written where its derivative belongs: phi(net) for phi'(net)
+    for call in [n for n in walk(rhs) if isinstance(n, Call) and n.func in GENERIC_ACTIVATIONS and not n.primes]:
+        yield ACT_FACTOR, _with_side(claim, side, rebuild(rhs, lambda n, c=call: replace(n, primes=1)
+                                                          if n is c else None))
+    # Hadamard and matrix products confused
+    for b in products:
+        if b.op == "odot":
+            yield HADAMARD, _with_side(claim, side, rebuild(rhs, lambda n, b=b: Bin("*", n.left, n.right)
+                                                            if n is b else None))
+            yield HADAMARD, _with_side(claim, side, rebuild(rhs, lambda n, b=b: Bin("*", n.left, Transpose(n.right))
+                                                            if n is b else None))
+        else:
+            inner = _bare(b.right)
+            if isinstance(inner, Bin) and inner.op == "odot":  # A (B o C) -> (A B) o C
+                yield HADAMARD, _with_side(claim, side, rebuild(rhs, lambda n, b=b, c=inner: Bin(
+                    "odot", Bin("*", b.left, c.left, b.spelled), c.right, "odot") if n is b else None))
+            yield HADAMARD, _with_side(claim, side, rebuild(rhs, lambda n, b=b: Bin("odot", n.left, n.right, "odot")
+                                                            if n is b else None))
+    # x where a^{(l)} belongs, and a^{(0)} or a^{(1)} where x belongs
+    L = ctx.truth.L
+    xs = [n for n in walk(rhs) if isinstance(n, Sym) and kind_of(n, prof) == "x"]
+    for x in xs:
+        for layer in range(1, L):
+            a = Sym(a_name, Num(Fraction(layer)), x.index, False, True)
+            yield X_FOR_A, _with_side(claim, side, rebuild(rhs, lambda n, x=x, a=a: a if n is x else None))
+    x_name = plain_name(prof.input)
+    for a in [n for n in walk(rhs) if isinstance(n, Sym) and kind_of(n, prof) == "a" and n.layer is not None]:
+        yield A_FOR_X, _with_side(claim, side, rebuild(rhs, lambda n, a=a: Sym(x_name, None, a.index)
+                                                       if n is a else None))
+
+
 def _shift(layer: Node, step: int) -> Node:
     """A layer one up or down: 2 -> 3, l -> l+1, l+1 -> l."""
     if isinstance(layer, Num):
@@ -316,6 +420,9 @@ def diagnose(claim: Claim, failure, ctx, evaluate_claim) -> tuple[str, Claim] | 
         except (CannotCheck, KeyError, IndexError, ValueError, ZeroDivisionError):
             continue
         if fail is None:
+            lhs = claim.sides[0]
+            if label == SIGN and isinstance(lhs, Sym) and kind_of(lhs, ctx.profile) == "step":
+                label = ASCENT + " (the update amount has the sign of the gradient)"
             if label == INDEX and kind == "update" and candidate.sides[0] != claim.sides[0]:
                 label = f"{INDEX}: the right side updates a different weight than the left side names"
             return label, candidate
