@@ -19,7 +19,7 @@ import sympy as sp
 from ..derive import Derivation, derive
 from ..latex import NotationPrinter, latex
 from ..notation import Profile
-from .diagnose import INDEX, SUM, candidates, diagnose
+from .diagnose import INDEX, SUM, candidates, diagnose, named_mistake
 from .evaluate import CannotCheck, Evaluator, NoBinding, Resolver, ShapeMismatch, Truth, close, kind_of
 from .lexer import ClaimSyntaxError, split_claims
 from .nodes import Claim, Deriv, Idx, SumOver, Sym, children, walk
@@ -309,7 +309,8 @@ def check_claim(claim: Claim, ctx: Context) -> Verdict:
         verdict.diagnosis, fixed = found
         verdict.expected = print_claim(fixed, comma_weights=ctx.profile.index_comma)
     else:
-        verdict.diagnosis = failure.message or "not one of the common mistakes; compare with the expected formula"
+        verdict.diagnosis = named_mistake(claim, ctx) or failure.message or \
+            "not one of the common mistakes; compare with the expected formula"
         verdict.expected = true_formula(claim, failure, ctx)
     return verdict
 

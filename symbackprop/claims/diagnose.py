@@ -156,7 +156,6 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     fixed = rebuild(rhs, at_z)
     if fixed != rhs:
         yield PRIME_AT_A, _with_side(claim, side, fixed)
-    yield from _more_candidates(claim, side, rhs, ctx, z_name, f_name)
     unit = _unit_of_lhs(claim, prof)
     if unit is not None:
         layer, index = unit
@@ -171,6 +170,7 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
                     return replace(n, args=(Bin("+", n.args[0], Sym("b", layer, index)),))
                 return None
             yield BIAS, _with_side(claim, side, rebuild(rhs, add_bias))
+    yield from _more_candidates(claim, side, rhs, ctx, z_name, f_name)
     # layers one up or down
     layers = sorted({n.layer for n in walk(rhs) if isinstance(n, Sym) and n.layer is not None}, key=repr)
     for old in layers:
@@ -331,6 +331,8 @@ def _more_candidates(claim, side, rhs, ctx, z_name, f_name):
     swap = {"z": a_name, "a": z_name}
 
     def swap_za(n):
+        if isinstance(n, Deriv):
+            return n
         if isinstance(n, Sym) and kind_of(n, prof) in swap and (n.layer is not None or n.index is not None):
             return replace(n, name=swap[kind_of(n, prof)])
         return None
@@ -426,4 +428,16 @@ def diagnose(claim: Claim, failure, ctx, evaluate_claim) -> tuple[str, Claim] | 
             if label == INDEX and kind == "update" and candidate.sides[0] != claim.sides[0]:
                 label = f"{INDEX}: the right side updates a different weight than the left side names"
             return label, candidate
+    return None
+
+
+def named_mistake(claim: Claim, ctx) -> str | None:
+    """A mistake recognised by its form when no repair was found (softmax's derivative as y(1 - y))."""
+    if not ctx.truth.net.layers[-1].activation.vector:
+        return None
+    for side in claim.sides[1:]:
+        for n in walk(side):
+            if isinstance(n, Bin) and n.op == "-" and n.left == Num(Fraction(1)) and isinstance(_bare(n.right), Sym) \
+                    and kind_of(_bare(n.right), ctx.profile) in ("output", "a"):
+                return SOFTMAX
     return None

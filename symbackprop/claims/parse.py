@@ -410,10 +410,14 @@ def _fold(seq):
         if isinstance(it, _Marker) and it.kind == "fn" and i + 1 < len(seq) and seq[i + 1][0][0] == "*" \
                 and seq[i + 1][0][1] == "" and not isinstance(seq[i + 1][1], _Marker):
             arg = seq[i + 1][1]
+            outer = None
+            if isinstance(arg, Pow) and isinstance(arg.base, Paren):  # h(a)^2: the square of h(a)
+                arg, outer = arg.base, arg.exp
             args = tuple(arg[1]) if isinstance(arg, tuple) and arg[0] == "tuple" else (
                 arg.arg if isinstance(arg, Paren) else _finish(arg),)
             call = Call(it.name, args, it.primes, getattr(it, "layer", None))
-            merged.append((op, call if getattr(it, "power", None) is None else Pow(call, it.power)))
+            call = call if getattr(it, "power", None) is None else Pow(call, it.power)
+            merged.append((op, call if outer is None else Pow(call, outer)))
             i += 2
             continue
         if isinstance(it, Sym) and it.name == "Delta" and it.layer is None and it.index is None \
