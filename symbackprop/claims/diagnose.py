@@ -195,9 +195,17 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     matrices = [n for n in walk(rhs) if isinstance(n, Sym) and n.index is None and n.layer is not None]
     for m in matrices:
         yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, m=m: Transpose(n) if n is m else None))
-    # a product written in the transposed order: A B -> B^T A^T
+    # a product written in the transposed order: A B -> B^T A^T, or two factors swapped
     if isinstance(rhs, Bin) and rhs.op == "*":
         yield INDEX, _with_side(claim, side, Bin("*", _toggle_t(rhs.right), _toggle_t(rhs.left), rhs.spelled))
+        factors = _factors(rhs)
+        for i in range(len(factors)):
+            for j in range(i + 1, len(factors)):
+                if factors[i][0] == factors[j][0] == "*" and not _constant(factors[i][1]) \
+                        and not _constant(factors[j][1]):
+                    swapped = list(factors)
+                    swapped[i], swapped[j] = (factors[i][0], factors[j][1]), (factors[j][0], factors[i][1])
+                    yield INDEX, _with_side(claim, side, _product_of(swapped))
     # index letters swapped or replaced
     letters = sorted({n.name for s in claim.sides for n in walk(s) if isinstance(n, Idx)} - {"L", "n", "l"})
     rhs_letters = sorted({n.name for n in walk(rhs) if isinstance(n, Idx)} - {"L", "n", "l"})
@@ -263,6 +271,10 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
             if isinstance(n, Bin) and n.op == "*" and any(isinstance(m, Idx) and m.name == letter for m in walk(n)):
                 yield SUM, _with_side(claim, side, rebuild(rhs, lambda m, n=n, v=letter: SumOver(v, None, None, n)
                                                            if m is n else None))
+    if ctx.truth.batch_mode:  # Ng: dW = (1/m) dZ A^T; a missing or extra 1/m
+        m = Sym("m")
+        if ratio is not None and abs(ratio - ctx.truth.BATCH) < 1e-6 * ctx.truth.BATCH:
+            yield MEAN, _with_side(claim, side, Bin("*", Bin("/", Num(Fraction(1)), m, "frac"), rhs))
     if ratio is not None and abs(ratio) > 1e-9:
         c = Fraction(ratio).limit_denominator(12)
         if abs(float(c) - ratio) < 1e-6 * max(1, abs(ratio)) and c not in (0, 1, -1):
@@ -287,6 +299,12 @@ def _product_of(factors: list[tuple[str, Node]]) -> Node:
     for op, f in factors[1:]:
         out = Bin(op, out, f, "odot" if op == "odot" else "")
     return out
+
+
+def _constant(node: Node) -> bool:
+    """A number or a constant fraction such as 1/m."""
+    node = _bare(node)
+    return isinstance(node, Num) or isinstance(node, Bin) and node.op == "/" and isinstance(node.left, Num)
 
 
 def _bare(node: Node) -> Node:

@@ -158,6 +158,48 @@ class Truth:
             self._f[key] = np.vectorize(sp.lambdify([ops.X], expr, modules="numpy"), otypes=[float])
         return self._f[key]
 
+    batch_mode = False  # set while judging a claim in Ng's batch notation (Z, A, Y, dW, 1/m)
+    forced = None  # an activation that generic names mean while a claim is tried per activation
+    BATCH = 7  # unlike any layer width in the examples, so no product fits by accident
+
+    def batch(self, point: Point) -> dict:
+        """``BATCH`` examples at the point's parameters: columns of z, a, targets, deltas and
+        dL/da per example, and the batch-mean gradients and loss (Ng's J)."""
+        if "batch" in point.free:
+            return point.free["batch"]
+        rng = np.random.default_rng(1000 + point.rng_seed)
+        xs, ts = [], []
+        for _ in range(self.BATCH):
+            _, x, t = self.numeric.random_point(rng)
+            xs.append(x)
+            ts.append(t)
+        cols = {"Z": {}, "A": {}, "dZ": {}, "dA": {}}
+        grads, losses = [], []
+        for x, t in zip(xs, ts):
+            zs, acts = self.numeric.forward(point.params, x)
+            deltas, _ = self.evaluator.deltas(point.params, x, t)
+            grads.append(self.evaluator.gradients(point.params, x, t))
+            losses.append(self.numeric.loss(point.params, x, t))
+            for l in range(self.L + 1):
+                cols["A"].setdefault(l, []).append(np.ravel(acts[l]))
+                if l >= 1:
+                    cols["Z"].setdefault(l, []).append(np.ravel(zs[l]))
+                    cols["dZ"].setdefault(l, []).append(np.ravel(deltas[l]))
+            for l in range(1, self.L + 1):
+                if l < self.L:
+                    da = point.params[f"W{l + 1}"].T @ np.ravel(deltas[l + 1])
+                else:
+                    a, h = np.ravel(acts[l]).astype(float), 1e-6
+                    da = np.array([(self.loss_value(a + h * e, t) - self.loss_value(a - h * e, t)) / (2 * h)
+                                   for e in np.eye(len(a))])
+                cols["dA"].setdefault(l, []).append(da)
+        out = {k: {l: np.column_stack(v) for l, v in d.items()} for k, d in cols.items()}
+        out["Y"] = np.column_stack([np.ravel(t) for t in ts])
+        out["grads"] = {k: sum(g[k] for g in grads) / self.BATCH for k in grads[0]}
+        out["J"] = float(np.mean(losses))
+        point.free["batch"] = out
+        return out
+
     def loss_value(self, a: np.ndarray, t: np.ndarray) -> float:
         return float(self._loss(list(np.ravel(a)), list(np.ravel(t))))
 
@@ -474,6 +516,8 @@ class Evaluator:
     def _single_unit(self, key: tuple) -> tuple:
         """A whole-layer key of a one-unit layer, as the unit's own key (y for a_1^{(L)})."""
         kind, l, name = key
+        if name in ("Z", "A", "X", "Y") and self.truth.batch_mode:
+            return key
         if l is None or not 0 <= l <= self.truth.L or self.truth.sizes[l] != 1:
             return key
         base = kind[:-4]
@@ -502,7 +546,11 @@ class Evaluator:
         if kind == "euler":
             return _arr(math.e)
         if kind == "batch":
-            return _arr(1.0)
+            return _arr(float(self.truth.BATCH) if self.truth.batch_mode else 1.0)
+        if self.truth.batch_mode:
+            batch = self._batch_value(key)
+            if batch is not None:
+                return batch
         if kind == "grad":
             return self.network_partial(("loss",), key[1])
         if kind == "step":
@@ -547,6 +595,37 @@ class Evaluator:
             return _arr(self.signs.get(key[2], 1) * p.deltas[l])
         raise CannotCheck(f"{key} has no value")
 
+    def _batch_value(self, key: tuple) -> np.ndarray | None:
+        """Ng's batch quantities: Z, A, X, Y (one column per example), dZ, dA (per example),
+        dW, db (the batch mean of the gradients) and J (the mean loss)."""
+        b = self.truth.batch(self.point)
+        kind = key[0]
+        if kind == "loss":
+            return _arr(b["J"])
+        if kind.endswith("_all") and len(key) == 3 and key[2] in ("Z", "A", "X", "Y"):
+            l = key[1]
+            if key[2] == "Y":
+                return b["Y"]
+            if l is None or not 0 <= l <= self.truth.L:
+                raise CannotCheck(f"the network has no layer {l}")
+            return b["Z"][l] if key[2] == "Z" else b["A"][l]
+        if kind == "grad" and key[1][0] in ("W", "b"):
+            base = key[1]
+            g = b["grads"][f"{base[0]}{base[1]}"]
+            return _arr(g[base[2] - 1, base[3] - 1] if base[0] == "W" else g[base[2] - 1])
+        if kind == "grad" and key[1][0].endswith("_all"):
+            base = key[1]
+            l = base[1]
+            if base[0] == "weight_all":
+                return _arr(b["grads"][f"W{l}"])
+            if base[0] == "bias_all":
+                return _arr(b["grads"][f"b{l}"])
+            if base[0] == "z_all" and base[2] == "Z":
+                return b["dZ"][l]
+            if base[0] == "a_all" and base[2] == "A":
+                return b["dA"][l]
+        return None
+
     # -- evaluation
     def eval(self, node: Node) -> np.ndarray:
         method = getattr(self, "_eval_" + type(node).__name__)
@@ -565,6 +644,8 @@ class Evaluator:
 
     def _eval_Paren(self, node):
         return self.eval(node.arg)
+
+    _eval_Brackets = _eval_Paren
 
     def _eval_Neg(self, node):
         return -self.eval(node.arg)
@@ -585,7 +666,8 @@ class Evaluator:
         a, b = self.eval(node.left), self.eval(node.right)
         with np.errstate(all="ignore"):
             if node.op in "+-":
-                if a.shape != b.shape and not (_is_scalar(a) or _is_scalar(b)):
+                column = a.shape[0] == b.shape[0] and 1 in (a.shape[1], b.shape[1])  # Z = W A + b
+                if a.shape != b.shape and not (_is_scalar(a) or _is_scalar(b) or column and self.truth.batch_mode):
                     raise ShapeMismatch(f"cannot add a {_shape(a)} and a {_shape(b)} matrix")
                 return a + b if node.op == "+" else a - b
             if node.op == "/":
@@ -709,7 +791,8 @@ class Evaluator:
         if name not in GENERIC_ACTIVATIONS and name not in NAMED_ACTIVATIONS:
             raise CannotCheck(f"unknown function {name}")
         act = self.function_of(node)
-        if node.primes == 0 and isinstance(arg, Sym) and kind_of(arg, self.profile) == "z":
+        if node.primes == 0 and isinstance(arg, Sym) and kind_of(arg, self.profile) == "z" \
+                and not (self.truth.batch_mode and arg.name == "Z"):
             key = self.key(arg)
             layer_act = self.truth.activation(key[1]) if key[0] in ("z", "z_all") and 1 <= key[1] <= self.truth.L \
                 else None

@@ -47,6 +47,7 @@ from .lexer import ClaimSyntaxError, annotations, normalize, tokenize
 from .nodes import Call, Claim, Deriv, Idx, Paren, SumOver, Sym, walk
 from .parse import parse_claim
 
+BATCH_NAMES = {"Z", "A", "X", "Y", "dZ", "dA"}
 _RELATION = re.compile(r"=|\\leftarrow|\\gets|\\equiv|\\triangleq|\\coloneqq|<-|←|≡|≔")
 _MEMBERSHIP = re.compile(r"\\in(?![A-Za-z])|∈|\\subset|\\mathbb\s*\{?\s*R")
 STANDARD_FUNCTIONS = ("sigmoid", "tanh", "relu", "softplus")
@@ -112,6 +113,16 @@ def judge_claim(claim: Claim, ctx: Context) -> Verdict:
     reason = _not_a_claim(claim, ctx)
     if reason:
         return _skipped(text, reason)
+    batch = any(isinstance(n, Sym) and (n.name in BATCH_NAMES or n.name == "m")
+                for side in claim.sides for n in walk(side))
+    ctx.truth.batch_mode = batch
+    try:
+        return _judged(claim, ctx)
+    finally:
+        ctx.truth.batch_mode = False
+
+
+def _judged(claim: Claim, ctx: Context) -> Verdict:
     verdict = check_claim(claim, ctx)
     if verdict.verdict == "incorrect":
         verdict = _layer_reading(claim, ctx, verdict)
@@ -211,10 +222,9 @@ def _reading_notes(claim: Claim, ctx: Context) -> None:
         base = GRADIENT_NAMES[name]
         ctx.notes.add(f"read {name} as the gradient \\partial {plain_name(ctx.profile.loss)}/\\partial {base} "
                       f"(Ng's notation), not d times {base}")
-    if any(isinstance(n, Sym) and n.name in ("Z", "A", "X", "Y") for n in nodes):
-        ctx.notes.add("read capital Z, A, X, Y as one example's column (m = 1)")
-    if any(isinstance(n, Sym) and n.name == "m" for n in nodes):
-        ctx.notes.add("read m, the number of examples, as 1 (claims are checked one example at a time)")
+    if any(isinstance(n, Sym) and (n.name in BATCH_NAMES or n.name == "m") for n in nodes):
+        ctx.notes.add(f"read as Ng's batch notation: one column per example (checked with m = {ctx.truth.BATCH}), "
+                      "dW and db the gradients of the mean loss J")
     for n in nodes:
         if isinstance(n, Sym) and n.name in STEP_NAMES:
             ctx.notes.add(f"read \\Delta {STEP_NAMES[n.name]} as the update amount "

@@ -75,6 +75,11 @@ class Paren(Node):
 
 
 @dataclass(frozen=True)
+class Brackets(Paren):
+    """``[...]``: grouping, or a layer written Ng's way (``W^{[2]}``)."""
+
+
+@dataclass(frozen=True)
 class Deriv(Node):
     """``d num / d wrt``; ``body`` set for the operator form ``d/d wrt (body)``."""
 

@@ -17,7 +17,7 @@ from lark.exceptions import LarkError, VisitError
 from lark.lexer import Lexer
 
 from .lexer import GRAD_WORDS, ClaimSyntaxError, annotations, normalize, tokenize
-from .nodes import Bin, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose
+from .nodes import Bin, Brackets, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose
 
 GRAMMAR = r"""
 start: expr (REL expr)+
@@ -291,7 +291,7 @@ def _finish(x) -> Node:
         if x.kind == "fn":
             return Sym(x.name)
         if x.kind == "bracket":
-            return Paren(_finish(x.node))
+            return Brackets(_finish(x.node))
         raise ClaimSyntaxError("\\sum or \\partial is missing what it applies to")
     if isinstance(x, tuple):
         raise ClaimSyntaxError("a list in parentheses is only allowed as function arguments, e.g. L(t, y)")
@@ -332,7 +332,8 @@ def _apply_script(node, kind, value):
         parts = _letters_of(value)
         transpose = len(parts) > 1 and _is_T(parts[-1])
         layer = _join(parts[:-1]) if transpose else value
-        out = Sym(node.name, _as_layer(layer), node.index, node.hat, isinstance(layer, Paren))
+        out = Sym(node.name, _as_layer(layer), node.index, node.hat,
+                  "[]" if isinstance(layer, Brackets) else isinstance(layer, Paren))
         return Transpose(out) if transpose else out
     if isinstance(value, Num) and abs(value.value) > MAX_EXPONENT or isinstance(value, Neg) and isinstance(
             value.arg, Num) and abs(value.arg.value) > MAX_EXPONENT:
@@ -452,7 +453,7 @@ def _fold(seq):
                 merged[-1] = (merged[-1][0], Sym(prev.name, prev.layer, tuple(_as_index(p) for p in parts),
                                                  prev.hat, prev.layer_parens))
             else:
-                merged.append((op, Paren(it.node)))
+                merged.append((op, Brackets(_finish(it.node))))
             i += 1
             continue
         if isinstance(it, Paren) and op == ("*", "") and merged and isinstance(merged[-1][1], Sym) \

@@ -41,7 +41,7 @@ class ClaimPrinter:
             out = rf"\hat{{{out}}}"
         if node.layer is not None:
             layer = self.doprint(node.layer).replace(" ", "")
-            out += f"^{{({layer})}}" if node.layer_parens else (f"^{layer}" if len(layer) == 1 else f"^{{{layer}}}")
+            out += f"^{{[{layer}]}}" if node.layer_parens == "[]" else f"^{{({layer})}}" if node.layer_parens else (f"^{layer}" if len(layer) == 1 else f"^{{{layer}}}")
         if node.index is not None:
             sep = "," if any(len(self.doprint(i)) > 1 for i in node.index) or node.name == "w" and len(
                 node.index) == 2 and self._comma else ""
@@ -109,7 +109,8 @@ class ClaimPrinter:
         while isinstance(arg, Paren) and isinstance(arg.arg, (Sym, Paren)):
             arg = arg.arg
         if isinstance(arg, Sym) and arg.index is None and arg.layer is not None and arg.layer_parens:
-            return self.doprint(replace(arg, layer=None)) + f"^{{({self.doprint(arg.layer)})T}}"
+            brackets = "[{}]" if arg.layer_parens == "[]" else "({})"
+            return self.doprint(replace(arg, layer=None)) + "^{" + brackets.format(self.doprint(arg.layer)) + "T}"
         if isinstance(arg, Sym) and arg.layer is not None:
             return f"({self.doprint(arg)})^T"
         inner = self.doprint(arg)
@@ -124,6 +125,9 @@ class ClaimPrinter:
         if isinstance(inner, (Sym, Num, Idx, Call, Paren)):
             return self.doprint(inner)
         return f"({self.doprint(inner)})"
+
+    def _print_Brackets(self, node):
+        return self._print_Paren(node)
 
     def _print_Deriv(self, node):
         wrt = self.doprint(node.wrt)
