@@ -47,7 +47,7 @@ KINDS = {"W": "weight", "w": "weight", "b": "bias", "z": "z", "net": "z", "in": 
          "out": "a", "x": "x", "t": "target", "delta": "delta", "Delta": "delta", "E": "loss",
          "L": "loss", "C": "loss", "J": "loss", "ell": "loss", "Loss": "loss", "Cost": "loss",
          "alpha": "lr", "eta": "lr", "e": "euler", "Err": "err", "m": "batch",
-         "Z": "z", "A": "a", "X": "x", "Y": "target"}
+         "Z": "z", "A": "a", "X": "x", "Y": "target", "onehot": "target", "kron": "kron"}
 UNIT_KINDS = {"weight", "bias", "z", "a", "x", "target", "output", "delta", "err"}
 GENERIC_ACTIVATIONS = {"sigma", "varphi", "g", "f", "h"}
 NAMED_ACTIVATIONS = {"sigmoid", "tanh", "relu", "softmax"}
@@ -640,6 +640,9 @@ class Evaluator:
         return _arr(self.point.free_value(node.name))
 
     def _eval_Sym(self, node):
+        if node.name == "kron" and node.index and len(node.index) == 2:
+            a, b = (self.resolver.int_value(i, self.layers, self.units) for i in node.index)
+            return _arr(1.0 if a == b else 0.0)
         return self.value_of_key(self.key(node))
 
     def _eval_Paren(self, node):
@@ -779,6 +782,8 @@ class Evaluator:
         if len(node.args) != 1:
             raise CannotCheck(f"{name} takes one argument")
         arg = node.args[0]
+        if name == "step":
+            return (self.eval(arg) > 0).astype(float)
         if name in ("normsq", "rowsum"):
             v = self.eval(arg)
             return _arr(np.sum(v * v)) if name == "normsq" else v.sum(axis=1, keepdims=True)

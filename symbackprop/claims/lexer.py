@@ -52,7 +52,7 @@ COMMANDS: dict[str, tuple[str, str] | None] = {
     "big": None, "Big": None, "quad": None, "qquad": None, "nonumber": None, "notag": None,
     "displaystyle": None, "limits": None, "middle": None, "mathbbone": ("LETTER", "one"), "textstyle": None, "mathstrut": None,
 }
-WORDS = {"normsq", "rowsum", "net", "in", "out", "relu", "ReLU", "softmax", "sigmoid", "tanh", "exp", "log", "Err", "err", "ell",
+WORDS = {"normsq", "rowsum", "step", "kron", "onehot", "net", "in", "out", "relu", "ReLU", "softmax", "sigmoid", "tanh", "exp", "log", "Err", "err", "ell",
          "Loss", "loss", "Cost", "cost"}
 GRAD_WORDS = {"d" + c for c in "WwbZzAa"}  # Ng's dW, dZ, db, ...: one gradient name, never d times W
 
@@ -103,6 +103,10 @@ def split_claims(text: str) -> list[str]:
     return claims
 
 
+_IND = r"(?:\\mathbb\s*\{\s*1\s*\}|\\mathbb\s*1|\U0001d7d9)\s*"
+_IND_POSITIVE = re.compile(_IND + r"(?:\[|\(|\\\{)\s*(.+?)\s*(?:>|\\geq?|\\gt)\s*0\s*(?:\]|\)|\\\})")
+_IND_EQUAL = re.compile(_IND + r"(?:_\{|\[|\(|\\\{)\s*([a-z])\s*=\s*([a-z])\s*(?:\}|\]|\)|\\\})")
+_IND_CLASS = re.compile(_IND + r"(?:_\{|\[|\(|\\\{)\s*y(?:_\{?[a-z]\}?)?\s*=\s*([a-z])\s*(?:\}|\]|\)|\\\})")
 _CAL = re.compile(r"\\(?:cal|mathcal|mathscr)\s*(?:\{\s*([A-Za-z])\s*\}|([A-Za-z]))")
 _SUM_IN = re.compile(r"\\sum_\{\s*(\\?[A-Za-z]+)\s*\\in\s*[^{}]*\}")
 _NORM_SQ = re.compile(r"\\\|(.+?)\\\|\s*\^\s*\{?\s*2\s*\}?")
@@ -117,6 +121,9 @@ def normalize(text: str) -> str:
     text = _SUM_IN.sub(lambda m: "\\sum_{" + m.group(1) + "}", text)
     text = _NORM_SQ.sub(lambda m: " \\mathrm{normsq}(" + m.group(1) + ")", text)
     text = _NP_SUM.sub(lambda m: " \\mathrm{rowsum}(" + m.group(1) + ")", text)
+    text = _IND_POSITIVE.sub(lambda m: f" \\mathrm{{step}}({m.group(1)}) ", text)
+    text = _IND_CLASS.sub(lambda m: f" \\mathrm{{onehot}}_{{{m.group(1)}}} ", text)
+    text = _IND_EQUAL.sub(lambda m: f" \\mathrm{{kron}}_{{{m.group(1)}{m.group(2)}}} ", text)
     text = _INDICATOR.sub(r" \\mathbbone ", text)
     text = _BOLD_CMD.sub(lambda m: f" {m.group(2)} ", text)
     return _PRIME_LAYER.sub(lambda m: "^{" + m.group(1) + "}'", text)

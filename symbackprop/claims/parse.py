@@ -48,9 +48,9 @@ frac: FRAC fracarg fracarg
 
 MAX_EXPONENT = 64
 _EXTRA_QUANTITIES: frozenset = frozenset()  # the profile's quantity letters that are usually functions (h)
-QUANTITIES = {"W", "w", "b", "z", "a", "o", "x", "y", "t", "delta", "Delta", "net", "in", "out", "Err",
+QUANTITIES = {"kron", "onehot", "W", "w", "b", "z", "a", "o", "x", "y", "t", "delta", "Delta", "net", "in", "out", "Err",
               "Z", "A", "X", "Y", "B", "dW", "dw", "db", "dZ", "dz", "dA", "da"}
-FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid", "normsq", "rowsum"}
+FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid", "normsq", "rowsum", "step"}
 STEP_OF = {"W": "DeltaW", "w": "Deltaw", "b": "Deltab", "theta": "Deltatheta"}
 LOSS_FUNCTIONS = {"L", "E", "C", "J", "ell", "Loss", "Cost"}
 
@@ -318,6 +318,8 @@ def _apply_script(node, kind, value):
         if not isinstance(node, Sym) or node.index is not None:
             raise ClaimSyntaxError("a subscript must follow a quantity name, e.g. w_{jk}")
         parts = list(value[1]) if isinstance(value, tuple) else _letters_of(value)
+        if node.name == "delta" and node.layer is None and len(parts) == 2:  # Kronecker delta_{ij}
+            return Sym("kron", None, tuple(_as_index(p) for p in parts))
         return Sym(node.name, node.layer, tuple(_as_index(p) for p in parts), node.hat, node.layer_parens)
     # superscript
     if isinstance(value, tuple):
