@@ -160,6 +160,8 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     if unit is not None:
         layer, index = unit
         z = Sym(z_name, layer, index)
+        if isinstance(lhs, Sym) and kind_of(lhs, prof) == "grad":  # Ng: dZ^{[1]} -> g'(Z^{[1]})
+            z = Sym("Z" if lhs.name[1:].isupper() else "z", layer, index, False, lhs.layer_parens)
         factor = Call(f_name, (z,), 1)
         yield ACT_FACTOR, _with_side(claim, side, Bin("odot" if index is None else "*", Paren(rhs), factor, ""))
         if isinstance(lhs, Sym) and kind_of(lhs, prof) == "z":

@@ -753,6 +753,9 @@ class Evaluator:
             if not 1 <= layer <= self.truth.L:
                 raise CannotCheck(f"the network has no layer {layer}")
         generic = name != "sigma" or plain_name(self.profile.activation) == "sigma"
+        if layer is not None and name == "h" and self.profile.name == "bishop" and layer == self.truth.L > 1:
+            layer = self.truth.L - 1  # Bishop's h is the hidden units' activation (outputs have their own)
+            self.note("read h as the hidden units' activation, as Bishop does")
         if layer is not None:
             act = self.truth.activation(layer)
             if name == "sigma" and act.name != "sigmoid":

@@ -156,9 +156,11 @@ def _not_a_claim(claim: Claim, ctx: Context) -> str | None:
     if isinstance(lhs, Sym) and kind_of(lhs, ctx.profile) == "loss" \
             and any(isinstance(n, Call) and n.func in LOSS_NAMES for n in nodes):
         return "names the loss as an abstract function of the output and target; nothing to check"
-    for n in nodes:
-        if isinstance(n, Deriv) and any(isinstance(s, Sym) and kind_of(s, ctx.profile) == "free"
-                                        and s.name not in GENERIC_ACTIVATIONS for s in (n.num, n.wrt)):
+    for n in [n for n in nodes if isinstance(n, Deriv)]:
+        generic = [s for s in (n.num, n.wrt) if isinstance(s, Sym)
+                   and s.name not in GENERIC_ACTIVATIONS and kind_of(s, ctx.profile) != "loss"
+                   and (kind_of(s, ctx.profile) == "free" or s is n.num and s.layer is None and s.index is None)]
+        if generic:
             return "a rule about generic symbols (not quantities of the network); nothing to check"
     inner = rhs.arg if isinstance(rhs, Paren) else rhs
     if len(claim.sides) == 2 and isinstance(lhs, Sym) and isinstance(inner, Sym) and lhs.index is None \
