@@ -24,7 +24,7 @@ from .evaluate import CannotCheck, Evaluator, NoBinding, Resolver, ShapeMismatch
 from .lexer import ClaimSyntaxError, split_claims
 from .nodes import Claim, Deriv, Idx, SumOver, Sym, children, walk
 from .parse import parse_claim
-from .printer import print_claim
+from .printer import NAMES, print_claim
 from .symbolic import SymbolicClaim, symbolic_check
 
 POINTS = 4
@@ -361,7 +361,9 @@ def true_formula(claim: Claim, failure: Failure, ctx: Context) -> str | None:
             if ev.key(lhs.num)[0] != "loss" or key[0] not in ("W", "b"):
                 return None
             p = SymbolicClaim(ev).key_symbol(key)
-            left, right = rf"\frac{{\partial E}}{{\partial {latex(p, printer)}}}", d.compact_gradient(p)
+            loss = NAMES.get(lhs.num.name, lhs.num.name)
+            left = rf"\frac{{\partial {loss}}}{{\partial {latex(p, printer)}}}"
+            right = d.compact_gradient(p)
         elif kind == "update":
             key = ev.key(lhs)
             if key[0] not in ("W", "b"):
