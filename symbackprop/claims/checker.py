@@ -393,17 +393,19 @@ def true_formula(claim: Claim, failure: Failure, ctx: Context) -> str | None:
 def check(spec: Any, text: str, notation: str | None = None, derivation: Derivation | None = None
           ) -> list[Verdict]:
     """Check every claim in ``text`` (one per line, or align lines) against ``spec``."""
-    from .judge import judge_claim, new_context, profile_words
+    from .judge import judge, judge_claim, new_context, profile_quantities, profile_words, relation_in
 
     d = derivation if derivation is not None else derive(spec, verify=False)
     ctx = new_context(d, notation)
     verdicts = []
     for n, line in enumerate(split_claims(text), start=1):
         try:
-            claim = parse_claim(line, profile_words(ctx))
+            claim = parse_claim(line, profile_words(ctx), profile_quantities(ctx))
         except ClaimSyntaxError as exc:
-            raise ClaimSyntaxError(f"claim {n}: {exc}") from None
-        v = judge_claim(claim, ctx)
+            if relation_in(line):
+                raise ClaimSyntaxError(f"claim {n}: {exc}") from None
+            claim = None
+        v = judge(line, ctx) if claim is None else judge_claim(claim, ctx)
         v.line = n
         verdicts.append(v)
     return verdicts

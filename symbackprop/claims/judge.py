@@ -91,7 +91,7 @@ def _judge(text: str, ctx: Context) -> Verdict:
     try:
         claim = parse_claim(text, profile_words(ctx), profile_quantities(ctx))
     except ClaimSyntaxError as exc:
-        if not _has_relation(text):
+        if not relation_in(text):
             return _skipped(text, "no relation ('=' or '\\leftarrow'): a name or a notation entry, not a claim")
         return Verdict(text, "cannot-check", reason=str(exc))
     return judge_claim(claim, ctx)
@@ -141,7 +141,8 @@ def _skipped(text: str, reason: str) -> Verdict:
     return Verdict(text, "skipped", reason=reason, note=reason)
 
 
-def _has_relation(text: str) -> bool:
+def relation_in(text: str) -> bool:
+    """Whether a formula has a relation (=, \\leftarrow, ...), so that it was meant as a claim."""
     try:
         body, _ = annotations(normalize(text))
         return any(t.type == "REL" for t in tokenize(body))
