@@ -104,6 +104,7 @@ def judge_claim(claim: Claim, ctx: Context) -> Verdict:
     claim, examples = _per_example_loss(claim, ctx)
     if examples:
         return _skipped(text, "a sum over training examples; claims are checked one example at a time")
+    claim = _function_variable(claim)
     variable = _assigned_variable(claim, ctx)
     if ctx.defs:
         claim = _substitute(claim, ctx, keep_lhs=bool(variable))
@@ -180,6 +181,23 @@ def _assigned_variable(claim: Claim, ctx: Context) -> str | None:
             or lhs.hat or kind_of(lhs, ctx.profile) != "free" or len(lhs.name) != 1:
         return None
     return lhs.name
+
+
+def _function_variable(claim: Claim) -> Claim:
+    """``\\sigma(x) = 1/(1 + e^{-x})``: the argument of a function being defined is a free
+    variable, not the network's input x."""
+    from .diagnose import rebuild
+
+    lhs = claim.sides[0]
+    if not (isinstance(lhs, Call) and len(lhs.args) == 1 and isinstance(lhs.args[0], Sym)
+            and lhs.args[0].layer is None and lhs.args[0].index is None and not lhs.args[0].hat
+            and lhs.func in GENERIC_ACTIVATIONS | {"sigmoid", "tanh", "relu"}):
+        return claim
+    var = lhs.args[0]
+
+    def fn(n):
+        return Sym("u") if n == var else None
+    return replace(claim, sides=tuple(rebuild(s, fn) for s in claim.sides))
 
 
 def _per_example_loss(claim: Claim, ctx: Context) -> tuple[Claim, bool]:

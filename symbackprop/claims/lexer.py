@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str] | None] = {
     "nabla": ("NABLA", "nabla"), "ell": ("LETTER", "ell"), "Sigma": ("SUM", "sum"),
     "hat": ("HAT", "hat"), "widehat": ("HAT", "hat"),
     "prime": ("PRIME", "'"),
-    "exp": ("LETTER", "exp"), "log": ("LETTER", "log"), "ln": ("LETTER", "log"),
+    "exp": ("LETTER", "exp"), "log": ("LETTER", "log"), "ln": ("LETTER", "log"), "max": ("LETTER", "max"),
     "tanh": ("LETTER", "tanh"),
     "alpha": ("LETTER", "alpha"), "eta": ("LETTER", "eta"), "sigma": ("LETTER", "sigma"),
     "varphi": ("LETTER", "varphi"), "phi": ("LETTER", "varphi"), "delta": ("LETTER", "delta"),
@@ -55,7 +55,7 @@ COMMANDS: dict[str, tuple[str, str] | None] = {
     "big": None, "Big": None, "quad": None, "qquad": None, "nonumber": None, "notag": None,
     "displaystyle": None, "limits": None, "middle": None, "mathbbone": ("LETTER", "one"), "textstyle": None, "mathstrut": None,
 }
-WORDS = {"normsq", "rowsum", "step", "kron", "onehot", "net", "in", "out", "relu", "ReLU", "softmax", "sigmoid", "tanh", "exp", "log", "Err", "err", "ell",
+WORDS = {"diag", "max", "normsq", "rowsum", "step", "kron", "onehot", "net", "in", "out", "relu", "ReLU", "softmax", "sigmoid", "tanh", "exp", "log", "Err", "err", "ell",
          "Loss", "loss", "Cost", "cost"}
 GRAD_WORDS = {"d" + c for c in "WwbZzAa"}  # Ng's dW, dZ, db, ...: one gradient name, never d times W
 
@@ -110,6 +110,7 @@ _IND = r"(?:\\mathbb\s*\{\s*1\s*\}|\\mathbb\s*1|\U0001d7d9)\s*"
 _IND_POSITIVE = re.compile(_IND + r"(?:\[|\(|\\\{)\s*(.+?)\s*(?:>|\\geq?|\\gt)\s*0\s*(?:\]|\)|\\\})")
 _IND_EQUAL = re.compile(_IND + r"(?:_\{|\[|\(|\\\{)\s*([a-z])\s*=\s*([a-z])\s*(?:\}|\]|\)|\\\})")
 _IND_CLASS = re.compile(_IND + r"(?:_\{|\[|\(|\\\{)\s*y(?:_\{?[a-z]\}?)?\s*=\s*([a-z])\s*(?:\}|\]|\)|\\\})")
+_TRAILING = re.compile(r"(?:\s|\\[,;:!]|[,.;])+$")  # a sentence's comma or full stop after a formula
 _CAL = re.compile(r"\\(?:cal|mathcal|mathscr)\s*(?:\{\s*([A-Za-z])\s*\}|([A-Za-z]))")
 _SUM_IN = re.compile(r"\\sum_\{\s*(\\?[A-Za-z]+)\s*\\in\s*[^{}]*\}")
 _NORM_SQ = re.compile(r"\\\|(.+?)\\\|\s*\^\s*\{?\s*2\s*\}?")
@@ -120,6 +121,7 @@ def normalize(text: str) -> str:
     """Unicode maths (δ σ ′ ⊙ ∂ Σ ᵀ ← ∇ ...) as LaTeX; bold, indicator and primed layers simplified;
     ``\\cal C``, ``\\sum_{\\ell \\in L}``, ``\\|v\\|^2`` and NumPy's row sum read as maths."""
     text = _UNICODE_RE.sub(lambda m: UNICODE[m.group()], text)
+    text = _TRAILING.sub("", text)
     text = _CAL.sub(lambda m: f" {m.group(1) or m.group(2)} ", text)
     text = _SUM_IN.sub(lambda m: "\\sum_{" + m.group(1) + "}", text)
     text = _NORM_SQ.sub(lambda m: " \\mathrm{normsq}(" + m.group(1) + ")", text)
