@@ -97,6 +97,13 @@ CORRECT = [
     (SEED, "aima", r"\Delta_k = Err_k \times g'(in_k)"),
     (SEED, "aima", r"\Delta w_{j,k} = \alpha a_j \Delta_k"),
     (SEED, "aima", r"\Delta[j] \leftarrow g'(in_j) \sum_k w_{j,k} \Delta[k]"),
+    # as typeset in running text
+    (SEED, "seed", r"\delta^{(1)} = (W^{(2)})^{\mathsf{T}} \delta^{(2)} \odot \sigma'(z^{(1)})."),
+    (SEED, "seed", r"\frac{\mathrm{d}L}{\mathrm{d}b^{(1)}} = \delta^{(1)},"),
+    (SEED, "seed", r"\delta^{(1)} = \Big[ (W^{(2)})^\intercal \delta^{(2)} \Big] \odot \sigma^{\prime}(z^{(1)})"),
+    (SEED, "seed", r"\delta^{(1)}=\operatorname{diag}(\sigma'(z^{(1)}))(W^{(2)})^T\delta^{(2)}"),
+    (SEED, "seed", r"\sigma(x) = \frac{1}{1 + \exp(-x)}"),
+    (RELU_SOFTMAX, "seed", r"\text{ReLU}(z) = \max(0, z)"),
     # indicators and the Kronecker delta
     (RELU_SOFTMAX, "seed", r"\delta^{(1)} = (W^{(2)})^T\delta^{(2)} \odot \mathbb{1}[z^{(1)} > 0]"),
     (RELU_SOFTMAX, "seed", r"\frac{\partial \hat{y}_i}{\partial z^{(2)}_j} = \hat{y}_i(\delta_{ij} - \hat{y}_j)"),

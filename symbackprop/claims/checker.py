@@ -66,12 +66,12 @@ class Verdict:
 
 @dataclass
 class Context:
-    """What earlier claims established: the sign convention of each delta symbol."""
+    """The judging state: the profile's sign of each delta symbol, the readings noted for the
+    current claim, and the algorithm variables assigned so far."""
 
     truth: Truth
     profile: Profile
     signs: dict = field(default_factory=dict)
-    fixed: set = field(default_factory=set)
     notes: set = field(default_factory=set)  # readings noted while judging the current claim
     defs: dict = field(default_factory=dict)  # algorithm variables (g <- \nabla_{\hat y} J), name -> tree
 
