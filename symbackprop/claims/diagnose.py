@@ -155,7 +155,9 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
         return None
     fixed = rebuild(rhs, at_z)
     if fixed != rhs:
-        yield PRIME_AT_A, _with_side(claim, side, fixed)
+        label = PRIME_AT_A if prof.name != "bishop" else (
+            "activation derivative applied to the activation z instead of the pre-activation a")
+        yield label, _with_side(claim, side, fixed)
     unit = _unit_of_lhs(claim, prof)
     if unit is not None:
         layer, index = unit

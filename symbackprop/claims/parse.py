@@ -1,7 +1,8 @@
 """The claim grammar (lark, LALR) and the tree it builds.
 
-Superscripts on quantities (``W^{(2)}``, ``w^l``) are layers, ``^T``/``^\\top``
-transposes, other superscripts powers; ``\\sigma``, ``\\varphi``, ``g``, ``f``
+Superscripts on quantities (``W^{(2)}``, ``W^{[2]}``, ``w^l``) are layers, ``^T``/``^\\top``
+transposes, other superscripts powers; a bare number after a subscript is a power
+(``z_j^2``), a letter after a subscript a layer (``w_{jk}^L``); ``\\sigma``, ``\\varphi``, ``g``, ``f``
 followed by an argument are calls; ``\\sum`` and ``\\frac{\\partial}{\\partial x}``
 apply to the rest of the product; ``\\frac{\\delta A}{\\delta B}`` and
 ``\\frac{dA}{dB}`` are derivatives.
