@@ -104,6 +104,8 @@ CORRECT = [
     (SEED, "seed", r"\delta^{(1)}=\operatorname{diag}(\sigma'(z^{(1)}))(W^{(2)})^T\delta^{(2)}"),
     (SEED, "seed", r"\sigma(x) = \frac{1}{1 + \exp(-x)}"),
     (RELU_SOFTMAX, "seed", r"\text{ReLU}(z) = \max(0, z)"),
+    (SEED, "seed", r"\frac{\partial L}{\partial x} = (W^{(1)})^T \delta^{(1)}"),
+    (SEED, "seed", r"\frac{\partial L}{\partial a^{(1)}} = (W^{(2)})^T \delta^{(2)}"),
     # indicators and the Kronecker delta
     (RELU_SOFTMAX, "seed", r"\delta^{(1)} = (W^{(2)})^T\delta^{(2)} \odot \mathbb{1}[z^{(1)} > 0]"),
     (RELU_SOFTMAX, "seed", r"\frac{\partial \hat{y}_i}{\partial z^{(2)}_j} = \hat{y}_i(\delta_{ij} - \hat{y}_j)"),

@@ -870,14 +870,16 @@ class Evaluator:
                 return _arr(p.grads[f"b{wrt[1]}"])
             if wrt[0] == "z_all":
                 return _arr(p.deltas[wrt[1]])
-            if wrt[0] in ("a_all", "output_all"):
+            if wrt[0] in ("a_all", "output_all", "x_all"):
                 return _arr([self.network_partial(num, ("a", wrt[1], j))[0, 0]
                              for j in range(1, self.truth.sizes[wrt[1]] + 1)])
         if wrt[0] == "free" or num[0] == "free":
             raise CannotCheck("a derivative of or by a symbol that is not a quantity of the network "
                               "(give it a layer or an index, e.g. z^{(1)}_j)")
         if wrt[0].endswith("_all") or num[0].endswith("_all"):
-            raise CannotCheck("a derivative of a vector by a vector is not supported; use indices")
+            raise CannotCheck("a derivative of a vector by a vector or a matrix (such as dz/dW) has no single "
+                              "convention; write it with indices, e.g. \\frac{\\partial z^{(2)}_j}"
+                              "{\\partial W^{(2)}_{jk}}")
         if wrt[0] not in ("W", "b", "z", "a", "t"):
             raise CannotCheck(f"cannot differentiate with respect to {wrt[0]}")
         if num[0] not in ("loss", "z", "a"):
