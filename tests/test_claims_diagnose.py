@@ -68,6 +68,7 @@ WRONG = [
     (NIELSEN, "seed", r"\frac{\partial C}{\partial b^l_j} = \delta^l_j \sigma'(z^l_j)", "extra activation-derivative"),
     (NG, "seed", r"dz^{[2]} = (a^{[2]} - y) a^{[2]}(1 - a^{[2]})", "extra activation-derivative"),
     (SEED, "aima", r"w_{j,k} \leftarrow w{i,j} + \alpha \times a_i \times \Delta_j", "index"),
+    (SEED, "seed", r"W^{(2)} \leftarrow - \alpha \delta^{(2)} a^{(1)T}", "current value"),
 ]
 
 

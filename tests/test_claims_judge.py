@@ -135,6 +135,14 @@ def test_seed_001_non_claims_are_skipped():
         assert v.verdict == "skipped" and v.reason, v.as_dict()
 
 
+def test_setting_a_parameter_is_not_an_update():
+    # "=" is an update only when both sides name the parameter (issue 9, item 2)
+    for v in judged(SEED, "seed", [r"W^{(1)} = 0", r"b^{(2)} = 0"]):
+        assert v.verdict == "skipped" and "initial value" in v.reason
+    v = judged(SEED, "seed", [r"W^{(2)} = W^{(2)} - \alpha \delta^{(2)} a^{(1)T}"])[0]
+    assert v.verdict == "correct"
+
+
 def test_generic_definition_of_phi_is_skipped_on_a_network_that_does_not_use_it():
     v = judged(DEEP, "wikipedia", [r"\varphi(z) = \tanh(z)"])[0]
     assert v.verdict == "skipped" and "tanh" in v.reason

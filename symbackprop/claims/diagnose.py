@@ -52,8 +52,9 @@ A_FOR_X = "a instead of x in the first layer (the input is x)"
 SOFTMAX = ("diagonal-only softmax Jacobian: softmax's derivative is diag(y) - y y^T, not y(1 - y); "
            "with cross-entropy the output delta is simply y - t")
 MEAN = "missing 1/m (the batch mean)"
+MISSING_CURRENT = "missing term: the update starts from the parameter's current value"
 KINDS = (SIGN, ACT_FACTOR, PRIME_AT_A, INDEX, LAYER, SUM, FACTOR, BIAS, ASCENT, EXTRA, WRONG_ARG, HADAMARD,
-         X_FOR_A, A_FOR_X, SOFTMAX, MEAN)
+         X_FOR_A, A_FOR_X, SOFTMAX, MEAN, MISSING_CURRENT)
 
 PREACTIVATION = {"seed": "z", "wikipedia": "net", "aima": "in", "bishop": "a"}
 ACTIVATION_FN = {"seed": "sigma", "wikipedia": "varphi", "aima": "g", "bishop": "h"}
@@ -132,6 +133,8 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     prof = ctx.profile
     lhs, rhs = claim.sides[0], claim.sides[side]
     if kind == "update":
+        if lhs not in list(walk(rhs)):
+            yield MISSING_CURRENT, _with_side(claim, side, Bin("+", lhs, rhs))
         if isinstance(rhs, Bin) and rhs.op in "+-":
             yield ASCENT, _with_side(claim, side, replace(rhs, op="-" if rhs.op == "+" else "+"))
         others = {n for n in walk(rhs) if isinstance(n, Sym) and kind_of(n, prof) == kind_of(lhs, prof)

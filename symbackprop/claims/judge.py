@@ -170,6 +170,10 @@ def _not_a_claim(claim: Claim, ctx: Context) -> str | None:
         return "defines a matrix by its entries (notation), nothing to check"
     if len(claim.sides) == 2 and isinstance(lhs, Sym) and isinstance(rhs, Sym) and lhs == rhs:
         return "says a symbol equals itself; nothing to check"
+    if len(claim.sides) == 2 and claim.relations == ("=",) and isinstance(lhs, Sym) \
+            and kind_of(lhs, ctx.profile) in ("weight", "bias") and (lhs.layer is not None or lhs.index is not None) \
+            and lhs not in list(walk(rhs)) and not any(isinstance(n, Deriv) for n in walk(rhs)):
+        return "sets a parameter (an initial value), not a claim to check; an update names it on both sides"
     return None
 
 
