@@ -106,6 +106,9 @@ CORRECT = [
     (RELU_SOFTMAX, "seed", r"\text{ReLU}(z) = \max(0, z)"),
     (SEED, "seed", r"\frac{\partial L}{\partial x} = (W^{(1)})^T \delta^{(1)}"),
     (SEED, "seed", r"\frac{\partial L}{\partial a^{(1)}} = (W^{(2)})^T \delta^{(2)}"),
+    # CS231n: f the class scores, p the probabilities
+    (RELU_SOFTMAX, "seed", r"p_k = \frac{e^{f_k}}{ \sum_j e^{f_j} }"),
+    (RELU_SOFTMAX, "seed", r"\frac{\partial L_i }{ \partial f_k } = p_k - \mathbb{1}(y_i = k)"),
     # indicators and the Kronecker delta
     (RELU_SOFTMAX, "seed", r"\delta^{(1)} = (W^{(2)})^T\delta^{(2)} \odot \mathbb{1}[z^{(1)} > 0]"),
     (RELU_SOFTMAX, "seed", r"\frac{\partial \hat{y}_i}{\partial z^{(2)}_j} = \hat{y}_i(\delta_{ij} - \hat{y}_j)"),

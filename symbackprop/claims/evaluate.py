@@ -13,6 +13,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
@@ -52,6 +53,7 @@ UNIT_KINDS = {"weight", "bias", "z", "a", "x", "target", "output", "delta", "err
 GENERIC_ACTIVATIONS = {"sigma", "varphi", "g", "f", "h"}
 NAMED_ACTIVATIONS = {"sigmoid", "tanh", "relu", "softmax"}
 LOSS_NAMES = {"L", "E", "C", "J", "ell", "Loss", "Cost"}
+SCORE_NAMES = {"f": "z", "p": "output"}
 STEP_NAMES = {"DeltaW": "W", "Deltaw": "w", "Deltab": "b", "Deltatheta": "theta"}
 GRADIENT_NAMES = {"dW": "W", "dw": "w", "db": "b", "dZ": "Z", "dz": "z", "dA": "A", "da": "a"}
 _PROFILE_FIELDS = {"preactivation": "z", "activation_value": "a", "loss": "loss", "weight": "weight",
@@ -84,6 +86,8 @@ def kind_of(sym: Sym, profile: Profile) -> str:
         return "grad"
     if sym.name in STEP_NAMES:
         return "step"
+    if sym.name in SCORE_NAMES and sym.layer is None and sym.index is not None and len(sym.index) == 1:
+        return SCORE_NAMES[sym.name]  # CS231n: f_k the class scores, p_k the probabilities
     if sym.name == plain_name(profile.target):
         return "target"
     return profile_kinds(profile).get(sym.name, "free")
@@ -330,6 +334,8 @@ class Resolver:
             return [(to, given), (frm, None if given is None else given - 1)]
         if len(idx) != 1:
             raise CannotCheck(f"{sym.name} takes one index, got {len(idx)}")
+        if given is None and sym.name in SCORE_NAMES:
+            given = self.L
         if given is None:
             fixed = {"x": 0, "target": self.L, "output": self.L, "err": self.L}.get(kind)
             given = fixed if fixed is not None else self._layer_of(idx[0], layers)
@@ -488,6 +494,8 @@ class Evaluator:
         if kind == "free" or (kind in ("z", "a", "weight", "bias", "delta") and sym.layer is None
                               and sym.index is None):
             return ("free", sym.name + ("^" if sym.hat else ""))
+        if sym.name in SCORE_NAMES and kind in ("z", "output") and sym.index and sym.layer is None:
+            sym = Sym(sym.name, Num(Fraction(self.truth.L)), sym.index)
         if sym.index is None:
             l = self.resolver.int_value(sym.layer, self.layers) if sym.layer is not None else None
             if kind in ("x", "target", "output", "err"):

@@ -35,6 +35,7 @@ from .evaluate import (
     GENERIC_ACTIVATIONS,
     GRADIENT_NAMES,
     LOSS_NAMES,
+    SCORE_NAMES,
     STEP_NAMES,
     Binding,
     Evaluator,
@@ -255,6 +256,8 @@ def _reading_notes(claim: Claim, ctx: Context) -> None:
             ctx.notes.add(f"read \\Delta {STEP_NAMES[n.name]} as the update amount "
                           f"-{ctx.profile.learning_rate} \\partial {plain_name(ctx.profile.loss)}/\\partial "
                           f"{STEP_NAMES[n.name]}")
+    if any(isinstance(n, Sym) and n.name in SCORE_NAMES and kind_of(n, ctx.profile) != "free" for n in nodes):
+        ctx.notes.add("read f_k as the output layer's scores and p_k as its probabilities (CS231n)")
     if any(isinstance(n, Sym) and n.name == "Err" for n in nodes):
         ctx.notes.add("read Err_k as the output error (target minus output), as AIMA does")
 
