@@ -58,6 +58,7 @@ WRONG = [
     (CLASSIFIER, "seed", r"\delta^{(1)}_j = \sigma'(z^{(1)}_j) W^{(2)}_{kj}\delta^{(2)}_k", "sum"),
     (SEED, "seed", r"\delta^{(2)} = 2(a^{(2)} - y) \odot \sigma'(z^{(2)})", "constant factor"),
     (NG, "seed", r"dW^{[2]} = dZ^{[2]} A^{[1]T}", "1/m"),
+    (NG, "seed", r"db^{[1]} = \sum_{i=1}^{m} dz^{[1](i)}", "1/m"),
     (SEED, "seed", r"z^{(1)} = W^{(1)} x", "bias"),
     (SEED, "seed", r"W^{(2)} = W^{(2)} + \alpha \frac{\partial L}{\partial W^{(2)}}", "ascent"),
     (WIKI_NET, "wikipedia", r"\Delta w_{ij} = \eta o_i \delta_j", "ascent"),

@@ -79,6 +79,8 @@ CORRECT = [
     (NG, "seed", r"db^{[2]} = dz^{[2]}"),
     (NG, "seed", r"A^{[1]} = \tanh(Z^{[1]})"),
     (NG, "seed", r"dW^{[1]} = \frac{1}{m} dZ^{[1]} X^T"),
+    (NG, "seed", r"db^{[1]} = \frac{1}{m}\sum_{i=1}^{m} dz^{[1](i)}"),
+    (NG, "seed", r"dW^{[1]} = \frac{1}{m}\sum_{i=1}^m dz^{[1](i)} x^{(i)T}"),
     # Bishop: a is the pre-activation, z the activation, delta_k = y_k - t_k at linear outputs
     (BISHOP, "bishop", r"a_j = \sum_i w_{ji} x_i"),
     (BISHOP, "bishop", r"z_j = h(a_j)"),

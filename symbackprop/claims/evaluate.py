@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import lru_cache
 
@@ -484,6 +484,8 @@ class Evaluator:
     # -- symbols to keys
     def key(self, sym: Sym) -> tuple:
         """The quantity a symbol names: ('W', l, j, k), ('a', l, j), ('Wm', l), ('loss',), ..."""
+        if sym.example is not None:
+            return ("example", self.key(replace(sym, example=None)), sym.example.name)
         kind = kind_of(sym, self.profile)
         if kind in ("loss", "lr", "euler", "batch"):
             return (kind,)
@@ -555,6 +557,8 @@ class Evaluator:
             return _arr(math.e)
         if kind == "batch":
             return _arr(float(self.truth.BATCH) if self.truth.batch_mode else 1.0)
+        if kind == "example":
+            return self._example_value(key)
         if self.truth.batch_mode:
             batch = self._batch_value(key)
             if batch is not None:
@@ -602,6 +606,31 @@ class Evaluator:
         if base == "delta":
             return _arr(self.signs.get(key[2], 1) * p.deltas[l])
         raise CannotCheck(f"{key} has no value")
+
+    def _example_value(self, key: tuple) -> np.ndarray:
+        """``x^{(i)}``, ``dz^{[1](i)}``: one example's column of the batch."""
+        if not self.truth.batch_mode:
+            raise CannotCheck("an example superscript (i) needs a sum over the m examples")
+        b, base, letter = self.truth.batch(self.point), key[1], key[2]
+        u = self.units.get(letter)
+        if u is None or not 1 <= u <= self.truth.BATCH:
+            raise CannotCheck(f"example {letter} is not summed over the m examples")
+        grad = base[0] == "grad"
+        if grad:
+            base = base[1]
+        kind = base[0].removesuffix("_all")
+        table = {("a", False): "A", ("x", False): "A", ("output", False): "A", ("z", False): "Z",
+                 ("z", True): "dZ", ("a", True): "dA"}
+        if kind in ("t", "target"):
+            col = b["Y"][:, u - 1]
+        elif (kind, grad) in table:
+            layer = base[1] if base[1] is not None else (0 if kind == "x" else self.truth.L)
+            col = b[table[(kind, grad)]][layer][:, u - 1]
+        else:
+            raise CannotCheck("only x, y, z, a and their gradients can carry an example superscript")
+        if len(base) >= 3 and isinstance(base[-1], int) and not base[0].endswith("_all"):
+            return _arr(col[base[-1] - 1])
+        return _arr(col)
 
     def _batch_value(self, key: tuple) -> np.ndarray | None:
         """Ng's batch quantities: Z, A, X, Y (one column per example), dZ, dA (per example),
@@ -692,6 +721,12 @@ class Evaluator:
             return multiply(a, b, elementwise=node.op == "odot")
 
     def _eval_SumOver(self, node):
+        if isinstance(node.upper, (Idx, Sym)) and node.upper.name == "m":  # a sum over the examples
+            total = None
+            for u in range(1, (self.truth.BATCH if self.truth.batch_mode else 1) + 1):
+                v = self.sub(units={**self.units, node.var: u}).eval(node.body)
+                total = v if total is None else total + v
+            return total
         layer = self.layers.get(node.var)
         if layer is None:
             raise CannotCheck(f"cannot tell which layer the sum index {node.var} runs over")

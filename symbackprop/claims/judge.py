@@ -115,8 +115,8 @@ def judge_claim(claim: Claim, ctx: Context) -> Verdict:
     reason = _not_a_claim(claim, ctx)
     if reason:
         return _skipped(text, reason)
-    batch = any(isinstance(n, Sym) and (n.name in BATCH_NAMES or n.name == "m")
-                for side in claim.sides for n in walk(side))
+    batch = any(isinstance(n, Sym) and (n.name in BATCH_NAMES or n.name == "m" or n.example is not None)
+                or isinstance(n, Idx) and n.name == "m" for side in claim.sides for n in walk(side))
     ctx.truth.batch_mode = batch
     try:
         return _judged(claim, ctx)
@@ -214,8 +214,7 @@ def _per_example_loss(claim: Claim, ctx: Context) -> tuple[Claim, bool]:
     letters = {i.name for n in nodes if isinstance(n, Sym) and n.index and kind_of(n, ctx.profile) == "loss"
                for i in n.index if isinstance(i, Idx)}
     sums = [n for n in nodes if isinstance(n, SumOver)]
-    if any(s.var in letters or isinstance(s.upper, (Sym, Idx)) and getattr(s.upper, "name", "") == "m"
-           for s in sums):
+    if any(s.var in letters for s in sums):
         return claim, True
     if not letters:
         return claim, False
@@ -248,7 +247,7 @@ def _reading_notes(claim: Claim, ctx: Context) -> None:
         base = GRADIENT_NAMES[name]
         ctx.notes.add(f"read {name} as the gradient \\partial {plain_name(ctx.profile.loss)}/\\partial {base} "
                       f"(Ng's notation), not d times {base}")
-    if any(isinstance(n, Sym) and (n.name in BATCH_NAMES or n.name == "m") for n in nodes):
+    if ctx.truth.batch_mode:
         ctx.notes.add(f"read as Ng's batch notation: one column per example (checked with m = {ctx.truth.BATCH}), "
                       "dW and db the gradients of the mean loss J")
     for n in nodes:

@@ -24,6 +24,7 @@ class Sym(Node):
     index: tuple[Node, ...] | None = None
     hat: bool = False
     layer_parens: bool = True
+    example: Node | None = None  # Ng's x^{(i)}, dz^{[1](i)}: the i-th training example
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ apply to the rest of the product; ``\\frac{\\delta A}{\\delta B}`` and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from functools import lru_cache
 
@@ -333,6 +334,14 @@ def _apply_script(node, kind, value):
         return Transpose(_apply_script(node, kind, value.base))
     if isinstance(node, Sym) and node.name in QUANTITIES | _EXTRA_QUANTITIES and node.layer is None:
         parts = _letters_of(value)
+        body = parts[:-1] if len(parts) > 1 and _is_T(parts[-1]) else parts
+        example = _example_of(body[-1])
+        if example is not None and (len(body) == 2 or node.name in ("x", "y", "t", "X", "Y") or node.hat):
+            # x^{(i)}, \hat y^{(i)}, dz^{[1](i)T}: the i-th example (of the layer before it)
+            inner = node if len(body) == 1 else _apply_script(node, kind, body[0])
+            if isinstance(inner, Sym):
+                out = replace(inner, example=example)
+                return Transpose(out) if body is not parts else out
         transpose = len(parts) > 1 and _is_T(parts[-1])
         layer = _join(parts[:-1]) if transpose else value
         out = Sym(node.name, _as_layer(layer), node.index, node.hat,
@@ -342,6 +351,16 @@ def _apply_script(node, kind, value):
             value.arg, Num) and abs(value.arg.value) > MAX_EXPONENT:
         raise ClaimSyntaxError(f"exponent is outside [-{MAX_EXPONENT}, {MAX_EXPONENT}]; no claim needs it")
     return Pow(node, value)
+
+
+def _example_of(node):
+    """The letter of an example superscript ``(i)``, or None."""
+    if isinstance(node, Paren) and not isinstance(node, Brackets):
+        inner = node.arg
+        if isinstance(inner, Sym) and inner.layer is None and inner.index is None and len(inner.name) == 1 \
+                and inner.name in "ijnm" and inner.name != "l":
+            return Idx(inner.name)
+    return None
 
 
 def _join(parts):

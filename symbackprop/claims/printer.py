@@ -42,6 +42,9 @@ class ClaimPrinter:
         if node.layer is not None:
             layer = self.doprint(node.layer).replace(" ", "")
             out += f"^{{[{layer}]}}" if node.layer_parens == "[]" else f"^{{({layer})}}" if node.layer_parens else (f"^{layer}" if len(layer) == 1 else f"^{{{layer}}}")
+        if node.example is not None:
+            out = out[:-1] + f"({node.example.name})}}" if out.endswith("}") and node.layer is not None \
+                else out + f"^{{({node.example.name})}}"
         if node.index is not None:
             sep = "," if any(len(self.doprint(i)) > 1 for i in node.index) or node.name == "w" and len(
                 node.index) == 2 and self._comma else ""
