@@ -170,6 +170,8 @@ CRASHERS = [
     (SEED, "seed", "δ^{(2)} = ∂L/∂a^{(2)} ⊙ σ′(z^{(2)})"),
     (SEED, "seed", "\x00\x01 = \ufffd"),
     (SEED, "bishop", r"y_k = h(a_k) = h(h)"),
+    (SEED, "seed", "∂E←dW"),
+    (SEED, "seed", r"\sum_{i=1}^m dz^{(i)} = x^{(i)}"),
 ]
 
 

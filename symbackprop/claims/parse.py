@@ -297,6 +297,8 @@ def _finish(x) -> Node:
         raise ClaimSyntaxError("\\sum or \\partial is missing what it applies to")
     if isinstance(x, tuple):
         raise ClaimSyntaxError("a list in parentheses is only allowed as function arguments, e.g. L(t, y)")
+    if isinstance(x, _PartialProduct):
+        raise ClaimSyntaxError("write a derivative as \\frac{\\partial E}{\\partial w} or \\partial E/\\partial w")
     return x
 
 
