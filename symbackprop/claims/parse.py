@@ -192,6 +192,8 @@ class _Build(Transformer):
         content = items[1]
         if isinstance(content, list) and len(content) > 1:
             return ("tuple", content)
+        if isinstance(_single(content), _PartialProduct):
+            _finish(_single(content))  # raises: a bare \partial in parentheses
         if items[0].type == "LBRACK":
             return _Marker("bracket", node=_single(content))  # Delta[j] (pseudo-code), else brackets
         return Paren(_single(content))
@@ -201,7 +203,8 @@ class _Build(Transformer):
         return ("btuple", content) if isinstance(content, list) and len(content) > 1 else _single(content)
 
     def exprlist(self, items):
-        return [i if isinstance(i, _Marker) and i.kind == "partial" and len(items) == 1 else _finish(i)
+        return [i if (isinstance(i, _Marker) and i.kind == "partial" or isinstance(i, _PartialProduct))
+                and len(items) == 1 else _finish(i)
                 for i in items if not isinstance(i, Token)]
 
     def bound(self, items):
@@ -285,7 +288,7 @@ def _single(content):
 
 
 def _finish_maybe(x):
-    return x if isinstance(x, _Marker) else _finish(x)
+    return x if isinstance(x, (_Marker, _PartialProduct)) else _finish(x)
 
 
 def _finish(x) -> Node:
