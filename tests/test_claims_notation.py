@@ -164,13 +164,16 @@ def test_bishop_sign_convention_is_the_profiles():
 ALPHABET = [r"\frac", r"\partial", r"\delta", r"\sigma", "'", "^", "_", "{", "}", "(", ")", "[", "]", "=",
             r"\leftarrow", "+", "-", r"\odot", r"\cdot", "W", "w", "a", "z", "x", "y", "L", "E", "j", "k", "l",
             "1", "2", "(2)", "T", r"\sum", r"\nabla", r"\mathbb{1}", r"\hat", "δ", "∂", "⊙", " ", r"\text{if}",
-            "dW", r"\Delta", r"\in", "|", ">", r"\|", "np.sum(", ",", r"\tanh", "g", "h", "m"]
+            "dW", r"\Delta", r"\in", "|", ">", r"\|", "np.sum(", ",", r"\tanh", "g", "h", "m",
+            "^{(i)}", "^{[1](i)}", r"\sum_{i=1}^m", "f_k", "p_k", "dz", "dZ", "A", r"\mathbb{1}[", "> 0]",
+            r"\max(0,", r"\operatorname{diag}(", "Err_k", r"\Delta w_{ij}", r"\text{ if } j \text{ is an output neuron}",
+            "E_n", "h(a)^2", "ŷ", "←", "ᵀ", "Σ", r"\ell", r"\cal C", ".", r"\partial E", "/"]
 
 
 def test_random_texts_never_raise():
     rng = random.Random(9)
     ctx = context(SEED, "seed")
-    for _ in range(300):
+    for _ in range(400):
         text = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 14)))
         v = judge(text, ctx)
         assert v.verdict in ("correct", "incorrect", "skipped", "cannot-check"), text
