@@ -157,8 +157,10 @@ def _side_values(claim, ctx, kind, point, binding, signs, sign):
                 values.append(sign * Evaluator(ctx.truth, ctx.profile, {side.name: 1}, point, binding).eval(side))
             else:
                 values.append(ev.eval(side))
-        except (CannotCheck, KeyError, ValueError, IndexError) as exc:
+        except CannotCheck as exc:
             values.append(f"undefined: {exc}")
+        except (KeyError, ValueError, IndexError):
+            values.append("undefined: an index lies outside its layer at these index values")
     return values[0], values[1]
 
 

@@ -851,9 +851,10 @@ class Evaluator:
             key = self.key(arg)
             layer_act = self.truth.activation(key[1]) if key[0] in ("z", "z_all") and 1 <= key[1] <= self.truth.L \
                 else None
-            if key[0] == "z" and key not in self.overrides and layer_act.describe() == act.describe():
+            same = layer_act is not None and layer_act.describe() == act.describe()
+            if key[0] == "z" and key not in self.overrides and same:
                 return self.value_of_key(("a", key[1], key[2]))
-            if key[0] == "z_all" and layer_act.describe() == act.describe():
+            if key[0] == "z_all" and same:
                 return self.value_of_key(("a_all", key[1], "a"))
         v = self.eval(arg)
         if act.vector:
