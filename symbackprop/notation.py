@@ -8,6 +8,10 @@ layer l-1 to unit j of layer l); a profile only says how to write them.
 | seed      | W^{(l)}_{jk}             | z^{(l)}_j| a^{(l)}_j | \\sigma | \\delta^{(l)}_j | y | L |
 | wikipedia | w^{(l)}_{kj} (from k to j)| net_j   | o_j    | \\varphi  | \\delta_j | t     | E    |
 | aima      | w_{k,j} (from k to j)    | in_j     | a_j    | g         | \\Delta_j | y     | E    |
+| bishop    | w^{(l)}_{jk}             | a_j      | z_j    | h         | \\delta_j | t     | E    |
+
+Bishop (PRML 5.3) swaps the seed's letters: a_j is the pre-activation, z_j = h(a_j) the
+activation, y_k the output, and delta_k = y_k - t_k for a canonical output/loss pair.
 
 ``weight_order`` says which index comes first: ``"to_from"`` (seed: j then k) or
 ``"from_to"`` (wikipedia, aima: the source unit first).
@@ -19,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from .errors import SpecError
 
-PROFILE_NAMES = ("seed", "wikipedia", "aima")
+PROFILE_NAMES = ("seed", "wikipedia", "aima", "bishop")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ WORDS: dict[str, dict[str, str]] = {
                   "delta": "error term", "unit": "neuron", "E": "error"},
     "aima": {"z": "weighted input", "a": "activation", "f": "activation function",
              "delta": "modified error", "unit": "unit", "E": "loss"},
+    "bishop": {"z": "activation", "a": "hidden-unit output", "f": "activation function",
+               "delta": "error", "unit": "unit", "E": "error"},
 }
 
 
@@ -72,6 +78,8 @@ PROFILES: dict[str, Profile] = {
                          r"\delta", "x", "t", "E", r"\eta", "minus", "y"),
     "aima": Profile("aima", "w", "from_to", True, False, "b", r"\mathrm{in}", "a", "g", r"\Delta",
                     "x", "y", "E", r"\alpha", "plus", None),
+    "bishop": Profile("bishop", "w", "to_from", False, True, "b", "a", "z", "h", r"\delta",
+                      "x", "t", "E", r"\eta", "minus", "y"),
 }
 
 _OVERRIDE_FIELDS = {"loss": "loss", "weight": "weight", "bias": "bias", "preactivation": "preactivation",

@@ -20,7 +20,7 @@ MAX_UNITS = 100_000
 MAX_LAYERS = 32
 MAX_PARAMETERS = 5_000_000
 OPTIMIZERS = ("sgd", "momentum", "adam")
-NOTATION_PROFILES = ("seed", "wikipedia", "aima")
+NOTATION_PROFILES = ("seed", "wikipedia", "aima", "bishop")
 NOTATION_KEYS = ("profile", "loss", "weight", "bias", "preactivation", "activation_value",
                  "activation", "delta", "input", "target", "learning_rate")
 

@@ -195,3 +195,13 @@ def test_repr_markdown_is_short_with_an_inline_diagram():
     assert len(text) < 8000
     assert "data:image/svg+xml;base64," in text and "derivation.pdf`" not in text.split("](")[0]
     assert "Verification passed" in text and r"\delta^{(1)}" in text
+
+
+def test_appendix_says_in_words_what_was_not_checked():
+    from symbackprop import documents
+
+    md = documents.markdown(derive(ROOT / "examples" / "deep_mixed.toml"))
+    appendix = md.split("## Appendix: verification")[1]
+    assert "skipped: depth" not in appendix and "| equal |" not in appendix
+    assert "not checked: the 5 other parameters of the layers covered" in appendix
+    assert "the parameters of layers 1, 2: their closed forms nest up to 2 layers through 4 kinks" in appendix

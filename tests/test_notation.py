@@ -10,8 +10,11 @@ from symbackprop.notation import PROFILE_NAMES, PROFILES, profile
 ONE_UNIT = {"inputs": 1, "layers": [{"units": 1, "activation": "sigmoid"}], "loss": "half_sse"}
 
 
-def test_three_profiles_with_the_seeds_symbols():
-    assert set(PROFILE_NAMES) == {"seed", "wikipedia", "aima"}
+def test_four_profiles_with_the_seeds_and_bishops_symbols():
+    assert set(PROFILE_NAMES) == {"seed", "wikipedia", "aima", "bishop"}
+    bishop = PROFILES["bishop"]  # PRML 5.3: a_j = sum_i w_ji z_i, z_j = h(a_j), delta_k = y_k - t_k
+    assert (bishop.preactivation, bishop.activation_value, bishop.activation, bishop.delta, bishop.target,
+            bishop.output_value, bishop.weight_order) == ("a", "z", "h", r"\delta", "t", "y", "to_from")
     seed, wiki, aima = (PROFILES[n] for n in ("seed", "wikipedia", "aima"))
     assert (seed.weight, seed.preactivation, seed.activation, seed.delta, seed.target, seed.loss) == (
         "W", "z", r"\sigma", r"\delta", "y", "L")

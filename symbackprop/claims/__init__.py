@@ -1,19 +1,29 @@
 """Check hand derivations: parse claims (never evaluated as code) and judge them against a Derivation.
 
-The claim language is the LaTeX people write (one claim per line, or the lines of
-an ``align`` environment; ``&``, ``\\\\``, ``\\nonumber``, ``\\quad`` ignored) plus a
-plain form (``dE/dW2[1,1] = delta2[1]*a1[1]``):
+One claim text in, one verdict out: :func:`symbackprop.claims.judge.judge` (``correct``,
+``incorrect`` with a diagnosis, a counterexample and a fix, ``skipped`` for a formula that
+says nothing checkable, ``cannot-check`` with the reason); :func:`check` runs it over lines.
 
-* gradients ``\\frac{\\partial E}{\\partial W^{(1)}_{12}}`` (E, L or C; ``\\delta`` or
-  ``d`` for the partial sign too), free indices ``w_{ij}`` checked at every valid
-  value, layer letters ``W^{(l)}``, ``\\delta^{(l+1)}``, ``L`` for the last layer;
-* definitions of delta (``\\delta``, ``\\Delta``): checked, and their sign convention
-  is then required of later claims; update rules ``w \\leftarrow w + ...``;
-* matrices ``W^{(2)}``, ``a^{(1)T}``, ``(W^{(2)})^\\top``, ``\\odot``, with shapes checked;
-* sigma, g, f, phi (and primes) are the activation of their argument's layer;
-  ``\\sum_k``, ``\\sum_{k=1}^{n}``, ``\\frac``, ``\\tfrac12``, ``\\exp``, ``\\log``, ``\\hat y``;
-* a remark ``\\text{(output layer)}``, ``(first layer)`` or ``(hidden layer)``
-  restricts free indices to those layers.
+The claim language is the LaTeX (or Unicode) people write:
+
+* gradients ``\\frac{\\partial E}{\\partial W^{(1)}_{12}}``, ``\\partial L/\\partial W``,
+  ``\\nabla_a C``, Ng's ``dW^{[2]}``, ``dz`` (never d times z), ``\\Delta w_{ij}`` (an update
+  amount); ``\\delta`` or ``d`` for the partial sign (noted); loss names E, L, C, J,
+  ``\\ell``, ``\\mathcal{L}`` and the spec's own (``Loss``); ``E_n`` is one example's loss;
+* layers ``W^{(2)}``, ``W^{[2]}``, letters ``w^{l+1}``, ``\\delta^l`` (checked for every layer
+  they can stand for), ``L`` the last layer; letter indices with no layer are read as the
+  output, hidden or first layer when the claim holds for those only (noted);
+* ``\\odot`` binds loosest: juxtaposition, ``\\cdot`` and ``\\times`` are matrix products where
+  the shapes need one, elementwise where only that fits (noted: write ``\\odot``);
+* ``\\sigma``, ``\\tanh``, ``\\operatorname{ReLU}`` name their function; sigma is the layer's
+  own activation only in a profile that writes sigma for any activation (seed), with a note
+  when that is not the sigmoid; f, g, h, phi (primes, ``g^{[1]\\prime}``) are the layer's;
+* Ng's batch notation (Z, A, X, Y, dZ, 1/m) is checked with several examples at once;
+* definitions ``=``, ``\\equiv``, ``:=``, ``\\triangleq``; updates ``\\leftarrow``,
+  ``\\rightarrow``, or ``=`` with the same parameter on both sides;
+* delta's sign is the profile's (aima's Delta is -dE/dz): a definition with the other sign
+  is diagnosed, never adopted, and no claim's verdict depends on an earlier one, except
+  an algorithm's running variable (``g \\leftarrow \\nabla_{\\hat y} J``) used later.
 """
 
 from .checker import METHOD, Verdict, check

@@ -19,12 +19,12 @@ import sympy as sp
 from ..derive import Derivation, derive
 from ..latex import NotationPrinter, latex
 from ..notation import Profile
-from .diagnose import SUM, candidates, diagnose
+from .diagnose import INDEX, SUM, candidates, diagnose, named_mistake
 from .evaluate import CannotCheck, Evaluator, NoBinding, Resolver, ShapeMismatch, Truth, close, kind_of
 from .lexer import ClaimSyntaxError, split_claims
 from .nodes import Claim, Deriv, Idx, SumOver, Sym, children, walk
 from .parse import parse_claim
-from .printer import print_claim
+from .printer import NAMES, print_claim
 from .symbolic import SymbolicClaim, symbolic_check
 
 POINTS = 4
@@ -66,12 +66,14 @@ class Verdict:
 
 @dataclass
 class Context:
-    """What earlier claims established: the sign convention of each delta symbol."""
+    """The judging state: the profile's sign of each delta symbol, the readings noted for the
+    current claim, and the algorithm variables assigned so far."""
 
     truth: Truth
     profile: Profile
     signs: dict = field(default_factory=dict)
-    fixed: set = field(default_factory=set)
+    notes: set = field(default_factory=set)  # readings noted while judging the current claim
+    defs: dict = field(default_factory=dict)  # algorithm variables (g <- \nabla_{\hat y} J), name -> tree
 
 
 @dataclass
@@ -86,7 +88,7 @@ class Failure:
 
 def claim_kind(claim: Claim, ctx: Context) -> str:
     lhs = claim.sides[0]
-    if len(claim.sides) == 2 and isinstance(lhs, Sym):
+    if len(claim.sides) >= 2 and isinstance(lhs, Sym):
         kind = kind_of(lhs, ctx.profile)
         if kind in ("weight", "bias") and (lhs.layer is not None or lhs.index is not None):
             return "update"
@@ -101,7 +103,8 @@ def evaluate_claim(claim: Claim, ctx: Context, points: int | None = None) -> tup
     bindings = Resolver(ctx.truth, ctx.profile).bindings(claim.sides, claim.notes)
     chosen = ctx.truth.points[:points] if points else ctx.truth.points
     lhs_name = claim.sides[0].name if kind == "delta" else None
-    allowed = ([ctx.signs[lhs_name]] if lhs_name in ctx.fixed else [1, -1]) if kind == "delta" else [1]
+    # delta's sign convention is the profile's: a definition with the other sign is wrong, not adopted
+    allowed = [ctx.signs.get(lhs_name, 1)] if kind == "delta" else [1]
     count, first = 0, None
     for sign in allowed:
         failure, count = _run(claim, ctx, kind, bindings, chosen, sign)
@@ -116,22 +119,23 @@ def _run(claim, ctx, kind, bindings, chosen, sign):
     signs = dict(ctx.signs)
     for pi, point in enumerate(chosen):
         for b in bindings:
-            ev = Evaluator(ctx.truth, ctx.profile, signs, point, b)
+            ev = Evaluator(ctx.truth, ctx.profile, signs, point, b, notes=ctx.notes)
             try:
                 if kind == "update":
                     key = ev.key(claim.sides[0])
                     truth = ev.value_of_key(key) - point.alpha * ev.network_partial(("loss",), key)
-                    rhs = [ev.eval(claim.sides[1])]
+                    rhs = [ev.eval(s) for s in claim.sides[1:]]
                     lhs = truth
                 elif kind == "delta":
                     lhs_sym = claim.sides[0]
                     lhs = sign * Evaluator(ctx.truth, ctx.profile, {lhs_sym.name: 1}, point, b).eval(lhs_sym)
-                    rhs = [ev.eval(claim.sides[1])]
+                    rhs = [ev.eval(s) for s in claim.sides[1:]]
                 else:
                     lhs = ev.eval(claim.sides[0])
                     rhs = [ev.eval(s) for s in claim.sides[1:]]
             except ShapeMismatch as exc:
-                return Failure(pi, b, 1, None, None, str(exc)), count
+                left, right = _side_values(claim, ctx, kind, point, b, signs, sign)
+                return Failure(pi, b, 1, left, right, str(exc)), count
             for i, r in enumerate(rhs, start=1):
                 count += 1
                 if not close(lhs, r):
@@ -139,7 +143,30 @@ def _run(claim, ctx, kind, bindings, chosen, sign):
     return None, count
 
 
-def _fmt(a: np.ndarray | None):
+def _side_values(claim, ctx, kind, point, binding, signs, sign):
+    """Each side's value at a point where the claim fails on shapes; a side that cannot be
+    evaluated is described in words instead (its shape error)."""
+    values = []
+    for i, side in enumerate(claim.sides[:2]):
+        ev = Evaluator(ctx.truth, ctx.profile, signs, point, binding)
+        try:
+            if i == 0 and kind == "update":
+                key = ev.key(side)
+                values.append(ev.value_of_key(key) - point.alpha * ev.network_partial(("loss",), key))
+            elif i == 0 and kind == "delta":
+                values.append(sign * Evaluator(ctx.truth, ctx.profile, {side.name: 1}, point, binding).eval(side))
+            else:
+                values.append(ev.eval(side))
+        except CannotCheck as exc:
+            values.append(f"undefined: {exc}")
+        except (KeyError, ValueError, IndexError):
+            values.append("undefined: an index lies outside its layer at these index values")
+    return values[0], values[1]
+
+
+def _fmt(a):
+    if isinstance(a, str):
+        return a
     if a is None:
         return None
     if a.shape == (1, 1):
@@ -158,6 +185,36 @@ def counterexample(ctx: Context, failure: Failure) -> dict:
            "left": _fmt(failure.left), "right": _fmt(failure.right)}
     if failure.message:
         out["shape_error"] = failure.message
+    return out
+
+
+def concrete_counterexample(claim: Claim, ctx: Context, message: str) -> dict:
+    """Inputs, parameters and targets with both sides' values, for a claim whose indices or
+    shapes are wrong (a side that has no value there says why)."""
+    resolver = Resolver(ctx.truth, ctx.profile)
+    kind = claim_kind(claim, ctx)
+    sign = ctx.signs.get(claim.sides[0].name, 1) if kind == "delta" else 1
+    point = ctx.truth.points[0]
+    try:
+        bindings = resolver.bindings(claim.sides, claim.notes)
+    except CannotCheck:
+        try:
+            bindings = resolver.bindings(claim.sides[:1], claim.notes)
+        except CannotCheck:
+            bindings = []
+    chosen = None
+    for b in bindings[:60]:
+        left, right = _side_values(claim, ctx, kind, point, b, dict(ctx.signs), sign)
+        chosen = (b, left, right)
+        if isinstance(left, str) or isinstance(right, str) or not close(left, right):
+            break
+    if chosen is None:
+        from .evaluate import Binding
+        chosen = (Binding((), ()), f"undefined: {message}", f"undefined: {message}")
+    b, left, right = chosen
+    out = counterexample(ctx, Failure(0, b, 1, left, right, message))
+    out.pop("shape_error", None)
+    out["error"] = message
     return out
 
 
@@ -181,6 +238,7 @@ def _unsummed(claim: Claim, ctx: Context) -> Verdict | None:
                     f"{', '.join(extra)} is free on the right side only, so the two sides cannot be equal "
                     "for every index value")
         v.diagnosis = f"{SUM}: index {', '.join(extra)} appears on the right side only and is not summed"
+        v.counterexample = concrete_counterexample(claim, ctx, v.diagnosis)
         for label, candidate in candidates(claim, i, claim_kind(claim, ctx), ctx, None):
             if label != SUM or free_letters(candidate.sides[i]) - lhs:
                 continue
@@ -218,19 +276,22 @@ def check_claim(claim: Claim, ctx: Context) -> Verdict:
     try:
         failure, count, sign = evaluate_claim(claim, ctx)
     except NoBinding as exc:
-        return _repair_indices(claim, ctx, exc) or Verdict(claim.text, "cannot-check", reason=str(exc))
+        notes = set(ctx.notes)
+        found = _repair_indices(claim, ctx, exc) or _conflicting_indices(claim, ctx, exc)
+        ctx.notes.clear()
+        ctx.notes.update(notes)
+        return found or Verdict(claim.text, "cannot-check", reason=str(exc))
     except CannotCheck as exc:
         return Verdict(claim.text, "cannot-check", reason=str(exc))
+    except KeyError as exc:
+        return Verdict(claim.text, "cannot-check", reason=f"cannot tell what the letter {exc} stands for here")
     verdict.checked = count
     kind = claim_kind(claim, ctx)
     if failure is None:
-        if kind == "delta" and claim.sides[0].name not in ctx.fixed:
-            ctx.signs[claim.sides[0].name] = sign
-            ctx.fixed.add(claim.sides[0].name)
         verdict.confidence = (f"{count} comparisons agree; a wrong formula agreeing at {POINTS} random points "
                               "is practically impossible (high confidence)")
         if kind == "delta" and sign == -1:
-            verdict.confidence += f"; {claim.sides[0].name} is -dE/dz (used consistently in later claims)"
+            verdict.confidence += f"; {claim.sides[0].name} is -dE/dz in the {ctx.profile.name} profile"
         verdict.symbolic = _symbolic(claim, kind, ctx, sign)
         if verdict.symbolic.startswith("proven"):
             verdict.confidence += f"; symbolic: {verdict.symbolic}"
@@ -242,12 +303,16 @@ def check_claim(claim: Claim, ctx: Context) -> Verdict:
         "delta": "left: dE/dz from the derivation (in the sign convention in use); right: the claim's right side",
     }.get(kind, f"left: side 1; right: side {failure.side + 1} of the claim")
     verdict.confidence = "certain: the counterexample shows the two sides differ"
+    notes = set(ctx.notes)
     found = diagnose(claim, failure, ctx, evaluate_claim)
+    ctx.notes.clear()
+    ctx.notes.update(notes)
     if found is not None:
         verdict.diagnosis, fixed = found
         verdict.expected = print_claim(fixed, comma_weights=ctx.profile.index_comma)
     else:
-        verdict.diagnosis = failure.message or "not one of the common mistakes; compare with the expected formula"
+        verdict.diagnosis = named_mistake(claim, ctx) or failure.message or \
+            "not one of the common mistakes; compare with the expected formula"
         verdict.expected = true_formula(claim, failure, ctx)
     return verdict
 
@@ -263,10 +328,26 @@ def _repair_indices(claim: Claim, ctx: Context, exc: NoBinding) -> Verdict | Non
                 continue
             if fail is None:
                 return Verdict(claim.text, "incorrect", diagnosis=f"{label}: {exc}",
-                               counterexample={"note": f"{exc}; no index value makes both sides meaningful"},
+                               counterexample=concrete_counterexample(
+                                   claim, ctx, f"{exc}; no index value makes both sides meaningful"),
                                expected=print_claim(candidate, comma_weights=ctx.profile.index_comma),
                                method=METHOD, confidence="certain: the indices contradict the network's layers")
     return None
+
+
+def _conflicting_indices(claim: Claim, ctx: Context, exc: NoBinding) -> Verdict | None:
+    """The left side means something but no index value gives the right side a meaning:
+    incorrect (one letter used for units of two layers, or a transposed index)."""
+    resolver = Resolver(ctx.truth, ctx.profile)
+    try:
+        lhs_bindings = resolver.bindings(claim.sides[:1], claim.notes)
+    except CannotCheck:
+        return None
+    ce = concrete_counterexample(claim, ctx, str(exc))
+    failure = Failure(0, lhs_bindings[0], 1, None, None, str(exc))
+    return Verdict(claim.text, "incorrect", diagnosis=f"{INDEX}: {exc}", counterexample=ce,
+                   expected=true_formula(claim, failure, ctx), method=METHOD,
+                   confidence="certain: the indices contradict the network's layers")
 
 
 def true_formula(claim: Claim, failure: Failure, ctx: Context) -> str | None:
@@ -282,7 +363,9 @@ def true_formula(claim: Claim, failure: Failure, ctx: Context) -> str | None:
             if ev.key(lhs.num)[0] != "loss" or key[0] not in ("W", "b"):
                 return None
             p = SymbolicClaim(ev).key_symbol(key)
-            left, right = rf"\frac{{\partial E}}{{\partial {latex(p, printer)}}}", d.compact_gradient(p)
+            loss = NAMES.get(lhs.num.name, lhs.num.name)
+            left = rf"\frac{{\partial {loss}}}{{\partial {latex(p, printer)}}}"
+            right = d.compact_gradient(p)
         elif kind == "update":
             key = ev.key(lhs)
             if key[0] not in ("W", "b"):
@@ -312,17 +395,19 @@ def true_formula(claim: Claim, failure: Failure, ctx: Context) -> str | None:
 def check(spec: Any, text: str, notation: str | None = None, derivation: Derivation | None = None
           ) -> list[Verdict]:
     """Check every claim in ``text`` (one per line, or align lines) against ``spec``."""
-    from .judge import new_context
+    from .judge import judge, judge_claim, new_context, profile_quantities, profile_words, relation_in
 
     d = derivation if derivation is not None else derive(spec, verify=False)
     ctx = new_context(d, notation)
     verdicts = []
     for n, line in enumerate(split_claims(text), start=1):
         try:
-            claim = parse_claim(line)
+            claim = parse_claim(line, profile_words(ctx), profile_quantities(ctx))
         except ClaimSyntaxError as exc:
-            raise ClaimSyntaxError(f"claim {n}: {exc}") from None
-        v = check_claim(claim, ctx)
+            if relation_in(line):
+                raise ClaimSyntaxError(f"claim {n}: {exc}") from None
+            claim = None
+        v = judge(line, ctx) if claim is None else judge_claim(claim, ctx)
         v.line = n
         verdicts.append(v)
     return verdicts

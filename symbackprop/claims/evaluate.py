@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -21,7 +24,7 @@ from ..derive import Derivation
 from ..errors import SymbackpropError
 from ..notation import Profile
 from ..numeric import DerivedGradients
-from .nodes import Bin, Call, Idx, Node, Num, Paren, SumOver, Sym, walk, weight_indices
+from .nodes import Bin, Call, Deriv, Idx, Node, Num, Paren, SumOver, Sym, walk, weight_indices
 
 MAX_BINDINGS = 400
 FD_STEP = 1e-6
@@ -43,9 +46,33 @@ class ShapeMismatch(CannotCheck):
 
 KINDS = {"W": "weight", "w": "weight", "b": "bias", "z": "z", "net": "z", "in": "z", "a": "a", "o": "a",
          "out": "a", "x": "x", "t": "target", "delta": "delta", "Delta": "delta", "E": "loss",
-         "L": "loss", "C": "loss", "alpha": "lr", "eta": "lr", "e": "euler"}
-UNIT_KINDS = {"weight", "bias", "z", "a", "x", "target", "output", "delta"}
+         "L": "loss", "C": "loss", "J": "loss", "ell": "loss", "Loss": "loss", "Cost": "loss",
+         "alpha": "lr", "eta": "lr", "e": "euler", "Err": "err", "m": "batch",
+         "Z": "z", "A": "a", "X": "x", "Y": "target", "onehot": "target", "kron": "kron"}
+UNIT_KINDS = {"weight", "bias", "z", "a", "x", "target", "output", "delta", "err"}
 GENERIC_ACTIVATIONS = {"sigma", "varphi", "g", "f", "h"}
+NAMED_ACTIVATIONS = {"sigmoid", "tanh", "relu", "softmax"}
+LOSS_NAMES = {"L", "E", "C", "J", "ell", "Loss", "Cost"}
+SCORE_NAMES = {"f": "z", "p": "output"}
+STEP_NAMES = {"DeltaW": "W", "Deltaw": "w", "Deltab": "b", "Deltatheta": "theta"}
+GRADIENT_NAMES = {"dW": "W", "dw": "w", "db": "b", "dZ": "Z", "dz": "z", "dA": "A", "da": "a"}
+_PROFILE_FIELDS = {"preactivation": "z", "activation_value": "a", "loss": "loss", "weight": "weight",
+                   "bias": "bias", "input": "x", "delta": "delta", "learning_rate": "lr"}
+
+
+def plain_name(tex: str) -> str:
+    """``\\mathrm{net}`` -> ``net``, ``\\delta`` -> ``delta``, ``\\mathcal{L}`` -> ``L``."""
+    m = re.fullmatch(r"\\[A-Za-z]+\{\\?([A-Za-z]+)\}", tex)
+    return m.group(1) if m else tex.lstrip("\\")
+
+
+@lru_cache(maxsize=32)
+def profile_kinds(profile: Profile) -> dict[str, str]:
+    """Symbol name -> kind in this profile (bishop's a is the pre-activation, z the activation)."""
+    kinds = dict(KINDS)
+    for fld, kind in _PROFILE_FIELDS.items():
+        kinds[plain_name(getattr(profile, fld))] = kind
+    return kinds
 
 
 def kind_of(sym: Sym, profile: Profile) -> str:
@@ -53,9 +80,17 @@ def kind_of(sym: Sym, profile: Profile) -> str:
         if sym.hat or (profile.output_value == "y"):
             return "output"
         return "target"
-    if sym.hat:
+    if sym.hat and sym.name not in profile_kinds(profile):
         return "free"
-    return KINDS.get(sym.name, "free")
+    if sym.name in GRADIENT_NAMES:
+        return "grad"
+    if sym.name in STEP_NAMES:
+        return "step"
+    if sym.name in SCORE_NAMES and sym.layer is None and sym.index is not None and len(sym.index) == 1:
+        return SCORE_NAMES[sym.name]  # CS231n: f_k the class scores, p_k the probabilities
+    if sym.name == plain_name(profile.target):
+        return "target"
+    return profile_kinds(profile).get(sym.name, "free")
 
 
 def weight_order(sym: Sym, profile: Profile) -> str:
@@ -127,6 +162,48 @@ class Truth:
             self._f[key] = np.vectorize(sp.lambdify([ops.X], expr, modules="numpy"), otypes=[float])
         return self._f[key]
 
+    batch_mode = False  # set while judging a claim in Ng's batch notation (Z, A, Y, dW, 1/m)
+    forced = None  # an activation that generic names mean while a claim is tried per activation
+    BATCH = 7  # unlike any layer width in the examples, so no product fits by accident
+
+    def batch(self, point: Point) -> dict:
+        """``BATCH`` examples at the point's parameters: columns of z, a, targets, deltas and
+        dL/da per example, and the batch-mean gradients and loss (Ng's J)."""
+        if "batch" in point.free:
+            return point.free["batch"]
+        rng = np.random.default_rng(1000 + point.rng_seed)
+        xs, ts = [], []
+        for _ in range(self.BATCH):
+            _, x, t = self.numeric.random_point(rng)
+            xs.append(x)
+            ts.append(t)
+        cols = {"Z": {}, "A": {}, "dZ": {}, "dA": {}}
+        grads, losses = [], []
+        for x, t in zip(xs, ts):
+            zs, acts = self.numeric.forward(point.params, x)
+            deltas, _ = self.evaluator.deltas(point.params, x, t)
+            grads.append(self.evaluator.gradients(point.params, x, t))
+            losses.append(self.numeric.loss(point.params, x, t))
+            for l in range(self.L + 1):
+                cols["A"].setdefault(l, []).append(np.ravel(acts[l]))
+                if l >= 1:
+                    cols["Z"].setdefault(l, []).append(np.ravel(zs[l]))
+                    cols["dZ"].setdefault(l, []).append(np.ravel(deltas[l]))
+            for l in range(1, self.L + 1):
+                if l < self.L:
+                    da = point.params[f"W{l + 1}"].T @ np.ravel(deltas[l + 1])
+                else:
+                    a, h = np.ravel(acts[l]).astype(float), 1e-6
+                    da = np.array([(self.loss_value(a + h * e, t) - self.loss_value(a - h * e, t)) / (2 * h)
+                                   for e in np.eye(len(a))])
+                cols["dA"].setdefault(l, []).append(da)
+        out = {k: {l: np.column_stack(v) for l, v in d.items()} for k, d in cols.items()}
+        out["Y"] = np.column_stack([np.ravel(t) for t in ts])
+        out["grads"] = {k: sum(g[k] for g in grads) / self.BATCH for k in grads[0]}
+        out["J"] = float(np.mean(losses))
+        point.free["batch"] = out
+        return out
+
     def loss_value(self, a: np.ndarray, t: np.ndarray) -> float:
         return float(self._loss(list(np.ravel(a)), list(np.ravel(t))))
 
@@ -184,6 +261,10 @@ class Binding:
 
     def describe(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.units)
+
+
+def _letters(node: Node) -> set[str]:
+    return {n.name for n in walk(node) if isinstance(n, Idx)}
 
 
 def _layer_letters(node: Node) -> set[str]:
@@ -253,8 +334,10 @@ class Resolver:
             return [(to, given), (frm, None if given is None else given - 1)]
         if len(idx) != 1:
             raise CannotCheck(f"{sym.name} takes one index, got {len(idx)}")
+        if given is None and sym.name in SCORE_NAMES:
+            given = self.L
         if given is None:
-            fixed = {"x": 0, "target": self.L, "output": self.L}.get(kind)
+            fixed = {"x": 0, "target": self.L, "output": self.L, "err": self.L}.get(kind)
             given = fixed if fixed is not None else self._layer_of(idx[0], layers)
         return [(idx[0], given)]
 
@@ -264,9 +347,15 @@ class Resolver:
     def layers_ok(self, sides, layers: dict) -> bool:
         for side in sides:
             for n in walk(side):
+                if isinstance(n, Sym) and n.index is None and n.layer is not None \
+                        and not self._whole_layer_ok(n, layers):
+                    return False
                 if not isinstance(n, Sym) or n.index is None:
                     continue
                 kind = kind_of(n, self.profile)
+                if kind in ("grad", "step"):
+                    n = Sym({**GRADIENT_NAMES, **STEP_NAMES}[n.name], n.layer, n.index)
+                    kind = kind_of(n, self.profile)
                 if kind not in UNIT_KINDS:
                     continue
                 try:
@@ -289,17 +378,37 @@ class Resolver:
                     return False
         return True
 
+    def _whole_layer_ok(self, sym: Sym, layers: dict) -> bool:
+        """A whole layer ``W^{l}``, ``\\delta^{l}``: its layer letter stands for a layer that has it."""
+        kind = kind_of(sym, self.profile)
+        if kind in ("grad", "step"):
+            kind = kind_of(Sym({**GRADIENT_NAMES, **STEP_NAMES}[sym.name]), self.profile)
+        if kind not in UNIT_KINDS:
+            return True
+        try:
+            layer = self.int_value(sym.layer, layers)
+        except KeyError:
+            return False
+        lowest = 1 if kind in ("weight", "bias", "z", "delta") else 0
+        if not lowest <= layer <= self.L:
+            return not _letters(sym.layer) and self._no_such_layer(sym, layer)
+        return not (kind == "bias" and not self.truth.net.layers[layer - 1].bias)
+
+    def _no_such_layer(self, sym: Sym, layer: int) -> bool:
+        raise CannotCheck(f"the {self.truth.net.architecture} network has no layer {layer} for "
+                          f"{sym.name}^{{({layer})}} (layers 1 to {self.L}; 0 is the input)")
+
     def bindings(self, sides, notes=()) -> list[Binding]:
         """Every valid (layer, unit) assignment of the claim's letters; remarks such as
         ``\\text{(output layer)}``, ``(first layer)`` or ``(hidden layer)`` restrict the layers."""
         free, summed, layer_vars = _index_letters(sides, self.profile)
         remark = " ".join(notes).lower()
         allowed = range(self.L + 1)
-        if "output layer" in remark:
+        if re.search(r"output (layer|neuron|unit|node)", remark):
             allowed = [self.L]
         elif "first layer" in remark:
             allowed = [1]
-        elif "hidden" in remark:
+        elif re.search(r"hidden|inner", remark):
             allowed = range(1, self.L)
         letters = sorted(free | summed | layer_vars)
         if len(letters) > 6:
@@ -356,8 +465,9 @@ class Evaluator:
     """Evaluates claim trees at one point under one binding."""
 
     def __init__(self, truth: Truth, profile: Profile, signs: dict, point: Point, binding: Binding,
-                 overrides: dict | None = None):
+                 overrides: dict | None = None, notes: set | None = None):
         self.truth, self.profile, self.signs = truth, profile, signs
+        self.notes = notes
         self.point, self.binding = point, binding
         self.units = dict(binding.units)
         self.layers = dict(binding.layers)
@@ -366,7 +476,7 @@ class Evaluator:
 
     def sub(self, units=None, overrides=None) -> Evaluator:
         ev = Evaluator(self.truth, self.profile, self.signs, self.point, self.binding,
-                       overrides if overrides is not None else self.overrides)
+                       overrides if overrides is not None else self.overrides, self.notes)
         ev.units = units if units is not None else self.units
         ev.layers = self.layers
         return ev
@@ -374,15 +484,23 @@ class Evaluator:
     # -- symbols to keys
     def key(self, sym: Sym) -> tuple:
         """The quantity a symbol names: ('W', l, j, k), ('a', l, j), ('Wm', l), ('loss',), ..."""
+        if sym.example is not None:
+            return ("example", self.key(replace(sym, example=None)), sym.example.name)
         kind = kind_of(sym, self.profile)
-        if kind in ("loss", "lr", "euler"):
+        if kind in ("loss", "lr", "euler", "batch"):
             return (kind,)
+        if kind in ("grad", "step"):
+            names = GRADIENT_NAMES if kind == "grad" else STEP_NAMES
+            base = Sym(names[sym.name], sym.layer, sym.index, False, sym.layer_parens)
+            return (kind, self.key(base))
         if kind == "free" or (kind in ("z", "a", "weight", "bias", "delta") and sym.layer is None
                               and sym.index is None):
             return ("free", sym.name + ("^" if sym.hat else ""))
+        if sym.name in SCORE_NAMES and kind in ("z", "output") and sym.index and sym.layer is None:
+            sym = Sym(sym.name, Num(Fraction(self.truth.L)), sym.index)
         if sym.index is None:
             l = self.resolver.int_value(sym.layer, self.layers) if sym.layer is not None else None
-            if kind in ("x", "target", "output"):
+            if kind in ("x", "target", "output", "err"):
                 l = {"x": 0}.get(kind, self.truth.L) if l is None else l
             return self._single_unit((kind + "_all", l, sym.name))
         pairs = self.resolver.unit_layers(sym, kind, self.layers)
@@ -399,6 +517,8 @@ class Evaluator:
             return ("a", layer, units[0])
         if kind == "target":
             return ("t", units[0])
+        if kind == "err":
+            return ("err", units[0])
         if kind == "delta":
             return ("delta", layer, units[0], sym.name)
         return (kind, layer, units[0])
@@ -406,6 +526,8 @@ class Evaluator:
     def _single_unit(self, key: tuple) -> tuple:
         """A whole-layer key of a one-unit layer, as the unit's own key (y for a_1^{(L)})."""
         kind, l, name = key
+        if name in ("Z", "A", "X", "Y") and self.truth.batch_mode:
+            return key
         if l is None or not 0 <= l <= self.truth.L or self.truth.sizes[l] != 1:
             return key
         base = kind[:-4]
@@ -413,6 +535,8 @@ class Evaluator:
             return ("a", l, 1)
         if base == "target":
             return ("t", 1)
+        if base == "err":
+            return ("err", 1)
         if base == "z" and l >= 1:
             return ("z", l, 1)
         if base == "bias" and l >= 1 and self.truth.net.layers[l - 1].bias:
@@ -431,6 +555,20 @@ class Evaluator:
             return _arr(p.alpha)
         if kind == "euler":
             return _arr(math.e)
+        if kind == "batch":
+            return _arr(float(self.truth.BATCH) if self.truth.batch_mode else 1.0)
+        if kind == "example":
+            return self._example_value(key)
+        if self.truth.batch_mode:
+            batch = self._batch_value(key)
+            if batch is not None:
+                return batch
+        if kind == "grad":
+            return self.network_partial(("loss",), key[1])
+        if kind == "step":
+            return -p.alpha * self.network_partial(("loss",), key[1])
+        if kind == "err":
+            return _arr(p.t[key[1] - 1] - p.acts[-1][key[1] - 1])
         if kind == "free":
             return _arr(p.free_value(key[1]))
         if kind == "W":
@@ -463,9 +601,67 @@ class Evaluator:
             return _arr(p.acts[l])
         if base == "target":
             return _arr(p.t)
+        if base == "err":
+            return _arr(p.t - p.acts[-1])
         if base == "delta":
             return _arr(self.signs.get(key[2], 1) * p.deltas[l])
         raise CannotCheck(f"{key} has no value")
+
+    def _example_value(self, key: tuple) -> np.ndarray:
+        """``x^{(i)}``, ``dz^{[1](i)}``: one example's column of the batch."""
+        if not self.truth.batch_mode:
+            raise CannotCheck("an example superscript (i) needs a sum over the m examples")
+        b, base, letter = self.truth.batch(self.point), key[1], key[2]
+        u = self.units.get(letter)
+        if u is None or not 1 <= u <= self.truth.BATCH:
+            raise CannotCheck(f"example {letter} is not summed over the m examples")
+        grad = base[0] == "grad"
+        if grad:
+            base = base[1]
+        kind = base[0].removesuffix("_all")
+        table = {("a", False): "A", ("x", False): "A", ("output", False): "A", ("z", False): "Z",
+                 ("z", True): "dZ", ("a", True): "dA"}
+        if kind in ("t", "target"):
+            col = b["Y"][:, u - 1]
+        elif (kind, grad) in table:
+            layer = base[1] if base[1] is not None else (0 if kind == "x" else self.truth.L)
+            col = b[table[(kind, grad)]][layer][:, u - 1]
+        else:
+            raise CannotCheck("only x, y, z, a and their gradients can carry an example superscript")
+        if len(base) >= 3 and isinstance(base[-1], int) and not base[0].endswith("_all"):
+            return _arr(col[base[-1] - 1])
+        return _arr(col)
+
+    def _batch_value(self, key: tuple) -> np.ndarray | None:
+        """Ng's batch quantities: Z, A, X, Y (one column per example), dZ, dA (per example),
+        dW, db (the batch mean of the gradients) and J (the mean loss)."""
+        b = self.truth.batch(self.point)
+        kind = key[0]
+        if kind == "loss":
+            return _arr(b["J"])
+        if kind.endswith("_all") and len(key) == 3 and key[2] in ("Z", "A", "X", "Y"):
+            l = key[1]
+            if key[2] == "Y":
+                return b["Y"]
+            if l is None or not 0 <= l <= self.truth.L:
+                raise CannotCheck(f"the network has no layer {l}")
+            return b["Z"][l] if key[2] == "Z" else b["A"][l]
+        if kind == "grad" and key[1][0] in ("W", "b"):
+            base = key[1]
+            g = b["grads"][f"{base[0]}{base[1]}"]
+            return _arr(g[base[2] - 1, base[3] - 1] if base[0] == "W" else g[base[2] - 1])
+        if kind == "grad" and key[1][0].endswith("_all"):
+            base = key[1]
+            l = base[1]
+            if base[0] == "weight_all":
+                return _arr(b["grads"][f"W{l}"])
+            if base[0] == "bias_all":
+                return _arr(b["grads"][f"b{l}"])
+            if base[0] == "z_all" and base[2] == "Z":
+                return b["dZ"][l]
+            if base[0] == "a_all" and base[2] == "A":
+                return b["dA"][l]
+        return None
 
     # -- evaluation
     def eval(self, node: Node) -> np.ndarray:
@@ -481,10 +677,15 @@ class Evaluator:
         return _arr(self.point.free_value(node.name))
 
     def _eval_Sym(self, node):
+        if node.name == "kron" and node.index and len(node.index) == 2:
+            a, b = (self.resolver.int_value(i, self.layers, self.units) for i in node.index)
+            return _arr(1.0 if a == b else 0.0)
         return self.value_of_key(self.key(node))
 
     def _eval_Paren(self, node):
         return self.eval(node.arg)
+
+    _eval_Brackets = _eval_Paren
 
     def _eval_Neg(self, node):
         return -self.eval(node.arg)
@@ -505,16 +706,27 @@ class Evaluator:
         a, b = self.eval(node.left), self.eval(node.right)
         with np.errstate(all="ignore"):
             if node.op in "+-":
-                if a.shape != b.shape and not (_is_scalar(a) or _is_scalar(b)):
+                column = a.shape[0] == b.shape[0] and 1 in (a.shape[1], b.shape[1])  # Z = W A + b
+                if a.shape != b.shape and not (_is_scalar(a) or _is_scalar(b) or column and self.truth.batch_mode):
                     raise ShapeMismatch(f"cannot add a {_shape(a)} and a {_shape(b)} matrix")
                 return a + b if node.op == "+" else a - b
             if node.op == "/":
                 if not _is_scalar(b) and a.shape != b.shape:
                     raise ShapeMismatch(f"cannot divide a {_shape(a)} by a {_shape(b)} matrix")
                 return a / b
+            if node.op != "odot" and not (_is_scalar(a) or _is_scalar(b)) and a.shape[1] != b.shape[0] \
+                    and a.shape == b.shape:
+                written = {"cdot": "\\cdot", "times": "\\times", "*": "*"}.get(node.spelled, "a product written side by side")
+                self.note(f"read {written} as elementwise (only that fits the shapes); write \\odot")
             return multiply(a, b, elementwise=node.op == "odot")
 
     def _eval_SumOver(self, node):
+        if isinstance(node.upper, (Idx, Sym)) and node.upper.name == "m":  # a sum over the examples
+            total = None
+            for u in range(1, (self.truth.BATCH if self.truth.batch_mode else 1) + 1):
+                v = self.sub(units={**self.units, node.var: u}).eval(node.body)
+                total = v if total is None else total + v
+            return total
         layer = self.layers.get(node.var)
         if layer is None:
             raise CannotCheck(f"cannot tell which layer the sum index {node.var} runs over")
@@ -536,44 +748,113 @@ class Evaluator:
             total = v if total is None else total + v
         return total if total is not None else _arr(0.0)
 
-    def activation_layer(self, arg: Node) -> int:
+    def activation_layer(self, arg: Node) -> int | None:
+        """The layer whose activation a call applies: that of a z (or, for the slip sigma'(a),
+        an a) given as the argument, else of the weights and biases inside it, else one above
+        the activations inside it; None for a free variable (sigma(z) with no layer)."""
+        found: dict[str, int] = {}
         for n in walk(arg):
-            if isinstance(n, Sym) and kind_of(n, self.profile) in ("z", "a", "output"):
+            if not isinstance(n, Sym):
+                continue
+            kind = kind_of(n, self.profile)
+            if kind not in ("z", "a", "output", "x", "weight", "bias"):
+                continue
+            try:
                 key = self.key(n)
-                if key[0] in ("z", "a") and key[1] >= 1:
-                    return key[1]
-                if key[0].endswith("_all") and key[1] is not None and key[1] >= 1:
-                    return key[1]
+                layer = key[1] if len(key) > 1 else None
+            except (CannotCheck, KeyError):  # a summed index: the layer its letter runs over
+                try:
+                    key, layer = (kind,), self.resolver.unit_layers(n, kind, self.layers)[0][1]
+                except (CannotCheck, KeyError):
+                    continue
+                key = ({"weight": "W", "bias": "b"}.get(kind, kind),)
+            if key[0] == "free" or not isinstance(layer, int):
+                continue
+            if layer is None:
+                continue
+            slot = {"z": "z", "z_all": "z", "W": "wb", "b": "wb", "weight_all": "wb", "bias_all": "wb"}.get(key[0], "a")
+            found.setdefault(slot, layer)
+        if isinstance(arg, Sym) and "a" in found and found["a"] >= 1:
+            return found["a"]
+        for slot, shift in (("z", 0), ("wb", 0), ("a", 1)):
+            if slot in found and 1 <= found[slot] + shift <= self.truth.L:
+                return found[slot] + shift
+        return None
+
+    def function_of(self, node: Call) -> ops.Activation:
+        """The activation a call names.  sigmoid, tanh, ReLU, softmax mean themselves; sigma
+        means the sigmoid, except in a profile that writes sigma for any activation (seed),
+        where it is the layer's own activation; f, g, h, phi are the layer's activation.  With
+        no layer to go by, a generic name is the network's activation when all layers share
+        one (sigma: the sigmoid)."""
+        name = node.func
+        if name in NAMED_ACTIVATIONS:
+            return ops.activation(name)
+        layer = self.activation_layer(node.args[0])
+        if layer is None and node.layer is not None:
+            layer = self.resolver.int_value(node.layer, self.layers)
+            if not 1 <= layer <= self.truth.L:
+                raise CannotCheck(f"the network has no layer {layer}")
+        generic = name != "sigma" or plain_name(self.profile.activation) == "sigma"
+        if layer is not None and name == "h" and self.profile.name == "bishop" and layer == self.truth.L > 1:
+            layer = self.truth.L - 1  # Bishop's h is the hidden units' activation (outputs have their own)
+            self.note("read h as the hidden units' activation, as Bishop does")
+        if layer is not None:
+            act = self.truth.activation(layer)
+            if name == "sigma" and act.name != "sigmoid":
+                if not generic:
+                    return ops.activation("sigmoid")
+                self.note(f"read \\sigma as layer {layer}'s activation ({act.name}), as the "
+                          f"{self.profile.name} profile does")
+            return act
+        if name == "sigma":
+            return ops.activation("sigmoid")
+        if getattr(self.truth, "forced", None) is not None:
+            return self.truth.forced
         names = {layer.activation.describe() for layer in self.truth.net.layers}
         if len(names) == 1:
-            return 1
+            return self.truth.activation(1)
         raise CannotCheck("the network's layers use different activations; write the argument with "
                           "its layer, e.g. \\sigma'(z^{(1)}_j)")
 
+    def note(self, text: str) -> None:
+        if self.notes is not None:
+            self.notes.add(text)
+
     def _eval_Call(self, node):
         name = node.func
-        if name in ("L", "E", "C"):
+        if name in LOSS_NAMES:
             return self._loss_call(node)
+        if name == "max" and len(node.args) == 2:
+            return np.maximum(*(self.eval(a) for a in node.args))
         if len(node.args) != 1:
             raise CannotCheck(f"{name} takes one argument")
         arg = node.args[0]
-        if name in GENERIC_ACTIVATIONS:
-            act = self.truth.activation(self.activation_layer(arg))
-        elif name in ("sigmoid", "tanh", "relu", "softmax"):
-            act = ops.activation(name)
-        elif name in ("exp", "log"):
+        if name == "diag":
+            return np.diag(np.ravel(self.eval(arg)))
+        if name == "step":
+            return (self.eval(arg) > 0).astype(float)
+        if name in ("normsq", "rowsum"):
+            v = self.eval(arg)
+            return _arr(np.sum(v * v)) if name == "normsq" else v.sum(axis=1, keepdims=True)
+        if name in ("exp", "log"):
             if node.primes:
                 raise CannotCheck(f"write the derivative of {name} out")
             v = self.eval(arg)
             with np.errstate(all="ignore"):
                 return np.exp(v) if name == "exp" else np.log(v)
-        else:
+        if name not in GENERIC_ACTIVATIONS and name not in NAMED_ACTIVATIONS:
             raise CannotCheck(f"unknown function {name}")
-        if node.primes == 0 and isinstance(arg, Sym) and kind_of(arg, self.profile) == "z":
+        act = self.function_of(node)
+        if node.primes == 0 and isinstance(arg, Sym) and kind_of(arg, self.profile) == "z" \
+                and not (self.truth.batch_mode and arg.name == "Z"):
             key = self.key(arg)
-            if key[0] == "z" and key not in self.overrides:
+            layer_act = self.truth.activation(key[1]) if key[0] in ("z", "z_all") and 1 <= key[1] <= self.truth.L \
+                else None
+            same = layer_act is not None and layer_act.describe() == act.describe()
+            if key[0] == "z" and key not in self.overrides and same:
                 return self.value_of_key(("a", key[1], key[2]))
-            if key[0] == "z_all":
+            if key[0] == "z_all" and same:
                 return self.value_of_key(("a_all", key[1], "a"))
         v = self.eval(arg)
         if act.vector:
@@ -593,6 +874,12 @@ class Evaluator:
         return _arr(self.truth.loss_value(out, target))
 
     def _eval_Deriv(self, node):
+        wrt_sym = node.wrt
+        if isinstance(wrt_sym, Sym) and wrt_sym.layer is None and wrt_sym.index is None \
+                and kind_of(wrt_sym, self.profile) in ("a", "z") and isinstance(node.num, Sym) \
+                and kind_of(node.num, self.profile) == "loss":
+            self.note(f"read {wrt_sym.name} without a layer as the output layer's")
+            node = Deriv(node.num, Sym(wrt_sym.name, Idx("L"), None, wrt_sym.hat, False), node.body, node.spelled)
         if not isinstance(node.wrt, Sym):
             raise CannotCheck("differentiate with respect to one quantity, e.g. \\partial w_{ij}")
         wrt = self.key(node.wrt)
@@ -627,13 +914,16 @@ class Evaluator:
                 return _arr(p.grads[f"b{wrt[1]}"])
             if wrt[0] == "z_all":
                 return _arr(p.deltas[wrt[1]])
-            if wrt[0] in ("a_all", "output_all"):
+            if wrt[0] in ("a_all", "output_all", "x_all"):
                 return _arr([self.network_partial(num, ("a", wrt[1], j))[0, 0]
                              for j in range(1, self.truth.sizes[wrt[1]] + 1)])
         if wrt[0] == "free" or num[0] == "free":
-            return _arr(0.0)
+            raise CannotCheck("a derivative of or by a symbol that is not a quantity of the network "
+                              "(give it a layer or an index, e.g. z^{(1)}_j)")
         if wrt[0].endswith("_all") or num[0].endswith("_all"):
-            raise CannotCheck("a derivative of a vector by a vector is not supported; use indices")
+            raise CannotCheck("a derivative of a vector by a vector or a matrix (such as dz/dW) has no single "
+                              "convention; write it with indices, e.g. \\frac{\\partial z^{(2)}_j}"
+                              "{\\partial W^{(2)}_{jk}}")
         if wrt[0] not in ("W", "b", "z", "a", "t"):
             raise CannotCheck(f"cannot differentiate with respect to {wrt[0]}")
         if num[0] not in ("loss", "z", "a"):

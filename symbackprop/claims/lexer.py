@@ -36,20 +36,38 @@ COMMANDS: dict[str, tuple[str, str] | None] = {
     "cdot": ("MULOP", "cdot"), "times": ("MULOP", "times"), "ast": ("MULOP", "cdot"),
     "odot": ("HADAMARD", "odot"), "circ": ("HADAMARD", "odot"),
     "top": ("LETTER", "T"), "intercal": ("LETTER", "T"),
-    "leftarrow": ("REL", "<-"), "gets": ("REL", "<-"), "coloneqq": ("REL", "<-"),
+    "leftarrow": ("REL", "<-"), "rightarrow": ("REL", "<-"), "to": ("REL", "<-"), "mapsto": ("REL", "<-"), "gets": ("REL", "<-"), "coloneqq": ("REL", "="),
+    "Leftarrow": ("REL", "<-"), "longleftarrow": ("REL", "<-"),
+    "equiv": ("REL", "="), "triangleq": ("REL", "="), "doteq": ("REL", "="), "eqqcolon": ("REL", "="),
+    "nabla": ("NABLA", "nabla"), "ell": ("LETTER", "ell"), "Sigma": ("SUM", "sum"),
     "hat": ("HAT", "hat"), "widehat": ("HAT", "hat"),
     "prime": ("PRIME", "'"),
-    "exp": ("LETTER", "exp"), "log": ("LETTER", "log"), "ln": ("LETTER", "log"),
+    "exp": ("LETTER", "exp"), "log": ("LETTER", "log"), "ln": ("LETTER", "log"), "max": ("LETTER", "max"),
     "tanh": ("LETTER", "tanh"),
     "alpha": ("LETTER", "alpha"), "eta": ("LETTER", "eta"), "sigma": ("LETTER", "sigma"),
     "varphi": ("LETTER", "varphi"), "phi": ("LETTER", "varphi"), "delta": ("LETTER", "delta"),
     "Delta": ("LETTER", "Delta"), "epsilon": ("LETTER", "epsilon"), "lambda": ("LETTER", "lambda"),
     "theta": ("LETTER", "theta"), "mu": ("LETTER", "mu"), "beta": ("LETTER", "beta"),
+    **{g: ("LETTER", g) for g in ("gamma", "kappa", "nu", "xi", "pi", "rho", "tau", "chi", "psi", "omega", "zeta",
+                                  "iota", "varepsilon", "vartheta", "Gamma", "Lambda", "Phi", "Psi", "Theta",
+                                  "Omega", "Pi", "Xi", "Upsilon")},
     "left": None, "right": None, "bigl": None, "bigr": None, "Bigl": None, "Bigr": None,
     "big": None, "Big": None, "quad": None, "qquad": None, "nonumber": None, "notag": None,
-    "displaystyle": None, "limits": None,
+    "displaystyle": None, "limits": None, "middle": None, "mathbbone": ("LETTER", "one"), "textstyle": None, "mathstrut": None,
 }
-WORDS = {"net", "in", "out", "relu", "ReLU", "softmax", "sigmoid", "tanh", "exp", "log"}
+WORDS = {"diag", "max", "normsq", "rowsum", "step", "kron", "onehot", "net", "in", "out", "relu", "ReLU", "softmax", "sigmoid", "tanh", "exp", "log", "Err", "err", "ell",
+         "Loss", "loss", "Cost", "cost"}
+GRAD_WORDS = {"d" + c for c in "WwbZzAa"}  # Ng's dW, dZ, db, ...: one gradient name, never d times W
+
+# Unicode maths people paste from PDFs and web pages, as the LaTeX they stand for
+UNICODE = {"δ": r"\delta ", "Δ": r"\Delta ", "σ": r"\sigma ", "φ": r"\varphi ", "ϕ": r"\varphi ",
+           "α": r"\alpha ", "η": r"\eta ", "λ": r"\lambda ", "θ": r"\theta ", "ε": r"\epsilon ",
+           "ℓ": r"\ell ", "∂": r"\partial ", "∇": r"\nabla ", "Σ": r"\sum ", "∑": r"\sum ",
+           "⊙": r"\odot ", "∘": r"\odot ", "·": r"\cdot ", "⋅": r"\cdot ", "×": r"\times ",
+           "←": r"\leftarrow ", "≡": r"\equiv ", "≔": ":=", "≜": r"\triangleq ", "−": "-", "–": "-",
+           "′": "'", "″": "''", "ᵀ": "^T", "⊤": "^T", "²": "^2", "³": "^3", "½": r"\frac12 ",
+           "ŷ": r"\hat{y}", "∈": r"\in ", "\u00a0": " ", "\u2009": " ", "\u200b": ""}
+_UNICODE_RE = re.compile("|".join(map(re.escape, sorted(UNICODE, key=len, reverse=True))))
 
 _TOKEN_RE = re.compile(r"""
     (?P<space>\s+)
@@ -64,7 +82,11 @@ _TOKEN_RE = re.compile(r"""
 _PUNCT = {"_": "SUB", "^": "SUP", "'": "PRIME", "{": "LBRACE", "}": "RBRACE", "(": "LPAR", ")": "RPAR",
           "[": "LBRACK", "]": "RBRACK", ",": "COMMA", "+": "PLUS", "-": "MINUS", "*": "MULOP", "/": "SLASH"}
 
-_NAMED_GROUP = re.compile(r"\\(mathrm|operatorname|mathit|mathbf|boldsymbol|textrm)\s*\{\s*([A-Za-z]+)\s*\}")
+_NAMED_GROUP = re.compile(r"\\(mathrm|operatorname|mathit|mathbf|boldsymbol|textrm|mathcal|vec|bm|mathbfit|mathsf"
+                          r"|textnormal|pmb)\s*\{\s*(\\?[A-Za-z]+)\s*\}")
+_BOLD_CMD = re.compile(r"\\(vec|bm|mathbf|boldsymbol)\s*(\\[A-Za-z]+|[A-Za-z])")
+_INDICATOR = re.compile(r"\\mathbb\s*\{\s*1\s*\}|\\mathbb\s*1|\U0001d7d9")
+_PRIME_LAYER = re.compile(r"\^\s*\{\s*(\[[^{}\[\]]*\]|\([^{}()]*\))\s*(?:\\prime|')\s*\}")
 _TEXT = re.compile(r"\\(text|mbox|textit|textbf)\s*\{([^{}]*)\}")
 _PRIME_SUP = re.compile(r"\^\s*(\{\s*\\prime\s*\}|\\prime)")
 _DOLLARS = re.compile(r"\$+")
@@ -84,10 +106,57 @@ def split_claims(text: str) -> list[str]:
     return claims
 
 
+_IND = r"(?:\\mathbb\s*\{\s*1\s*\}|\\mathbb\s*1|\U0001d7d9)\s*"
+_IND_POSITIVE = re.compile(_IND + r"(?:\[|\(|\\\{)\s*(.+?)\s*(?:>|\\geq?|\\gt)\s*0\s*(?:\]|\)|\\\})")
+_IND_EQUAL = re.compile(_IND + r"(?:_\{|\[|\(|\\\{)\s*([a-z])\s*=\s*([a-z])\s*(?:\}|\]|\)|\\\})")
+_IND_CLASS = re.compile(_IND + r"(?:_\{|\[|\(|\\\{)\s*y(?:_\{?[a-z]\}?)?\s*=\s*([a-z])\s*(?:\}|\]|\)|\\\})")
+_TRAILING = re.compile(r"(?:\s|\\[,;:!]|[,.;])+$")  # a sentence's comma or full stop after a formula
+_CAL = re.compile(r"\\(?:cal|mathcal|mathscr)\s*(?:\{\s*([A-Za-z])\s*\}|([A-Za-z]))")
+_SUM_IN = re.compile(r"\\sum_\{\s*(\\?[A-Za-z]+)\s*\\in\s*[^{}]*\}")
+_NORM_SQ = re.compile(r"\\\|(.+?)\\\|\s*\^\s*\{?\s*2\s*\}?")
+_NP_SUM = re.compile(r"np\.sum\s*\(\s*([^,()]+(?:\([^()]*\))?[^,()]*)\s*,\s*axis\s*=\s*1\s*,\s*keepdims\s*=\s*True\s*\)")
+
+
+def normalize(text: str) -> str:
+    """Unicode maths (δ σ ′ ⊙ ∂ Σ ᵀ ← ∇ ...) as LaTeX; bold, indicator and primed layers simplified;
+    ``\\cal C``, ``\\sum_{\\ell \\in L}``, ``\\|v\\|^2`` and NumPy's row sum read as maths."""
+    text = _UNICODE_RE.sub(lambda m: UNICODE[m.group()], text)
+    text = _TRAILING.sub("", text)
+    text = _CAL.sub(lambda m: f" {m.group(1) or m.group(2)} ", text)
+    text = _SUM_IN.sub(lambda m: "\\sum_{" + m.group(1) + "}", text)
+    text = _NORM_SQ.sub(lambda m: " \\mathrm{normsq}(" + m.group(1) + ")", text)
+    text = _NP_SUM.sub(lambda m: " \\mathrm{rowsum}(" + m.group(1) + ")", text)
+    text = _IND_POSITIVE.sub(lambda m: f" \\mathrm{{step}}({m.group(1)}) ", text)
+    text = _IND_CLASS.sub(lambda m: f" \\mathrm{{onehot}}_{{{m.group(1)}}} ", text)
+    text = _IND_EQUAL.sub(lambda m: f" \\mathrm{{kron}}_{{{m.group(1)}{m.group(2)}}} ", text)
+    text = _INDICATOR.sub(r" \\mathbbone ", text)
+    text = _BOLD_CMD.sub(lambda m: f" {m.group(2)} ", text)
+    return _PRIME_LAYER.sub(lambda m: "^{" + m.group(1) + "}'", text)
+
+
+_NAME_AFTER = re.compile(r"\s*[_^(']")
+_CONDITION = re.compile(r"\\(?:text|mbox|textrm)\s*\{\s*(?:if|for|when|where)\b|\\(?:quad|qquad)\s*\\?(?:text\s*\{)?\s*(?:if|for)\b")
+
+
 def annotations(text: str) -> tuple[str, list[str]]:
-    """Remove ``\\text{...}`` remarks from a claim; return the claim and the remarks."""
-    notes = [m.group(2).strip() for m in _TEXT.finditer(text)]
-    return _TEXT.sub(" ", text), notes
+    """Remove ``\\text{...}`` remarks from a claim; return the claim and the remarks.
+
+    ``\\text{net}_j``, ``\\text{ReLU}(z)`` (one word followed by a script, a prime or an
+    argument) are names, not remarks."""
+    notes: list[str] = []
+    cond = _CONDITION.search(text)
+    if cond:  # "... \text{ if } j \text{ is an output neuron}": the condition is a remark
+        notes.append(" ".join(_TEXT.sub(lambda m: m.group(2), text[cond.start():]).split()))
+        text = text[:cond.start()]
+
+    def keep(m: re.Match) -> str:
+        word = m.group(2).strip()
+        if re.fullmatch(r"[A-Za-z]+", word) and (word in WORDS or _NAME_AFTER.match(text, m.end())):
+            return f" {word} "
+        notes.append(word)
+        return " "
+
+    return _TEXT.sub(keep, text), notes
 
 
 _PLAIN_DERIV = re.compile(r"\bd([ELC])\s*/\s*d([A-Za-z]+\d*(?:\[[^\]]*\])?)")
@@ -110,8 +179,9 @@ def plain_to_latex(text: str) -> str:
     return _PLAIN_GREEK.sub(lambda m: "\\" + m.group(1) + " ", text)
 
 
-def tokenize(text: str) -> list[Tok]:
-    """Tokens of one claim (already split and free of ``\\text`` remarks)."""
+def tokenize(text: str, words: frozenset = frozenset()) -> list[Tok]:
+    """Tokens of one claim (already split and free of ``\\text`` remarks); ``words`` are
+    multi-letter names of the notation profile (a spec's ``loss: Loss``) kept whole."""
     if len(text) > MAX_CLAIM_LENGTH:
         raise ClaimSyntaxError(f"claim is {len(text)} characters long (at most {MAX_CLAIM_LENGTH}); split it")
     if "\\" not in text and "{" not in text:
@@ -150,7 +220,7 @@ def tokenize(text: str) -> list[Tok]:
                 raise ClaimSyntaxError(f"number {value[:20]}... is too long (at most {MAX_NUMBER_DIGITS} digits)")
             tokens.append(Tok("NUMBER", value))
         elif kind == "word":
-            tokens.extend(_split_word(value))
+            tokens.extend(_split_word(value, words))
         else:
             if value == "&":
                 continue
@@ -168,8 +238,12 @@ def tokenize(text: str) -> list[Tok]:
     return tokens
 
 
-def _split_word(word: str) -> list[Tok]:
+def _split_word(word: str, words: frozenset = frozenset()) -> list[Tok]:
     """``net`` and other known words stay whole; other letter runs are single letters."""
+    if word in words:
+        return [Tok("LETTER", word)]
     if word in WORDS:
-        return [Tok("LETTER", word.lower() if word != "ReLU" else "relu")]
+        return [Tok("LETTER", {"ReLU": "relu", "Err": "Err", "Loss": "Loss", "Cost": "Cost"}.get(word, word.lower()))]
+    if word in GRAD_WORDS:
+        return [Tok("LETTER", word)]
     return [Tok("LETTER", ch) for ch in word]

@@ -24,6 +24,7 @@ class Sym(Node):
     index: tuple[Node, ...] | None = None
     hat: bool = False
     layer_parens: bool = True
+    example: Node | None = None  # Ng's x^{(i)}, dz^{[1](i)}: the i-th training example
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Call(Node):
     func: str
     args: tuple[Node, ...]
     primes: int = 0
+    layer: Node | None = None  # g^{[1]}: the layer written on the function (its argument decides)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,11 @@ class Transpose(Node):
 @dataclass(frozen=True)
 class Paren(Node):
     arg: Node
+
+
+@dataclass(frozen=True)
+class Brackets(Paren):
+    """``[...]``: grouping, or a layer written Ng's way (``W^{[2]}``)."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The claim grammar (lark, LALR) and the tree it builds.
 
-Superscripts on quantities (``W^{(2)}``, ``w^l``) are layers, ``^T``/``^\\top``
-transposes, other superscripts powers; ``\\sigma``, ``\\varphi``, ``g``, ``f``
+Superscripts on quantities (``W^{(2)}``, ``W^{[2]}``, ``w^l``) are layers, ``^T``/``^\\top``
+transposes, other superscripts powers; a bare number after a subscript is a power
+(``z_j^2``), a letter after a subscript a layer (``w_{jk}^L``); ``\\sigma``, ``\\varphi``, ``g``, ``f``
 followed by an argument are calls; ``\\sum`` and ``\\frac{\\partial}{\\partial x}``
 apply to the rest of the product; ``\\frac{\\delta A}{\\delta B}`` and
 ``\\frac{dA}{dB}`` are derivatives.
@@ -9,6 +10,7 @@ apply to the rest of the product; ``\\frac{\\delta A}{\\delta B}`` and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from functools import lru_cache
 
@@ -16,8 +18,8 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, VisitError
 from lark.lexer import Lexer
 
-from .lexer import ClaimSyntaxError, annotations, tokenize
-from .nodes import Bin, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose
+from .lexer import GRAD_WORDS, ClaimSyntaxError, annotations, normalize, tokenize
+from .nodes import Bin, Brackets, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose
 
 GRAMMAR = r"""
 start: expr (REL expr)+
@@ -34,7 +36,7 @@ script: SUB arg         -> sub_script
       | SUP arg         -> sup_script
       | PRIME           -> prime
 ?arg: brace | LETTER | NUMBER
-?primary: LETTER | NUMBER | SUM | PARTIAL | hat | group | frac | brace
+?primary: LETTER | NUMBER | SUM | PARTIAL | NABLA | hat | group | frac | brace
 hat: HAT (brace | LETTER)
 group: LPAR exprlist RPAR | LBRACK exprlist RBRACK
 brace: LBRACE exprlist RBRACE
@@ -42,14 +44,17 @@ exprlist: expr (COMMA expr)*
         | expr REL expr -> bound
 frac: FRAC fracarg fracarg
 ?fracarg: brace | NUMBER | LETTER
-%declare REL PLUS MINUS MULOP HADAMARD SLASH SUB SUP PRIME LETTER NUMBER SUM PARTIAL HAT
+%declare REL PLUS MINUS MULOP HADAMARD SLASH SUB SUP PRIME LETTER NUMBER SUM PARTIAL HAT NABLA
 %declare LPAR RPAR LBRACK RBRACK LBRACE RBRACE COMMA FRAC
 """
 
 MAX_EXPONENT = 64
-QUANTITIES = {"W", "w", "b", "z", "a", "o", "x", "y", "t", "delta", "Delta", "net", "in", "out"}
-FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid"}
-LOSS_FUNCTIONS = {"L", "E", "C"}
+_EXTRA_QUANTITIES: frozenset = frozenset()  # the profile's quantity letters that are usually functions (h)
+QUANTITIES = {"kron", "onehot", "W", "w", "b", "z", "a", "o", "x", "y", "t", "delta", "Delta", "net", "in", "out", "Err",
+              "Z", "A", "X", "Y", "B", "dW", "dw", "db", "dZ", "dz", "dA", "da"}
+FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid", "normsq", "rowsum", "step", "diag", "max"}
+STEP_OF = {"W": "DeltaW", "w": "Deltaw", "b": "Deltab", "theta": "Deltatheta"}
+LOSS_FUNCTIONS = {"L", "E", "C", "J", "ell", "Loss", "Cost"}
 
 
 class _TokenStream(Lexer):
@@ -66,10 +71,13 @@ def _parser() -> Lark:
     return Lark(GRAMMAR, parser="lalr", lexer=_TokenStream, maybe_placeholders=False)
 
 
-def parse_claim(text: str) -> Claim:
-    """Parse one claim (``lhs = rhs [= ...]`` or ``lhs <- rhs``) into a :class:`Claim`."""
-    body, notes = annotations(text)
-    tokens = tokenize(body)
+def parse_claim(text: str, words: frozenset = frozenset(), quantities: frozenset = frozenset()) -> Claim:
+    """Parse one claim (``lhs = rhs [= ...]`` or ``lhs <- rhs``) into a :class:`Claim`;
+    ``words``: multi-letter names of the notation (a spec's ``loss: Loss``)."""
+    global _EXTRA_QUANTITIES
+    _EXTRA_QUANTITIES = frozenset(quantities)
+    body, notes = annotations(normalize(text))
+    tokens = tokenize(body, words)
     if not tokens:
         raise ClaimSyntaxError(f"claim {text!r} holds no formula")
     try:
@@ -111,7 +119,8 @@ def _letters_of(node) -> list[Node]:
 
 
 def _as_index(node) -> Node:
-    if isinstance(node, Sym) and node.layer is None and node.index is None and len(node.name) == 1:
+    if isinstance(node, Sym) and node.layer is None and node.index is None and (len(node.name) == 1
+                                                                                 or node.name == "ell"):
         return Idx(node.name)
     if isinstance(node, Bin):
         return Bin(node.op, _as_index(node.left), _as_index(node.right), node.spelled)
@@ -155,7 +164,7 @@ class _Build(Transformer):
             else:
                 seq.append((pending, it))
                 pending = ("*", "")
-        return _fold(seq)
+        return _fold(_slash_derivatives(seq))
 
     # -- atoms
     def LETTER(self, tok):
@@ -170,22 +179,33 @@ class _Build(Transformer):
     def PARTIAL(self, tok):
         return _Marker("partial")
 
+    def NABLA(self, tok):
+        return _Marker("nabla", wrt=None)
+
     def hat(self, items):
         inner = items[1]
         if isinstance(inner, Sym):
-            return Sym(inner.name, hat=True)
+            return Sym(inner.name, inner.layer, inner.index, True, inner.layer_parens)
         raise ClaimSyntaxError("\\hat must be applied to a single letter such as \\hat{y}")
 
     def group(self, items):
         content = items[1]
-        return ("tuple", content) if isinstance(content, list) and len(content) > 1 else Paren(_single(content))
+        if isinstance(content, list) and len(content) > 1:
+            return ("tuple", content)
+        if isinstance(_single(content), _PartialProduct):
+            _finish(_single(content))  # raises: a bare \partial in parentheses
+        if items[0].type == "LBRACK":
+            return _Marker("bracket", node=_single(content))  # Delta[j] (pseudo-code), else brackets
+        return Paren(_single(content))
 
     def brace(self, items):
         content = items[1]
         return ("btuple", content) if isinstance(content, list) and len(content) > 1 else _single(content)
 
     def exprlist(self, items):
-        return [_finish(i) for i in items if not isinstance(i, Token)]
+        return [i if (isinstance(i, _Marker) and i.kind == "partial" or isinstance(i, _PartialProduct))
+                and len(items) == 1 else _finish(i)
+                for i in items if not isinstance(i, Token)]
 
     def bound(self, items):
         return ("bound", _finish(items[0]), _finish(items[2]))
@@ -197,7 +217,7 @@ class _Build(Transformer):
         if dn and dd and rest_d is not None:
             if rest_n is None:
                 return _Marker("derivop", wrt=rest_d, spelled=dn)
-            return Deriv(rest_n, rest_d, spelled=dn)
+            return Deriv(rest_n, rest_d.arg if isinstance(rest_d, Paren) else rest_d, spelled=dn)
         if isinstance(num, _Marker) or isinstance(den, _Marker):
             raise ClaimSyntaxError("a fraction with \\partial must read \\frac{\\partial E}{\\partial w}")
         return Bin("/", _finish(num), _finish(den), "frac")
@@ -226,14 +246,39 @@ class _Build(Transformer):
             if head.var is None:
                 raise ClaimSyntaxError("\\sum needs its index, e.g. \\sum_k or \\sum_{k=1}^{n}")
             return head
-        if isinstance(head, Sym) and not head.hat and head.name in FUNCTIONS | LOSS_FUNCTIONS and head.index is None:
+        if isinstance(head, _Marker) and head.kind == "nabla":
+            for kind, value in scripts:
+                if kind != "sub" or head.wrt is not None or isinstance(value, tuple):
+                    raise ClaimSyntaxError("\\nabla takes one subscript, e.g. \\nabla_{W^{(2)}} E")
+                head.wrt = value
+            if head.wrt is None:
+                raise ClaimSyntaxError("write what the gradient is taken with respect to, e.g. \\nabla_a C")
+            return head
+        if isinstance(head, Sym) and not head.hat and head.name in (FUNCTIONS - _EXTRA_QUANTITIES) | LOSS_FUNCTIONS \
+                and head.index is None:
             primes = sum(1 for kind, _ in scripts if kind == "prime")
             if head.name in FUNCTIONS or primes:
                 others = [s for s in scripts if s[0] != "prime"]
+                layer = power = None
+                if head.name in FUNCTIONS and len(others) == 1 and others[0][0] == "sup" and not _is_T(others[0][1]) \
+                        and not isinstance(others[0][1], tuple):
+                    if isinstance(others[0][1], Num):  # \tanh^2(z): the square of the value
+                        power = others[0][1]
+                    else:  # g^{[1]}, f^{(l)}: the layer's function
+                        layer = _as_layer(others[0][1])
+                    others = []
                 if not others:
-                    return _Marker("fn", name=head.name, primes=primes)
-        node = head
+                    return _Marker("fn", name=head.name, primes=primes, layer=layer, power=power)
+        if isinstance(head, _Marker) and head.kind == "bracket" and not scripts:
+            return head
+        node, had_sub = head, False
         for kind, value in scripts:
+            if isinstance(node, _Marker):
+                node = Paren(node.node)
+            if kind == "sup" and had_sub and isinstance(value, Num) and isinstance(node, Sym):
+                node = Pow(node, value)  # z_j^2: a power (a layer is written before the subscript)
+                continue
+            had_sub = had_sub or kind == "sub"
             node = _apply_script(node, kind, value)
         return node
 
@@ -243,16 +288,20 @@ def _single(content):
 
 
 def _finish_maybe(x):
-    return x if isinstance(x, _Marker) else _finish(x)
+    return x if isinstance(x, (_Marker, _PartialProduct)) else _finish(x)
 
 
 def _finish(x) -> Node:
     if isinstance(x, _Marker):
         if x.kind == "fn":
             return Sym(x.name)
+        if x.kind == "bracket":
+            return Brackets(_finish(x.node))
         raise ClaimSyntaxError("\\sum or \\partial is missing what it applies to")
     if isinstance(x, tuple):
         raise ClaimSyntaxError("a list in parentheses is only allowed as function arguments, e.g. L(t, y)")
+    if isinstance(x, _PartialProduct):
+        raise ClaimSyntaxError("write a derivative as \\frac{\\partial E}{\\partial w} or \\partial E/\\partial w")
     return x
 
 
@@ -263,7 +312,8 @@ def _script_value(v):
 
 
 def _index_name(node) -> str:
-    if isinstance(node, Sym) and node.layer is None and node.index is None and len(node.name) == 1:
+    if isinstance(node, Sym) and node.layer is None and node.index is None and (len(node.name) == 1
+                                                                                 or node.name == "ell"):
         return node.name
     raise ClaimSyntaxError("a sum index must be one letter, e.g. \\sum_k")
 
@@ -275,22 +325,47 @@ def _apply_script(node, kind, value):
         if not isinstance(node, Sym) or node.index is not None:
             raise ClaimSyntaxError("a subscript must follow a quantity name, e.g. w_{jk}")
         parts = list(value[1]) if isinstance(value, tuple) else _letters_of(value)
+        if node.name == "delta" and node.layer is None and len(parts) == 2:  # Kronecker delta_{ij}
+            return Sym("kron", None, tuple(_as_index(p) for p in parts))
         return Sym(node.name, node.layer, tuple(_as_index(p) for p in parts), node.hat, node.layer_parens)
     # superscript
     if isinstance(value, tuple):
         raise ClaimSyntaxError("a superscript cannot be a list")
     if _is_T(value):
         return Transpose(node)
-    if isinstance(node, Sym) and node.name in QUANTITIES and node.layer is None and not node.hat:
+    if isinstance(value, Transpose):  # a^{(1)^T}, a^{[1]^T}: a layer, then a transpose
+        return Transpose(_apply_script(node, kind, value.arg))
+    if isinstance(value, Pow) and _is_T(value.exp):
+        return Transpose(_apply_script(node, kind, value.base))
+    if isinstance(node, Sym) and node.name in QUANTITIES | _EXTRA_QUANTITIES and node.layer is None:
         parts = _letters_of(value)
+        body = parts[:-1] if len(parts) > 1 and _is_T(parts[-1]) else parts
+        example = _example_of(body[-1])
+        if example is not None and (len(body) == 2 or node.name in ("x", "y", "t", "X", "Y") or node.hat):
+            # x^{(i)}, \hat y^{(i)}, dz^{[1](i)T}: the i-th example (of the layer before it)
+            inner = node if len(body) == 1 else _apply_script(node, kind, body[0])
+            if isinstance(inner, Sym):
+                out = replace(inner, example=example)
+                return Transpose(out) if body is not parts else out
         transpose = len(parts) > 1 and _is_T(parts[-1])
         layer = _join(parts[:-1]) if transpose else value
-        out = Sym(node.name, _as_layer(layer), node.index, node.hat, isinstance(layer, Paren))
+        out = Sym(node.name, _as_layer(layer), node.index, node.hat,
+                  "[]" if isinstance(layer, Brackets) else isinstance(layer, Paren))
         return Transpose(out) if transpose else out
     if isinstance(value, Num) and abs(value.value) > MAX_EXPONENT or isinstance(value, Neg) and isinstance(
             value.arg, Num) and abs(value.arg.value) > MAX_EXPONENT:
         raise ClaimSyntaxError(f"exponent is outside [-{MAX_EXPONENT}, {MAX_EXPONENT}]; no claim needs it")
     return Pow(node, value)
+
+
+def _example_of(node):
+    """The letter of an example superscript ``(i)``, or None."""
+    if isinstance(node, Paren) and not isinstance(node, Brackets):
+        inner = node.arg
+        if isinstance(inner, Sym) and inner.layer is None and inner.index is None and len(inner.name) == 1 \
+                and inner.name in "ijnm" and inner.name != "l":
+            return Idx(inner.name)
+    return None
 
 
 def _join(parts):
@@ -308,10 +383,14 @@ def _diff_part(x):
         return "partial", x.rest
     if isinstance(x, Sym) and x.name in ("d", "delta") and x.layer is None and x.index is None and not x.hat:
         return x.name, None
+    if isinstance(x, Sym) and x.name in GRAD_WORDS:  # \frac{dy}{dz}: the lexer kept dz whole
+        return "d", Sym(x.name[1:], x.layer, x.index, x.hat, x.layer_parens)
     if isinstance(x, Bin) and x.op == "*" and x.spelled == "":
         first, rest = _split_first(x)
         if isinstance(first, Sym) and first.name in ("d", "delta") and first.layer is None and first.index is None:
             return first.name, rest
+        if isinstance(first, Sym) and first.name in GRAD_WORDS and rest is not None:
+            return "d", Bin("*", Sym(first.name[1:], first.layer, first.index, first.hat, first.layer_parens), rest)
     return None, None
 
 
@@ -327,6 +406,25 @@ class _PartialProduct:
         self.rest = rest
 
 
+def _is_partial(it) -> bool:
+    return isinstance(it, _Marker) and it.kind == "partial"
+
+
+def _slash_derivatives(seq):
+    """``\\partial L / \\partial W^{(1)}`` (and ``∂L/∂W``): one derivative."""
+    out, i = [], 0
+    while i < len(seq):
+        op, it = seq[i]
+        if _is_partial(it) and i + 4 <= len(seq) and seq[i + 2][0][0] == "/" and _is_partial(seq[i + 2][1]) \
+                and not isinstance(seq[i + 1][1], _Marker) and not isinstance(seq[i + 3][1], _Marker):
+            out.append((op, Deriv(_finish(seq[i + 1][1]), _finish(seq[i + 3][1]))))
+            i += 4
+            continue
+        out.append((op, it))
+        i += 1
+    return out
+
+
 def _fold(seq):
     """Fold ``[(op, item), ...]``: calls first, then \\sum / d/dx over the rest, then products."""
     # a leading \partial inside a fraction: keep what follows for the fraction
@@ -340,15 +438,55 @@ def _fold(seq):
         if isinstance(it, _Marker) and it.kind == "fn" and i + 1 < len(seq) and seq[i + 1][0][0] == "*" \
                 and seq[i + 1][0][1] == "" and not isinstance(seq[i + 1][1], _Marker):
             arg = seq[i + 1][1]
+            outer = None
+            if isinstance(arg, Pow) and isinstance(arg.base, Paren):  # h(a)^2: the square of h(a)
+                arg, outer = arg.base, arg.exp
             args = tuple(arg[1]) if isinstance(arg, tuple) and arg[0] == "tuple" else (
                 arg.arg if isinstance(arg, Paren) else _finish(arg),)
-            merged.append((op, Call(it.name, args, it.primes)))
+            call = Call(it.name, args, it.primes, getattr(it, "layer", None))
+            call = call if getattr(it, "power", None) is None else Pow(call, it.power)
+            merged.append((op, call if outer is None else Pow(call, outer)))
             i += 2
+            continue
+        if isinstance(it, Sym) and it.name == "Delta" and it.layer is None and it.index is None \
+                and i + 1 < len(seq) and seq[i + 1][0] == ("*", "") and isinstance(seq[i + 1][1], Sym) \
+                and seq[i + 1][1].name in STEP_OF:
+            nxt = seq[i + 1][1]  # \Delta w_{ij}: the update amount of one parameter
+            merged.append((op, Sym(STEP_OF[nxt.name], nxt.layer, nxt.index, nxt.hat, nxt.layer_parens)))
+            i += 2
+            continue
+        if isinstance(it, _Marker) and it.kind == "nabla":
+            nxt = seq[i + 1][1] if i + 1 < len(seq) and seq[i + 1][0][0] == "*" else None
+            if isinstance(nxt, _Marker) and nxt.kind == "fn" and nxt.name in LOSS_FUNCTIONS and not nxt.primes:
+                nxt = Sym(nxt.name)
+            if isinstance(nxt, Sym) and nxt.name in LOSS_FUNCTIONS and nxt.index is None and nxt.layer is None:
+                merged.append((op, Deriv(nxt, _finish(it.wrt), spelled="nabla")))
+                i += 2
+                if i < len(seq) and isinstance(seq[i][1], tuple) and seq[i][1][0] == "tuple":
+                    i += 1  # \nabla_{\hat y} L(\hat y, y): the loss written with its arguments
+            else:
+                merged.append((op, Deriv(Sym("E"), _finish(it.wrt), spelled="nabla")))
+                i += 1
             continue
         if isinstance(it, tuple) and it[0] == "tuple" and merged and isinstance(merged[-1][1], Sym) \
                 and merged[-1][1].name in LOSS_FUNCTIONS and merged[-1][1].index is None:
             merged[-1] = (merged[-1][0], Call(merged[-1][1].name, tuple(it[1])))  # L(t, y)
             i += 1
+            continue
+        if isinstance(it, _Marker) and it.kind == "bracket":
+            prev = merged[-1][1] if merged and op == ("*", "") else None
+            if isinstance(prev, Sym) and prev.index is None and prev.name in QUANTITIES | _EXTRA_QUANTITIES:
+                parts = it.node if isinstance(it.node, tuple) else _letters_of(it.node)
+                merged[-1] = (merged[-1][0], Sym(prev.name, prev.layer, tuple(_as_index(p) for p in parts),
+                                                 prev.hat, prev.layer_parens))
+            else:
+                merged.append((op, Brackets(_finish(it.node))))
+            i += 1
+            continue
+        if isinstance(it, Paren) and op == ("*", "") and merged and isinstance(merged[-1][1], Sym) \
+                and merged[-1][1].name in LOSS_FUNCTIONS and merged[-1][1].index is None \
+                and not isinstance(merged[-1][1], _Marker):
+            i += 1  # C(W), E(w): the loss as a function of the parameters is the loss
             continue
         if isinstance(it, tuple) and it[0] == "btuple" and merged and isinstance(merged[-1][1], Sym) \
                 and merged[-1][1].name in QUANTITIES and merged[-1][1].index is None:
@@ -371,8 +509,17 @@ def _fold(seq):
 
 
 def _product(seq) -> Node:
-    acc = None
+    """Products left to right; juxtaposition, \\cdot and matrix products bind tighter than \\odot."""
+    groups: list[list] = [[]]
     for (op, spelled), it in seq:
-        node = _finish(it)
-        acc = node if acc is None else Bin(op, acc, node, spelled)
+        if op == "odot" and groups[-1]:
+            groups.append([])
+        groups[-1].append(((op, spelled), it))
+    acc = None
+    for group in groups:
+        part = None
+        for (op, spelled), it in group:
+            node = _finish(it)
+            part = node if part is None else Bin(op, part, node, spelled)
+        acc = part if acc is None else Bin("odot", acc, part, "odot")
     return acc

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .nodes import Bin, Claim, Idx, Neg, Node, Num, Paren, Sym
+from .nodes import Bin, Call, Claim, Idx, Neg, Node, Num, Paren, Sym
 
 NAMES = {"alpha": r"\alpha", "eta": r"\eta", "sigma": r"\sigma", "varphi": r"\varphi", "delta": r"\delta",
          "Delta": r"\Delta", "exp": r"\exp", "log": r"\log", "tanh": r"\tanh", "net": r"\mathrm{net}",
          "in": r"\mathrm{in}", "out": r"\mathrm{out}", "relu": r"\operatorname{ReLU}",
-         "softmax": r"\operatorname{softmax}", "sigmoid": r"\operatorname{sigmoid}"}
+         "softmax": r"\operatorname{softmax}", "sigmoid": r"\operatorname{sigmoid}", "DeltaW": r"\Delta W", "Deltaw": r"\Delta w",
+         "Deltab": r"\Delta b", "Deltatheta": r"\Delta\theta", "ell": r"\ell", "one": r"\mathbb{1}", "normsq": r"\mathrm{normsq}", "kron": r"\delta", "onehot": "y", "step": r"\mathbb{1}", "diag": r"\operatorname{diag}", "max": r"\max", "rowsum": r"\mathrm{rowsum}",
+         "theta": r"\theta", "lambda": r"\lambda", "epsilon": r"\epsilon", "mu": r"\mu", "beta": r"\beta"}
 RELATIONS = {"=": "=", "<-": r"\leftarrow"}
 MUL = {"cdot": r" \cdot ", "times": r" \times ", "*": " ", "": " "}
 
@@ -38,29 +40,50 @@ class ClaimPrinter:
         if node.hat:
             out = rf"\hat{{{out}}}"
         if node.layer is not None:
-            layer = self.doprint(node.layer)
-            out += f"^{{({layer})}}" if node.layer_parens else f"^{{{layer}}}"
+            layer = self.doprint(node.layer).replace(" ", "")
+            out += f"^{{[{layer}]}}" if node.layer_parens == "[]" else f"^{{({layer})}}" if node.layer_parens else (f"^{layer}" if len(layer) == 1 else f"^{{{layer}}}")
+        if node.example is not None:
+            out = out[:-1] + f"({node.example.name})}}" if out.endswith("}") and node.layer is not None \
+                else out + f"^{{({node.example.name})}}"
         if node.index is not None:
             sep = "," if any(len(self.doprint(i)) > 1 for i in node.index) or node.name == "w" and len(
                 node.index) == 2 and self._comma else ""
-            out += "_{" + sep.join(self.doprint(i) for i in node.index) + "}"
+            sub = sep.join(self.doprint(i) for i in node.index)
+            out += f"_{sub}" if len(sub) == 1 else "_{" + sub + "}"
         return out
 
     _comma = False
 
     def _print_Call(self, node):
+        if node.func == "normsq":
+            return rf"\|{self.doprint(node.args[0])}\|^2"
+        if node.func == "step":
+            return rf"\mathbb{{1}}[{self.doprint(node.args[0])} > 0]"
+        if node.func == "rowsum":
+            return f"np.sum({self.doprint(node.args[0])}, axis=1, keepdims=True)"
         name = NAMES.get(node.func, node.func) + "'" * node.primes
         return f"{name}({', '.join(self.doprint(a) for a in node.args)})"
 
     def _print_Bin(self, node):
         if node.op == "/" and node.spelled == "frac":
             return rf"\frac{{{self.doprint(node.left)}}}{{{self.doprint(node.right)}}}"
+        if node.op == "*" and isinstance(node.left, Num) and node.left.value == 1:
+            return self.doprint(node.right)
         left, right = self.doprint(node.left), self.doprint(node.right)
         if node.op in "+-":
-            return f"{left} {node.op} {right}"
-        if isinstance(node.left, Bin) and node.left.op in "+-":
+            op, r = node.op, node.right
+            while isinstance(r, Paren) and isinstance(r.arg, Neg):
+                r = r.arg
+            if isinstance(r, Neg):  # a + -b is written a - b, a - -b is a + b
+                op, r = "-" if op == "+" else "+", r.arg
+                right = self.doprint(r)
+            if op == "-" and (isinstance(r, Bin) and r.op in "+-"):
+                right = f"({right})"
+            return f"{left} {op} {right}"
+        if isinstance(node.left, Bin) and (node.left.op in "+-" or node.left.op == "odot" and node.op != "odot"):
             left = f"({left})"
-        if isinstance(node.right, Bin) and node.right.op in "+-" or isinstance(node.right, Neg):
+        if isinstance(node.right, Bin) and (node.right.op in "+-" or node.right.op == "odot") \
+                or isinstance(node.right, Neg):
             right = f"({right})"
         if node.op == "odot":
             return rf"{left} \odot {right}"
@@ -69,8 +92,16 @@ class ClaimPrinter:
         return left + MUL.get(node.spelled, " ") + right
 
     def _print_Neg(self, node):
-        inner = self.doprint(node.arg)
-        return f"-({inner})" if isinstance(node.arg, Bin) and node.arg.op in "+-" else f"-{inner}"
+        arg = node.arg
+        while isinstance(arg, Paren) and isinstance(arg.arg, (Neg, Sym, Num, Call)):
+            arg = arg.arg
+        if isinstance(arg, Neg):
+            return self.doprint(arg.arg)
+        inner = self.doprint(arg)
+        if isinstance(arg, Bin) and arg.op in "+-" or isinstance(arg, Paren) and isinstance(arg.arg, Bin) \
+                and arg.arg.op in "+-":
+            return f"-({inner.removeprefix('(').removesuffix(')') if isinstance(arg, Paren) else inner})"
+        return f"-{inner}"
 
     def _print_Pow(self, node):
         base = self.doprint(node.base)
@@ -80,25 +111,40 @@ class ClaimPrinter:
 
     def _print_Transpose(self, node):
         arg = node.arg
+        while isinstance(arg, Paren) and isinstance(arg.arg, (Sym, Paren)):
+            arg = arg.arg
         if isinstance(arg, Sym) and arg.index is None and arg.layer is not None and arg.layer_parens:
-            return self.doprint(replace(arg, layer=None)) + f"^{{({self.doprint(arg.layer)})T}}"
-        inner = self.doprint(node.arg)
-        if not isinstance(node.arg, (Sym, Paren)):
-            inner = f"({inner})"
+            brackets = "[{}]" if arg.layer_parens == "[]" else "({})"
+            return self.doprint(replace(arg, layer=None)) + "^{" + brackets.format(self.doprint(arg.layer)) + "T}"
+        if isinstance(arg, Sym) and arg.layer is not None:
+            return f"({self.doprint(arg)})^T"
+        inner = self.doprint(arg)
+        if not isinstance(arg, Sym) or arg.hat:
+            inner = f"({inner})" if not inner.startswith("(") else inner
         return inner + "^T"
 
     def _print_Paren(self, node):
-        return rf"\left({self.doprint(node.arg)}\right)"
+        inner = node.arg
+        while isinstance(inner, Paren):
+            inner = inner.arg
+        if isinstance(inner, (Sym, Num, Idx, Call, Paren)):
+            return self.doprint(inner)
+        return f"({self.doprint(inner)})"
+
+    def _print_Brackets(self, node):
+        return self._print_Paren(node)
 
     def _print_Deriv(self, node):
-        d = {"partial": r"\partial ", "d": "d", "delta": r"\delta "}[node.spelled]
         wrt = self.doprint(node.wrt)
+        if node.spelled == "nabla" and node.num is not None:
+            return rf"\nabla_{{{wrt}}} {self.doprint(node.num)}"
+        d = {"d": "d", "delta": r"\delta "}.get(node.spelled, r"\partial ")
         if node.num is None:
             return rf"\frac{{{d.strip()}}}{{{d}{wrt}}} {self.doprint(node.body)}"
         return rf"\frac{{{d}{self.doprint(node.num)}}}{{{d}{wrt}}}"
 
     def _print_SumOver(self, node):
-        limits = f"_{{{node.var}}}" if node.lower is None else f"_{{{node.var}={self.doprint(node.lower)}}}"
+        limits = f"_{node.var}" if node.lower is None else f"_{{{node.var}={self.doprint(node.lower)}}}"
         if node.upper is not None:
             limits += f"^{{{self.doprint(node.upper)}}}"
         return rf"\sum{limits} {self.doprint(node.body)}"

@@ -49,6 +49,8 @@ class SymbolicClaim:
     def _c_Paren(self, node):
         return self.convert(node.arg)
 
+    _c_Brackets = _c_Paren
+
     def _c_Neg(self, node):
         return -self.convert(node.arg)
 
