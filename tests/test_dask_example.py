@@ -19,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_dask_example_trains_on_a_local_cluster():
     for module in ("dask.array", "dask.distributed"):  # in CI (.ci/run installs them) a missing one fails
         importlib.import_module(module) if os.environ.get("CI") else pytest.importorskip(module)
