@@ -413,46 +413,68 @@ def reference_point(d: Derivation, batch: int = 3):
 
 def symbolic_gradients(d: Derivation, params: dict, X: np.ndarray, T: np.ndarray, entries: dict | None = None,
                        digits: int = 30) -> dict:
-    """Batch-mean dE/dp from the derivation's deltas, in ``digits``-digit arithmetic.
+    """Batch-mean dE/dp from the derivation's templates, in ``digits``-digit arithmetic.
 
-    ``entries`` (key -> list of indices) limits the result to those entries; the
-    forward sums run in mpmath, the activations, deltas and gradients are the
-    derivation's own expressions evaluated at those numbers.
+    The index-form delta and local-derivative templates of every layer (the
+    derivation itself, before any printing) are evaluated with mpmath at every
+    unit, on a forward pass in the same precision (exact for the first layer's
+    dyadic sums).  ``entries`` (key -> list of indices) limits the result to those
+    entries.
     """
     import mpmath
 
-    g, net = d.graph, d.network
+    net = d.network
     wanted = entries or {key: list(np.ndindex(*value.shape)) for key, value in params.items()}
-    total = {key: {tuple(i): 0.0 for i in idx} for key, idx in wanted.items()}
-    upper = {}  # weights that deltas use (layers 2..L)
-    for l in range(2, d.L + 1):
-        for j, row in enumerate(g.W[l]):
-            upper.update({w: sp.Float(params[f"W{l}"][j, k], digits) for k, w in enumerate(row)})
+    total = {key: {tuple(i): mpmath.mpf(0) for i in idx} for key, idx in wanted.items()}
     with mpmath.workdps(digits):
-        rows = {l: [[mpmath.mpf(float(w)) for w in row] for row in params[f"W{l}"]] for l in range(2, d.L + 1)}
+        mp = np.vectorize(lambda v: mpmath.mpf(float(v)), otypes=[object])
+        weights = {l: mp(params[f"W{l}"]) for l in range(1, d.L + 1)}
+        deltas = {}
+        for l in range(d.L, 0, -1):
+            template = d.general.layers[l].delta.subs(d.sizes)
+            bases = sorted({e.base for e in template.atoms(sp.Indexed)}, key=str)
+            deltas[l] = ([str(b.label) for b in bases], sp.lambdify([*bases, general.J], template, modules="mpmath"))
+        locals_ = {}
+        for l in range(1, d.L + 1):
+            form = d.general.layers[l]
+            locals_[l] = (sp.lambdify([general.base("a", l - 1), general.J, general.K], form.dz_dW, modules="mpmath"),
+                          None if form.dz_db is None else sp.lambdify([general.J], form.dz_db, modules="mpmath"))
+        acts = {l: sp.lambdify([ops.X], layer.activation.expr, modules="mpmath")
+                for l, layer in enumerate(net.layers, start=1) if not layer.activation.vector}
         for x_row, t_row in zip(X, T):
-            vals = dict(upper)
-            vals.update({s: sp.Float(v, digits) for s, v in zip(g.t, t_row)})
-            prev = [mpmath.mpf(float(v)) for v in x_row]
-            vals.update({s: sp.Float(v, digits) for s, v in zip(g.x, x_row)})
+            arrays = {"x": _padded_mp(mp(x_row)), "t": _padded_mp(mp(t_row))}
+            prev = list(mp(x_row))
             for l in range(1, d.L + 1):
                 b = params.get(f"b{l}")
                 exact = _dyadic_product(params[f"W{l}"], x_row) if l == 1 else None
-                for j, zs in enumerate(g.z[l]):
-                    z = exact[j] if exact is not None else mpmath.fsum(w * a for w, a in zip(rows[l][j], prev))
-                    vals[zs] = sp.Float(z + (mpmath.mpf(float(b[j])) if b is not None else 0), digits)
-                for a, ad in zip(g.a[l], g.a_def[l]):
-                    vals[a] = ad.xreplace(vals).evalf(digits)
-                prev = [mpmath.mpf(str(vals[a])) for a in g.a[l]]
+                z = [(exact[j] if exact is not None else mpmath.fsum(w * a for w, a in zip(weights[l][j], prev)))
+                     + (mpmath.mpf(float(b[j])) if b is not None else 0) for j in range(net.sizes[l])]
+                if l in acts:
+                    a = [acts[l](v) for v in z]
+                else:  # softmax
+                    top = max(z)
+                    e = [mpmath.exp(v - top) for v in z]
+                    a = [v / mpmath.fsum(e) for v in e]
+                arrays.update({f"z{l}": _padded_mp(z), f"a{l}": _padded_mp(a), f"W{l}": _padded_mp(weights[l])})
+                prev = a
             for l in range(d.L, 0, -1):
-                for j in range(1, net.sizes[l] + 1):
-                    vals[d.delta_symbol(l, j)] = d.delta(l, j).xreplace(vals).evalf(digits)
+                names, fn = deltas[l]
+                values = [fn(*(arrays[n] for n in names), j) for j in range(1, net.sizes[l] + 1)]
+                arrays[f"delta{l}"] = _padded_mp(values)
             for key, idx in total.items():
                 l = int(key[1:])
+                delta, prev_a = arrays[f"delta{l}"], arrays["x" if l == 1 else f"a{l - 1}"]
+                w_local, b_local = locals_[l]
                 for index in idx:
-                    p = g.W[l][index[0]][index[1]] if key[0] == "W" else g.b[l][index[0]]
-                    idx[index] += float(d.compact_gradient(p).xreplace(vals).evalf(digits))
-    return {key: {index: value / len(X) for index, value in idx.items()} for key, idx in total.items()}
+                    j = index[0] + 1
+                    idx[index] += delta[j] * (w_local(prev_a, j, index[1] + 1) if key[0] == "W" else b_local(j))
+    return {key: {index: float(value / len(X)) for index, value in idx.items()} for key, idx in total.items()}
+
+
+def _padded_mp(values) -> np.ndarray:
+    """An object array of mpmath numbers, padded so that 1-based indices address the values."""
+    arr = np.asarray(values, dtype=object)
+    return np.pad(arr, [(1, 0)] * arr.ndim, constant_values=None)
 
 
 def _dyadic_product(W: np.ndarray, x: np.ndarray, scale: int = 1 << 12):

@@ -125,7 +125,10 @@ class Derivation:
     @_per_instance
     def _delta(self, l: int, j: int) -> sp.Expr:
         self._check_unit(l, j)
-        return _indexed_to_symbol(self.layer_delta(l).xreplace({J: sp.Integer(j)}))
+        expr = self.layer_delta(l)
+        unit = {J: sp.Integer(j)}
+        mapping = {e: _indexed_to_symbol(e.xreplace(unit)) for e in expr.atoms(sp.Indexed)}
+        return expr.xreplace({**mapping, **unit})  # one pass: unit j and canonical names together
 
     @_per_instance
     def layer_delta(self, l: int) -> sp.Expr:
