@@ -18,6 +18,8 @@ from .lexer import annotations
 
 _ENV = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|alignat|alignedat|gather|gathered|equation|split|"
                   r"multline|eqnarray|flalign|displaymath|math|array|cases)\*?\}(?:\{[^{}]*\})?")
+_CASES = re.compile(r"\\begin\s*\{cases\}.*?\\end\s*\{cases\}", re.DOTALL)
+_WITH = re.compile(r"\\text\s*\{[^{}]*\b(?:with|where)\s*\}")  # "= \text{element-wise, with } f'(u) = ..."
 _DROP = re.compile(r"\\(?:label|tag\*?|eqref|ref)\s*\{[^{}]*\}|\\(?:nonumber|notag|displaystyle)\b")
 _ROW_BREAK = re.compile(r"(?<!\\)\\\\(?:\s*\[[^\]]*\])?")
 _REL = re.compile(r"\\leftarrow\b|\\gets\b|\\coloneqq\b|\\equiv\b|\\triangleq\b|:=|<-|←|(?<![<>!\\])=")
@@ -35,6 +37,7 @@ class ClaimText:
 
 def rows(formula: str) -> list[tuple[str, int]]:
     """The rows of a formula (align rows, ``\\\\`` breaks) with their line offsets; ``&`` removed."""
+    formula = _CASES.sub(lambda m: " \\piecewise " + "\n" * m.group().count("\n"), formula)  # one claim, not rows
     text = _DROP.sub(" ", _ENV.sub(" ", formula))
     out = []
     pos = 0
@@ -100,6 +103,7 @@ def split_formula(formula: str) -> list[ClaimText]:
     out: list[ClaimText] = []
     previous_last = ""
     for row, offset in merged:
+        row = _WITH.sub(lambda m: " \\withclause ", row)
         body, remarks = annotations(row)
         scope = " ".join(f"\\text{{({m.group(1).lower()} layer)}}" for r in remarks if (m := _SCOPE.fullmatch(r.strip())))
         sides, rels = links(" ".join(body.split()))
