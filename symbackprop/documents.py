@@ -527,9 +527,10 @@ class Builder:
         """The aima (Monash) form: Delta = -delta, and the update w <- w + alpha a Delta."""
         d, p, L = self.d, self.prof, self.d.L
         blocks = [Heading(para(f"The update-rule form ({p.name} profile)"))]
-        blocks.append(para("Write ", m(rf"{p.delta} = -\delta"), " for each unit. Gradient descent ",
+        blocks.append(para("Write ", m(rf"{p.delta}_{{j}} = -\delta_{{j}}"), " for each unit ", m("j"),
+                           ". Gradient descent ",
                            m(rf"w \leftarrow w - {p.learning_rate}\, \partial {p.loss}/\partial w"),
-                           " then becomes an addition. Substituting ", m(r"\delta = -" + p.delta),
+                           " then becomes an addition. Substituting ", m(rf"\delta_{{j}} = -{p.delta}_{{j}}"),
                            " into the results above gives, for a unit ", m("k"), " of the output layer and a unit ",
                            m("j"), " of the layer before it:"))
         alpha = sp.Symbol("alpha")
@@ -579,7 +580,7 @@ class Builder:
                                          rf"gradient descent, $\delta = -{p.delta}$")],
                                        general_form=True, relation=r"\leftarrow"))
             if l == 1:
-                blocks.append(para("For the first hidden layer the inputs are the network inputs, ",
+                blocks.append(para("The inputs of the first hidden layer are the network inputs, ",
                                    m(f"a_{{i}} = {p.input}_{{i}}"), "."))
         return blocks
 
@@ -657,8 +658,11 @@ class Builder:
         if opt.name == "adam":
             sec.blocks.append(para("Square, square root and division of matrices act element by element."))
         if p.descent_sign == "plus" and opt.name == "sgd":
-            sec.blocks.append(para("Per weight, with ", m(rf"{p.delta} = -\delta"), ", these are the rules ",
-                                   m(rf"w \leftarrow w + {p.learning_rate}\, a\, {p.delta}"), " derived above."))
+            w = self.gpr.doprint(_rn(general.base("W", self.d.L)[J, K], {J: _idx("k"), K: _idx("j")}))
+            sec.blocks.append(para("Per weight, with ", m(rf"{p.delta}_{{k}} = -\delta_{{k}}"),
+                                   ", these are the rules ",
+                                   m(rf"{w} \leftarrow {w} + {p.learning_rate}\, a_{{j}}\, {p.delta}_{{k}}"),
+                                   " derived above."))
         return sec
 
     # ------------------------------------------------------------------ 9. verification

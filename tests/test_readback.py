@@ -23,7 +23,7 @@ import contextlib
 import io
 import json
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -41,7 +41,7 @@ RECORD = ROOT / "tests" / "data" / "readback_cannot_check.json"
 MIN_CORRECT = 20
 
 
-@lru_cache(maxsize=None)
+@cache
 def _derivation(example: Path):
     return derive(str(example), verify=False)
 
