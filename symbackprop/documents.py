@@ -527,9 +527,10 @@ class Builder:
         """The aima (Monash) form: Delta = -delta, and the update w <- w + alpha a Delta."""
         d, p, L = self.d, self.prof, self.d.L
         blocks = [Heading(para(f"The update-rule form ({p.name} profile)"))]
+        w = self.gpr.doprint(_rn(general.base("W", L)[J, K], {J: _idx("k"), K: _idx("j")}))
         blocks.append(para("Write ", m(rf"{p.delta}_{{j}} = -\delta_{{j}}"), " for each unit ", m("j"),
                            ". Gradient descent ",
-                           m(rf"w \leftarrow w - {p.learning_rate}\, \partial {p.loss}/\partial w"),
+                           m(rf"{w} \leftarrow {w} - {p.learning_rate}\, \partial {p.loss}/\partial {w}"),
                            " then becomes an addition. Substituting ", m(rf"\delta_{{j}} = -{p.delta}_{{j}}"),
                            " into the results above gives, for a unit ", m("k"), " of the output layer and a unit ",
                            m("j"), " of the layer before it:"))

@@ -359,6 +359,8 @@ class Resolver:
     def layers_ok(self, sides, layers: dict) -> bool:
         for side in sides:
             for n in walk(side):
+                if not self._call_layer_ok(n, layers):
+                    return False
                 if isinstance(n, Sym) and n.index is None and n.layer is not None \
                         and not self._whole_layer_ok(n, layers):
                     return False
@@ -389,6 +391,19 @@ class Resolver:
                 if kind == "bias" and not self.truth.net.layers[top - 1].bias:
                     return False
         return True
+
+    def _call_layer_ok(self, node: Node, layers: dict) -> bool:
+        """``g_{2}'(in_j)``: the layer written on a function is the layer of its argument's unit j."""
+        if not isinstance(node, Call) or node.layer is None or len(node.args) != 1:
+            return True
+        arg = node.args[0]
+        if not isinstance(arg, Sym) or arg.layer is not None or not arg.index or len(arg.index) != 1 \
+                or not isinstance(arg.index[0], Idx) or kind_of(arg, self.profile) not in ("z", "a"):
+            return True
+        try:
+            return layers.get(arg.index[0].name) == self.int_value(node.layer, layers)
+        except (KeyError, CannotCheck):
+            return True
 
     def _whole_layer_ok(self, sym: Sym, layers: dict) -> bool:
         """A whole layer ``W^{l}``, ``\\delta^{l}``: its layer letter stands for a layer that has it."""
@@ -967,6 +982,8 @@ class Evaluator:
                               "{\\partial W^{(2)}_{jk}}")
         if wrt[0] not in ("W", "b", "z", "a", "t"):
             raise CannotCheck(f"cannot differentiate with respect to {wrt[0]}")
+        if num[0] in ("W", "b") and wrt[0] in ("W", "b", "z", "a", "t"):
+            return _arr(1.0 if num == wrt else 0.0)  # a parameter depends on itself only
         if num[0] not in ("loss", "z", "a"):
             raise CannotCheck(f"cannot differentiate {num[0]} through the network")
         v = float(self.value_of_key(wrt)[0, 0])

@@ -89,6 +89,7 @@ _INDICATOR = re.compile(r"\\mathbb\s*\{\s*1\s*\}|\\mathbb\s*1|\U0001d7d9")
 _PRIME_LAYER = re.compile(r"\^\s*\{\s*(\[[^{}\[\]]*\]|\([^{}()]*\))\s*(?:\\prime|')\s*\}")
 _TEXT = re.compile(r"\\(text|mbox|textit|textbf)\s*\{([^{}]*)\}")
 _PRIME_SUP = re.compile(r"\^\s*(\{\s*\\prime\s*\}|\\prime)")
+_HADAMARD_POWER = re.compile(r"\^\s*\{\s*\\circ\s*(\d)\s*\}")  # (a)^{\circ 2}: element-wise square
 _ONES = re.compile(r"\\(?:mathbf|boldsymbol|bm)\s*\{\s*1\s*\}")  # a column of ones
 _DOLLARS = re.compile(r"\$+")
 _ENV = re.compile(r"\\(begin|end)\s*\{(align\*?|aligned|equation\*?|gather\*?)\}")
@@ -132,6 +133,7 @@ def normalize(text: str) -> str:
     text = _IND_EQUAL.sub(lambda m: f" \\mathrm{{kron}}_{{{m.group(1)}{m.group(2)}}} ", text)
     text = _INDICATOR.sub(r" \\mathbbone ", text)
     text = _ONES.sub(r" \\mathrm{ones} ", text)
+    text = _HADAMARD_POWER.sub(lambda m: "^{" + m.group(1) + "}", text)
     text = _BOLD_CMD.sub(lambda m: f" {m.group(2)} ", text)
     return _PRIME_LAYER.sub(lambda m: "^{" + m.group(1) + "}'", text)
 
@@ -188,7 +190,8 @@ def tokenize(text: str, words: frozenset = frozenset()) -> list[Tok]:
         raise ClaimSyntaxError(f"claim is {len(text)} characters long (at most {MAX_CLAIM_LENGTH}); split it")
     if "\\" not in text and "{" not in text:
         text = plain_to_latex(text)
-    text = _NAMED_GROUP.sub(lambda m: f" {m.group(2)} ", text)
+    for _ in range(2):  # \boldsymbol{\mathrm{net}}: the inner name first
+        text = _NAMED_GROUP.sub(lambda m: f" {m.group(2)} ", text)
     text = _PRIME_SUP.sub("'", text)
     tokens: list[Tok] = []
     depth = pos = 0

@@ -26,6 +26,7 @@ from .split import split_formula
 
 _REL = re.compile(r"\\leftarrow\b|\\gets\b|\\coloneqq\b|\\equiv\b|\\triangleq\b|:=|<-|←|(?<![<>!\\])=")
 _OTHER_REL = re.compile(r"\\(?:approx|sim|simeq|propto|le|leq|ge|geq|lt|gt|neq|ne|ll|gg|to|mapsto|rightarrow)\b|[<>≈≤≥]")
+_RANGE = re.compile(r"^\s*[A-Za-z]\s*=\s*\w+\s*,\s*\\[lc]?dots\s*,\s*[\w{}\\_^]+\s*$")
 _IN = re.compile(r"\\in\b|∈")
 _CONDITION = re.compile(r"\b(?:if|when|where|for)\b[^.]*?\b(output|first|hidden)\s+(?:layer|neuron|unit)", re.IGNORECASE)
 
@@ -83,6 +84,8 @@ def syntactic_skip(text: str, formula: Formula) -> str | None:
     """Why a claim text is not a claim about the network, judged from its syntax alone (or None)."""
     if formula.listing:
         return "a notation-list entry (it names a symbol), not a claim"
+    if _RANGE.match(text):
+        return "an index range (j = 1, ..., n), not a claim"
     if not _REL.search(text):
         if _IN.search(text):
             return "a shape or set annotation (\\in), not a claim"

@@ -270,6 +270,12 @@ class _Build(Transformer):
                     others = []
                 if not others:
                     return _Marker("fn", name=head.name, primes=primes, layer=layer, power=power)
+        if isinstance(head, Sym) and not head.hat and head.name in _LAYER_FUNCTIONS - _EXTRA_QUANTITIES \
+                and head.index is None and head.layer is None and any(k == "prime" for k, _ in scripts) \
+                and [k for k, _ in scripts if k != "prime"] == ["sub"] and scripts[0][0] == "sub" \
+                and isinstance(scripts[0][1], Num) and scripts[0][1].value.denominator == 1:
+            primes = sum(1 for kind, _ in scripts if kind == "prime")  # \varphi_{1}', g_{2}': layer 1's, 2's
+            return _Marker("fn", name=head.name, primes=primes, layer=scripts[0][1], power=None)
         if isinstance(head, _Marker) and head.kind == "bracket" and not scripts:
             return head
         node, had_sub = head, False

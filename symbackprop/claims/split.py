@@ -20,6 +20,7 @@ _ENV = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|alignat|alignedat|gathe
                   r"multline|eqnarray|flalign|displaymath|math|array|cases)\*?\}(?:\{[^{}]*\})?")
 _CASES = re.compile(r"\\begin\s*\{cases\}.*?\\end\s*\{cases\}", re.DOTALL)
 _WITH = re.compile(r"\\text\s*\{[^{}]*\b(?:with|where)\s*\}")  # "= \text{element-wise, with } f'(u) = ..."
+_LEADING_SPACE = re.compile(r"^(?:\\(?:quad|qquad|[,;:!])\s*)+")  # "&\quad + c": a broken line
 _DROP = re.compile(r"\\(?:label|tag\*?|eqref|ref)\s*\{[^{}]*\}|\\(?:nonumber|notag|displaystyle)\b")
 _ROW_BREAK = re.compile(r"(?<!\\)\\\\(?:\s*\[[^\]]*\])?")
 _REL = re.compile(r"\\leftarrow\b|\\gets\b|\\coloneqq\b|\\equiv\b|\\triangleq\b|:=|<-|←|(?<![<>!\\])=")
@@ -92,14 +93,33 @@ def _matching_brace(text: str, open_at: int) -> int:
     return -1
 
 
+def _equations_listed(row: str) -> list[str]:
+    """``n_{0} = 2, n_{1} = 3``: a row of equations separated by commas, one claim each (a
+    comma inside braces or brackets, ``w_{j,k}``, ``L(t, y)``, never splits)."""
+    parts, depth, start = [], 0, 0
+    for pos, ch in enumerate(row):
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            depth = max(depth - 1, 0)
+        elif ch == "," and depth == 0:
+            parts.append(row[start:pos].strip())
+            start = pos + 1
+    parts.append(row[start:].strip())
+    if len(parts) > 1 and all(len(links(p)[1]) == 1 and all(links(p)[0]) for p in parts):
+        return parts
+    return [row]
+
+
 def split_formula(formula: str) -> list[ClaimText]:
     """The claims of one formula, in order; a formula with no relation is one (non-)claim text."""
     merged: list[tuple[str, int]] = []
     for row, offset in rows(formula):
+        row = _LEADING_SPACE.sub("", row)
         if merged and row.startswith(_CONTINUE) and not _REL.search(annotations(row)[0]):
             merged[-1] = (f"{merged[-1][0]} {row}", merged[-1][1])  # a broken line: "a = b \\ + c"
         else:
-            merged.append((row, offset))
+            merged.extend((part, offset) for part in _equations_listed(row))
     out: list[ClaimText] = []
     previous_last = ""
     for row, offset in merged:
