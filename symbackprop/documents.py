@@ -644,7 +644,7 @@ class Builder:
         sec = Section("Update rules")
         settings = {"sgd": "", "momentum": f", momentum $\\mu = {number(opt.momentum)}$",
                     "adam": (f", $\\beta_1 = {number(opt.beta1)}$, $\\beta_2 = {number(opt.beta2)}$, "
-                             f"$\\epsilon = {_sci(opt.epsilon) if opt.epsilon < 1e-3 else number(opt.epsilon)}$")
+                             f"$\\epsilon = {_sci_exact(opt.epsilon) if opt.epsilon < 1e-3 else number(opt.epsilon)}$")
                     }[opt.name]
         tail = ("; each parameter moves against its gradient from the previous section"
                 + (" (the moments start at zero; the step counter is " if opt.name == "adam" else
@@ -780,6 +780,13 @@ def _sci(x: float) -> str:
     if x == 0:
         return "0"
     mant, exp = f"{x:.0e}".split("e")
+    return rf"{mant} \times 10^{{{int(exp)}}}"
+
+
+def _sci_exact(x: float) -> str:
+    """A hyper-parameter in scientific notation with the digits of ``{x:g}`` (1e-08: 1 \\times 10^{-8})."""
+    mant, exp = f"{x:.5e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
     return rf"{mant} \times 10^{{{int(exp)}}}"
 
 

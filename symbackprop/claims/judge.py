@@ -247,7 +247,7 @@ def _hyper_parameter(claim: Claim, ctx: Context) -> Verdict | None:
     except Exception:  # noqa: BLE001 - not a number after all: judged as any other claim
         return None
     want = float(getattr(opt, field))
-    if close(np.array([[value]]), np.array([[want]])):
+    if abs(value - want) <= 1e-5 * max(abs(value), abs(want)):  # relative: epsilon = 1e-8 is not 1e-6
         return Verdict(claim.text, "correct", method="exact", checked=1,
                        note=f"the {opt.name} optimizer's {field.replace('_', ' ')} in the spec is {want:g}")
     return Verdict(claim.text, "incorrect", diagnosis=f"the spec's {field.replace('_', ' ')} is {want:g}, "
@@ -386,8 +386,8 @@ def _generic_definition(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict
     standard function that the network does not use."""
     lhs = claim.sides[0]
     if len(claim.sides) != 2 or not isinstance(lhs, Call) or lhs.func not in GENERIC_ACTIVATIONS \
-            or lhs.primes or len(lhs.args) != 1 or not isinstance(lhs.args[0], Sym):
-        return verdict
+            or lhs.primes or len(lhs.args) != 1 or not isinstance(lhs.args[0], Sym) or lhs.layer is not None:
+        return verdict  # \varphi_{1}(u) = ...: the layer is written, so that layer's activation is meant
     var = lhs.args[0]
     if var.layer is not None or var.index is not None:
         return verdict
