@@ -135,3 +135,14 @@ def _record() -> None:  # pragma: no cover - run by hand: python tests/test_read
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(_record())
+
+
+def test_piecewise_relu_in_a_document_is_checked_both_ways():
+    """ReLU's derivative printed as SymPy's two cases is read ([z > 0]) and judged, right and wrong."""
+    d = _derivation(ROOT / "examples" / "deep_mixed.toml")
+    right = r"\frac{\partial a^{(1)}_{1}}{\partial z^{(1)}_{1}} = \begin{cases} 0 & \text{for}\: z^{(1)}_{1} \leq 0 \\1 & \text{otherwise} \end{cases}"
+    wrong = right.replace(r"\leq 0", "> 0")
+    text = f"# ReLU\n\n$$\n{right}\n$$\n\n$$\n{wrong}\n$$\n"
+    checked, _ = check_notes(Notes("n.md", "markdown", text, scan(text, "markdown")),
+                             [[Option(d, (), "the spec")]], "seed", "seed")
+    assert [c.verdict.verdict for c in checked] == ["correct", "incorrect"]

@@ -155,7 +155,8 @@ def annotations(text: str) -> tuple[str, list[str]]:
 
     def keep(m: re.Match) -> str:
         word = m.group(2).strip()
-        if re.fullmatch(r"[A-Za-z]+", word) and (word in WORDS or _NAME_AFTER.match(text, m.end())):
+        if re.fullmatch(r"[A-Za-z]+", word) and (word in WORDS and text[m.end():].strip()
+                                                 or _NAME_AFTER.match(text, m.end())):  # a last \text{ReLU}: a label
             return f" {word} "
         notes.append(word)
         return " "
@@ -207,8 +208,8 @@ def tokenize(text: str, words: frozenset = frozenset()) -> list[Tok]:
         if kind == "cmd":
             name = value[1:]
             if name == "withclause":
-                raise ClaimSyntaxError("a formula with a 'with' or 'where' clause in words is not read; write the "
-                                       "clause as its own claim")
+                raise ClaimSyntaxError("the right side is said in words ('element-wise, with ...'), which is not "
+                                       "read; the formula after 'with' is checked as its own claim")
             if name == "piecewise":
                 raise ClaimSyntaxError("a piecewise definition (\\begin{cases}) is not read; write each case as "
                                        "its own claim")

@@ -36,9 +36,27 @@ class ClaimText:
     offset: int
 
 
+_BRANCHES = re.compile(r"\\begin\s*\{cases\}\s*(?P<a>[^&]+?)\s*&\s*\\text\s*\{\s*(?:for|if)\s*\}\s*(?:\\[:;,]\s*)?"
+                       r"(?P<x>[^&]+?)\s*(?P<op>\\leq?|\\geq?|<|>)\s*0\s*\\\\\s*(?P<b>[^&]+?)\s*&\s*"
+                       r"\\text\s*\{\s*otherwise\s*\}\s*\\end\s*\{cases\}", re.DOTALL)
+
+
+def _two_cases(block: str) -> str:
+    """``\\begin{cases} A & \\text{for} x \\leq 0 \\\\ B & \\text{otherwise} \\end{cases}`` (SymPy's
+    piecewise, as for ReLU) as ``A (1 - step(x)) + B step(x)``, step(x) = [x > 0]; any other
+    piecewise definition is one unreadable claim, not rows."""
+    m = _BRANCHES.fullmatch(block.strip())
+    if m is None:
+        return " \\piecewise "
+    a, x, b = (" ".join(m.group(k).split()) for k in ("a", "x", "b"))
+    step = rf"\mathrm{{step}}\left({x}\right)"
+    low, high = (a, b) if m.group("op") in (r"\le", r"\leq", "<") else (b, a)
+    return rf" \left(\left({low}\right) \left(1 - {step}\right) + \left({high}\right) {step}\right) "
+
+
 def rows(formula: str) -> list[tuple[str, int]]:
     """The rows of a formula (align rows, ``\\\\`` breaks) with their line offsets; ``&`` removed."""
-    formula = _CASES.sub(lambda m: " \\piecewise " + "\n" * m.group().count("\n"), formula)  # one claim, not rows
+    formula = _CASES.sub(lambda m: _two_cases(m.group()) + "\n" * m.group().count("\n"), formula)  # one claim
     text = _DROP.sub(" ", _ENV.sub(" ", formula))
     out = []
     pos = 0
@@ -122,8 +140,11 @@ def split_formula(formula: str) -> list[ClaimText]:
             merged.extend((part, offset) for part in _equations_listed(row))
     out: list[ClaimText] = []
     previous_last = ""
-    for row, offset in merged:
-        row = _WITH.sub(lambda m: " \\withclause ", row)
+    clauses: list[tuple[str, int]] = []
+    for row, offset in merged:  # "f'(z) = \text{element-wise, with } f'(u) = ...": the clause is its own claim
+        m = _WITH.search(row)
+        clauses += [(row[:m.start()] + " \\withclause", offset), (row[m.end():], offset)] if m else [(row, offset)]
+    for row, offset in clauses:
         body, remarks = annotations(row)
         scope = " ".join(f"\\text{{({m.group(1).lower()} layer)}}" for r in remarks if (m := _SCOPE.fullmatch(r.strip())))
         sides, rels = links(" ".join(body.split()))
