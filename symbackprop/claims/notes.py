@@ -67,6 +67,16 @@ def _note(v: Verdict) -> str | None:
     return "; ".join(dict.fromkeys(parts)) or None
 
 
+_DECLARED = re.compile(r"\bNotation: the ([a-z]+) profile\b")
+
+
+def declared_profile(text: str) -> str | None:
+    """The profile a document names for itself (symbackprop's documents say "Notation: the
+    bishop profile."), or None; it holds for every section, as ``--notation`` would."""
+    names = {m.group(1) for m in _DECLARED.finditer(text)} & set(PROFILE_NAMES)
+    return names.pop() if len(names) == 1 else None
+
+
 def auto_profile(texts: Iterable[str], fallback: str) -> tuple[str, str]:
     """The profile whose symbols the texts use most, and the evidence (``fallback`` when none is used)."""
     joined = "\n".join(texts)
@@ -180,8 +190,11 @@ def check_notes(notes: Notes, options: list[list[Option]], notation: str = "auto
     profiles: dict[str, str] = {}
     evidence: dict[str, str] = {}
     previous = fallback
+    declared = declared_profile(notes.text) if notation == "auto" else None
     for name, texts in sections.items():
-        if notation == "auto":
+        if declared:
+            profiles[name], evidence[name] = declared, "declared by the notes: 'Notation: the ... profile'"
+        elif notation == "auto":
             profiles[name], evidence[name] = auto_profile(texts, previous)
             previous = profiles[name] if evidence[name].startswith("symbols") else previous
         else:
