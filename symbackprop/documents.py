@@ -527,9 +527,11 @@ class Builder:
         """The aima (Monash) form: Delta = -delta, and the update w <- w + alpha a Delta."""
         d, p, L = self.d, self.prof, self.d.L
         blocks = [Heading(para(f"The update-rule form ({p.name} profile)"))]
-        blocks.append(para("Write ", m(rf"{p.delta} = -\delta"), " for each unit. Gradient descent ",
-                           m(rf"w \leftarrow w - {p.learning_rate}\, \partial {p.loss}/\partial w"),
-                           " then becomes an addition. Substituting ", m(r"\delta = -" + p.delta),
+        w = self.gpr.doprint(_rn(general.base("W", L)[J, K], {J: _idx("k"), K: _idx("j")}))
+        blocks.append(para("Write ", m(rf"{p.delta}_{{j}} = -\delta_{{j}}"), " for each unit ", m("j"),
+                           ". Gradient descent ",
+                           m(rf"{w} \leftarrow {w} - {p.learning_rate}\, \partial {p.loss}/\partial {w}"),
+                           " then becomes an addition. Substituting ", m(rf"\delta_{{j}} = -{p.delta}_{{j}}"),
                            " into the results above gives, for a unit ", m("k"), " of the output layer and a unit ",
                            m("j"), " of the layer before it:"))
         alpha = sp.Symbol("alpha")
@@ -579,7 +581,7 @@ class Builder:
                                          rf"gradient descent, $\delta = -{p.delta}$")],
                                        general_form=True, relation=r"\leftarrow"))
             if l == 1:
-                blocks.append(para("For the first hidden layer the inputs are the network inputs, ",
+                blocks.append(para("The inputs of the first hidden layer are the network inputs, ",
                                    m(f"a_{{i}} = {p.input}_{{i}}"), "."))
         return blocks
 
@@ -642,7 +644,7 @@ class Builder:
         sec = Section("Update rules")
         settings = {"sgd": "", "momentum": f", momentum $\\mu = {number(opt.momentum)}$",
                     "adam": (f", $\\beta_1 = {number(opt.beta1)}$, $\\beta_2 = {number(opt.beta2)}$, "
-                             f"$\\epsilon = {_sci(opt.epsilon) if opt.epsilon < 1e-3 else number(opt.epsilon)}$")
+                             f"$\\epsilon = {_sci_exact(opt.epsilon) if opt.epsilon < 1e-3 else number(opt.epsilon)}$")
                     }[opt.name]
         tail = ("; each parameter moves against its gradient from the previous section"
                 + (" (the moments start at zero; the step counter is " if opt.name == "adam" else
@@ -657,8 +659,11 @@ class Builder:
         if opt.name == "adam":
             sec.blocks.append(para("Square, square root and division of matrices act element by element."))
         if p.descent_sign == "plus" and opt.name == "sgd":
-            sec.blocks.append(para("Per weight, with ", m(rf"{p.delta} = -\delta"), ", these are the rules ",
-                                   m(rf"w \leftarrow w + {p.learning_rate}\, a\, {p.delta}"), " derived above."))
+            w = self.gpr.doprint(_rn(general.base("W", self.d.L)[J, K], {J: _idx("k"), K: _idx("j")}))
+            sec.blocks.append(para("Per weight, with ", m(rf"{p.delta}_{{k}} = -\delta_{{k}}"),
+                                   ", these are the rules ",
+                                   m(rf"{w} \leftarrow {w} + {p.learning_rate}\, a_{{j}}\, {p.delta}_{{k}}"),
+                                   " derived above."))
         return sec
 
     # ------------------------------------------------------------------ 9. verification
@@ -775,6 +780,13 @@ def _sci(x: float) -> str:
     if x == 0:
         return "0"
     mant, exp = f"{x:.0e}".split("e")
+    return rf"{mant} \times 10^{{{int(exp)}}}"
+
+
+def _sci_exact(x: float) -> str:
+    """A hyper-parameter in scientific notation with the digits of ``{x:g}`` (1e-08: 1 \\times 10^{-8})."""
+    mant, exp = f"{x:.5e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
     return rf"{mant} \times 10^{{{int(exp)}}}"
 
 

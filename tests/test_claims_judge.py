@@ -278,3 +278,87 @@ def test_loss_override_in_the_spec_is_a_name():
     assert v.verdict == "correct", v.as_dict()
     v = judged(LOSS_NAMED, None, [r"\frac{\partial Loss}{\partial w_{j,k}} = a_j\Delta_k"])[0]
     assert v.verdict == "incorrect"
+
+
+# ----------------------------------------------------------------------------- the documents' own notation
+# Expected verdicts: the batch form with one row per sample (dE/dW = (1/B) Delta^T A, Z = X W^T + 1 b^T),
+# the spec's own hyper-parameters and layer widths, and d b / d b = 1 -- each with a wrong variant that
+# must be judged incorrect, so the new readings cannot pass everything.
+
+DEEP_MIXED = str(ROOT / "examples" / "deep_mixed.toml")
+XOR = str(ROOT / "examples" / "xor.yaml")
+
+
+@pytest.mark.parametrize("text, verdict", [
+    (r"\frac{\partial L}{\partial W^{(2)}} = \frac{1}{B} \boldsymbol{\delta}^{(2)T} \mathbf{a}^{(1)}", "correct"),
+    (r"\frac{\partial L}{\partial W^{(2)}} = \boldsymbol{\delta}^{(2)T} \mathbf{a}^{(1)}", "incorrect"),
+    (r"\frac{\partial L}{\partial W^{(1)}} = \frac{1}{B} \boldsymbol{\delta}^{(1)T} \mathbf{X}", "correct"),
+    (r"\frac{\partial L}{\partial W^{(1)}} = \frac{1}{B} \mathbf{X}^{T} \boldsymbol{\delta}^{(1)}", "incorrect"),
+    (r"\frac{\partial L}{\partial b^{(1)}} = \frac{1}{B} \boldsymbol{\delta}^{(1)T} \mathbf{1}", "correct"),
+    (r"\frac{\partial L}{\partial b^{(1)}} = \boldsymbol{\delta}^{(1)T} \mathbf{1}", "incorrect"),
+    (r"\mathbf{z}^{(1)} = \mathbf{X} \bigl(W^{(1)}\bigr)^{T} + \mathbf{1} b^{(1)T}", "correct"),
+    (r"\mathbf{z}^{(1)} = \mathbf{X} \bigl(W^{(1)}\bigr)^{T}", "incorrect"),
+    (r"\boldsymbol{\delta}^{(1)} = \boldsymbol{\delta}^{(2)} W^{(2)} \odot \sigma'\bigl(\mathbf{z}^{(1)}\bigr)",
+     "correct"),
+    (r"\boldsymbol{\delta}^{(1)} = \boldsymbol{\delta}^{(2)} W^{(2)} \odot \sigma\bigl(\mathbf{z}^{(1)}\bigr)",
+     "incorrect"),
+])
+def test_batch_form_with_one_row_per_sample(text, verdict):
+    v = judge(text, new_context(derivation(SEED), "seed"))
+    assert v.verdict == verdict, v
+    if verdict == "correct":
+        assert "stacked as rows" in v.note
+
+
+def test_bold_column_vectors_are_still_read_as_one_sample():
+    """The row reading is a fallback: a bold one-sample matrix form keeps its column reading."""
+    v = judge(r"\boldsymbol{\delta}^{(1)} = \bigl(W^{(2)}\bigr)^{T} \boldsymbol{\delta}^{(2)} \odot "
+              r"\sigma'\bigl(\mathbf{z}^{(1)}\bigr)", new_context(derivation(SEED), "seed"))
+    assert v.verdict == "correct" and "rows" not in (v.note or "")
+
+
+@pytest.mark.parametrize("spec, text, verdict", [
+    (SEED, r"\alpha = 0.5", "correct"),
+    (SEED, r"\alpha = 0.05", "incorrect"),
+    (XOR, r"\mu = 0.9", "correct"),
+    (XOR, r"\mu = 0.5", "incorrect"),
+    (CLASSIFIER, r"\beta_2 = 0.999", "correct"),
+    (CLASSIFIER, r"\epsilon = 1 \times 10^{-8}", "correct"),
+    (CLASSIFIER, r"\epsilon = 1 \times 10^{-6}", "incorrect"),
+])
+def test_hyper_parameters_are_the_specs(spec, text, verdict):
+    assert judge(text, new_context(derivation(spec), "seed")).verdict == verdict
+
+
+def test_optimizer_state_cannot_be_checked_and_says_why():
+    v = judge(r"v_{W^{(2)}} \leftarrow \mu v_{W^{(2)}} - \alpha \frac{\partial L}{\partial W^{(2)}}",
+              new_context(derivation(XOR), "seed"))
+    assert v.verdict == "cannot-check" and "optimizer's running state" in v.reason
+
+
+@pytest.mark.parametrize("text, verdict", [
+    (r"n_{0} = 2", "correct"), (r"n_{1} = 3", "correct"), (r"n_{1} = 2", "incorrect"),
+    (r"z^{(2)}_{j} = \sum_{k=1}^{n_{1}} W^{(2)}_{jk} a^{(1)}_{k} + b^{(2)}_{j}", "correct"),
+    (r"z^{(2)}_{j} = \sum_{k=1}^{n_{0}} W^{(2)}_{jk} a^{(1)}_{k} + b^{(2)}_{j}", "incorrect"),
+    (r"\frac{\partial b^{(1)}_{2}}{\partial b^{(1)}_{2}} = 1", "correct"),
+    (r"\frac{\partial z^{(1)}_{2}}{\partial b^{(1)}_{2}} = \frac{\partial b^{(1)}_{2}}{\partial b^{(1)}_{2}}", "correct"),
+    (r"\frac{\partial b^{(1)}_{2}}{\partial b^{(1)}_{1}} = 1", "incorrect"),
+])
+def test_widths_and_derivatives_of_a_parameter(text, verdict):
+    assert judge(text, new_context(derivation(SEED), "seed")).verdict == verdict
+
+
+@pytest.mark.parametrize("notation, text, verdict", [
+    ("wikipedia", r"\varphi_{2}(u) = \tanh(u)", "correct"),
+    ("wikipedia", r"\varphi_{1}(u) = \tanh(u)", "incorrect"),
+    ("wikipedia", r"\varphi_{2}'(\mathrm{net}^{(2)}_{j}) = 1 - \varphi_{2}^{2}(\mathrm{net}^{(2)}_{j})", "correct"),
+    ("bishop", r"z^{(3)}_{j} = h_{3}(a^{(3)}_{j})", "correct"),
+    ("seed", r"a^{(3)}_{j} = \operatorname{id}(z^{(3)}_{j})", "correct"),
+    ("seed", r"a^{(2)}_{j} = \operatorname{id}(z^{(2)}_{j})", "incorrect"),
+    ("aima", r"\Delta_{j} = g_{2}'(\mathrm{in}_{j}) \sum_{k=1}^{n_{3}} w_{j,k} \Delta_{k}", "correct"),
+    ("aima", r"\Delta_{j} = g_{1}'(\mathrm{in}_{j}) \sum_{k=1}^{n_{2}} w_{j,k} \Delta_{k}", "correct"),
+    ("aima", r"\Delta_{j} = g_{1}'(\mathrm{in}_{j}) \sum_{k=1}^{n_{3}} w_{j,k} \Delta_{k}", "incorrect"),
+])
+def test_activation_with_its_layer_as_a_subscript(notation, text, verdict):
+    """deep_mixed: relu, tanh, identity; the subscript names the layer whose activation is meant."""
+    assert judge(text, new_context(derivation(DEEP_MIXED), notation)).verdict == verdict

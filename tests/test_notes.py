@@ -11,9 +11,11 @@ import json
 from pathlib import Path
 
 from symbackprop.claims.checker import Verdict
-from symbackprop.claims.notes import auto_profile, combine, items
-from symbackprop.claims.sources import read_notes
+from symbackprop.claims.infer import Option
+from symbackprop.claims.notes import auto_profile, check_notes, combine, items
+from symbackprop.claims.sources import Notes, read_notes, scan
 from symbackprop.cli import main
+from symbackprop.derive import derive
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")
@@ -229,3 +231,22 @@ def test_a_note_is_shown_once_per_section(capsys):
     main(["check", WIKI_NET, NOTES1])
     out = capsys.readouterr().out
     assert out.count("note: read for the output layer only, as the prose before it says") == 1
+
+
+def test_a_document_that_declares_its_profile_is_read_in_it():
+    """symbackprop's documents end their summary with "Notation: the bishop profile."; in bishop,
+    z is the activation and a the weighted sum, which the seed profile reads the other way round."""
+    from symbackprop.claims.notes import declared_profile
+
+    text = "A net. Notation: the bishop profile.\n\n## Forward\n\n$$z^{(1)}_{j} = h(a^{(1)}_{j})$$\n"
+    assert declared_profile(text) == "bishop"
+    assert declared_profile("Notation: the bishop profile. Notation: the aima profile.") is None
+    assert declared_profile("Notation: the nosuch profile.") is None
+    d = derive(str(Path(__file__).resolve().parents[1] / "examples" / "seed_2_3_1.yaml"), verify=False)
+    declared, _ = check_notes(Notes("n.md", "markdown", text, scan(text, "markdown")),
+                              [[Option(d, (), "the spec")]], "auto", "seed")
+    undeclared = text.replace("Notation: the bishop profile.", "")
+    seed, _ = check_notes(Notes("n.md", "markdown", undeclared, scan(undeclared, "markdown")),
+                          [[Option(d, (), "the spec")]], "auto", "seed")
+    assert [c.verdict.verdict for c in declared] == ["correct"]
+    assert [c.verdict.verdict for c in seed] == ["incorrect"]

@@ -53,3 +53,28 @@ def test_a_broken_line_continues_the_row_before():
     f = "\\begin{multline}\na = b \\\\\n + c \\\\\n - d\n\\end{multline}"
     assert split_formula(f) == [ClaimText("a = b + c - d", 1)]
     assert texts(r"a = b \\ -c = d") == ["a = b", "-c = d"]  # a row with its own relation is its own claim
+
+
+def test_two_case_piecewise_is_one_claim_read_with_a_step():
+    f = (r"\operatorname{ReLU}(u) &= \begin{cases} 0 & \text{for}\: u \leq 0 \\u & \text{otherwise} "
+         r"\end{cases} &&\text{ReLU} \\ a &= b")
+    claims = [c.text for c in split_formula(f)]
+    relu = (r"\operatorname{ReLU}(u) = \left(\left(0\right) \left(1 - \mathrm{step}\left(u\right)\right) "
+            r"+ \left(u\right) \mathrm{step}\left(u\right)\right)")
+    assert claims == [relu, "a = b"]
+
+
+def test_other_piecewise_definitions_stay_one_unreadable_claim():
+    f = r"f(u) = \begin{cases} 0 & \text{for}\: u \leq -1 \\ u & \text{for}\: u < 1 \\ 1 & \text{otherwise} \end{cases}"
+    assert [c.text for c in split_formula(f)] == [r"f(u) = \piecewise"]
+
+
+def test_equations_listed_with_commas_are_separate_claims():
+    assert [c.text for c in split_formula(r"n_{0} = 2, n_{1} = 3, n_{2} = 1")] == ["n_{0} = 2", "n_{1} = 3",
+                                                                                  "n_{2} = 1"]
+    assert [c.text for c in split_formula(r"L(t, y) = w_{j,k}")] == ["L(t, y) = w_{j,k}"]
+
+
+def test_a_with_clause_is_its_own_claim():
+    f = r"g'\bigl(z^{(1)}\bigr) &= \text{element-wise, with } g'(u) = 1 - u^{2}"
+    assert [c.text for c in split_formula(f)] == [r"g'\bigl(z^{(1)}\bigr) = \withclause", "g'(u) = 1 - u^{2}"]

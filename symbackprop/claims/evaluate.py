@@ -48,10 +48,12 @@ KINDS = {"W": "weight", "w": "weight", "b": "bias", "z": "z", "net": "z", "in": 
          "out": "a", "x": "x", "t": "target", "delta": "delta", "Delta": "delta", "E": "loss",
          "L": "loss", "C": "loss", "J": "loss", "ell": "loss", "Loss": "loss", "Cost": "loss",
          "alpha": "lr", "eta": "lr", "e": "euler", "Err": "err", "m": "batch",
-         "Z": "z", "A": "a", "X": "x", "Y": "target", "onehot": "target", "kron": "kron"}
+         "Z": "z", "A": "a", "X": "x", "Y": "target", "onehot": "target", "kron": "kron", "ones": "ones",
+         "B": "batch"}
 UNIT_KINDS = {"weight", "bias", "z", "a", "x", "target", "output", "delta", "err"}
 GENERIC_ACTIVATIONS = {"sigma", "varphi", "g", "f", "h"}
-NAMED_ACTIVATIONS = {"sigmoid", "tanh", "relu", "softmax"}
+NAMED_ACTIVATIONS = {"sigmoid", "tanh", "relu", "softmax", "id"}
+_ACTIVATION_OF = {"id": "identity"}  # the documents' \operatorname{id}
 LOSS_NAMES = {"L", "E", "C", "J", "ell", "Loss", "Cost"}
 SCORE_NAMES = {"f": "z", "p": "output"}
 STEP_NAMES = {"DeltaW": "W", "Deltaw": "w", "Deltab": "b", "Deltatheta": "theta"}
@@ -162,7 +164,8 @@ class Truth:
             self._f[key] = np.vectorize(sp.lambdify([ops.X], expr, modules="numpy"), otypes=[float])
         return self._f[key]
 
-    batch_mode = False  # set while judging a claim in Ng's batch notation (Z, A, Y, dW, 1/m)
+    batch_mode = False  # set while judging a claim in Ng's batch notation (Z, A, Y, dW, 1/m);
+    # "rows" while judging it with one ROW per sample (bold z, a, delta; X is B x n_0; 1 a column of ones)
     forced = None  # an activation that generic names mean while a claim is tried per activation
     BATCH = 7  # unlike any layer width in the examples, so no product fits by accident
 
@@ -312,10 +315,19 @@ class Resolver:
             raise KeyError(node.name)
         if isinstance(node, Paren):
             return self.int_value(node.arg, layers, units)
+        if _is_width(node):
+            return self.width(node, layers)
         if isinstance(node, Bin) and node.op in "+-":
             a, b = self.int_value(node.left, layers, units), self.int_value(node.right, layers, units)
             return a + b if node.op == "+" else a - b
         raise CannotCheck("an index or layer must be a letter, a number or a sum such as l+1")
+
+    def width(self, node: Sym, layers: dict) -> int:
+        """``n_{1}``, ``n_{l}``: the number of units of a layer (the documents' notation)."""
+        l = self.int_value(node.index[0], layers)
+        if not 0 <= l <= self.L:
+            raise CannotCheck(f"the network has no layer {l} for n_{{{l}}}")
+        return self.sizes[l]
 
     def unit_layers(self, sym: Sym, kind: str, layers: dict) -> list[tuple[Node, int | None]]:
         """(index node, the layer its unit lies in) for each index of ``sym``."""
@@ -347,6 +359,8 @@ class Resolver:
     def layers_ok(self, sides, layers: dict) -> bool:
         for side in sides:
             for n in walk(side):
+                if not self._call_layer_ok(n, layers):
+                    return False
                 if isinstance(n, Sym) and n.index is None and n.layer is not None \
                         and not self._whole_layer_ok(n, layers):
                     return False
@@ -378,6 +392,19 @@ class Resolver:
                     return False
         return True
 
+    def _call_layer_ok(self, node: Node, layers: dict) -> bool:
+        """``g_{2}'(in_j)``: the layer written on a function is the layer of its argument's unit j."""
+        if not isinstance(node, Call) or node.layer is None or len(node.args) != 1:
+            return True
+        arg = node.args[0]
+        if not isinstance(arg, Sym) or arg.layer is not None or not arg.index or len(arg.index) != 1 \
+                or not isinstance(arg.index[0], Idx) or kind_of(arg, self.profile) not in ("z", "a"):
+            return True
+        try:
+            return layers.get(arg.index[0].name) == self.int_value(node.layer, layers)
+        except (KeyError, CannotCheck):
+            return True
+
     def _whole_layer_ok(self, sym: Sym, layers: dict) -> bool:
         """A whole layer ``W^{l}``, ``\\delta^{l}``: its layer letter stands for a layer that has it."""
         kind = kind_of(sym, self.profile)
@@ -406,6 +433,8 @@ class Resolver:
         allowed = range(self.L + 1)
         if re.search(r"output (layer|neuron|unit|node)", remark):
             allowed = [self.L]
+        elif re.search(r"input (layer|unit)", remark):
+            allowed = [0]
         elif "first layer" in remark:
             allowed = [1]
         elif re.search(r"hidden|inner", remark):
@@ -432,6 +461,12 @@ class Resolver:
 
 
 # ----------------------------------------------------------------------------- evaluation
+
+def _is_width(node: Node) -> bool:
+    """``n_{0}``, ``n_{l}``: a layer's width, as the generated documents write it."""
+    return isinstance(node, Sym) and node.name == "n" and node.layer is None and not node.hat \
+        and node.index is not None and len(node.index) == 1 and isinstance(node.index[0], (Num, Idx))
+
 
 def _arr(v) -> np.ndarray:
     a = np.asarray(v, dtype=float)
@@ -487,7 +522,7 @@ class Evaluator:
         if sym.example is not None:
             return ("example", self.key(replace(sym, example=None)), sym.example.name)
         kind = kind_of(sym, self.profile)
-        if kind in ("loss", "lr", "euler", "batch"):
+        if kind in ("loss", "lr", "euler", "batch", "ones"):
             return (kind,)
         if kind in ("grad", "step"):
             names = GRADIENT_NAMES if kind == "grad" else STEP_NAMES
@@ -526,7 +561,7 @@ class Evaluator:
     def _single_unit(self, key: tuple) -> tuple:
         """A whole-layer key of a one-unit layer, as the unit's own key (y for a_1^{(L)})."""
         kind, l, name = key
-        if name in ("Z", "A", "X", "Y") and self.truth.batch_mode:
+        if name in ("Z", "A", "X", "Y") and self.truth.batch_mode or self.truth.batch_mode == "rows":
             return key
         if l is None or not 0 <= l <= self.truth.L or self.truth.sizes[l] != 1:
             return key
@@ -557,6 +592,8 @@ class Evaluator:
             return _arr(math.e)
         if kind == "batch":
             return _arr(float(self.truth.BATCH) if self.truth.batch_mode else 1.0)
+        if kind == "ones":  # a column of ones: B of them in the row form, else any length (a scalar 1)
+            return np.ones((self.truth.BATCH, 1)) if self.truth.batch_mode == "rows" else _arr(1.0)
         if kind == "example":
             return self._example_value(key)
         if self.truth.batch_mode:
@@ -607,6 +644,18 @@ class Evaluator:
             return _arr(self.signs.get(key[2], 1) * p.deltas[l])
         raise CannotCheck(f"{key} has no value")
 
+    def _row_value(self, b: dict, base: str, l: int | None, name: str) -> np.ndarray | None:
+        """The row form: one row per sample of the batch (the transpose of Ng's columns)."""
+        if base == "target":
+            return b["Y"].T
+        if base not in ("z", "a", "x", "output", "delta"):
+            return None
+        if l is None or not 0 <= l <= self.truth.L:
+            raise CannotCheck(f"the network has no layer {l}")
+        if base == "delta":
+            return self.signs.get(name, 1) * b["dZ"][l].T
+        return b["Z"][l].T if base == "z" else b["A"][l].T
+
     def _example_value(self, key: tuple) -> np.ndarray:
         """``x^{(i)}``, ``dz^{[1](i)}``: one example's column of the batch."""
         if not self.truth.batch_mode:
@@ -639,6 +688,8 @@ class Evaluator:
         kind = key[0]
         if kind == "loss":
             return _arr(b["J"])
+        if self.truth.batch_mode == "rows" and kind.endswith("_all") and len(key) == 3:
+            return self._row_value(b, kind[:-4], key[1], key[2])
         if kind.endswith("_all") and len(key) == 3 and key[2] in ("Z", "A", "X", "Y"):
             l = key[1]
             if key[2] == "Y":
@@ -677,6 +728,8 @@ class Evaluator:
         return _arr(self.point.free_value(node.name))
 
     def _eval_Sym(self, node):
+        if _is_width(node):
+            return _arr(float(self.resolver.width(node, self.layers)))
         if node.name == "kron" and node.index and len(node.index) == 2:
             a, b = (self.resolver.int_value(i, self.layers, self.units) for i in node.index)
             return _arr(1.0 if a == b else 0.0)
@@ -789,14 +842,15 @@ class Evaluator:
         one (sigma: the sigmoid)."""
         name = node.func
         if name in NAMED_ACTIVATIONS:
-            return ops.activation(name)
+            return ops.activation(_ACTIVATION_OF.get(name, name))
         layer = self.activation_layer(node.args[0])
         if layer is None and node.layer is not None:
             layer = self.resolver.int_value(node.layer, self.layers)
             if not 1 <= layer <= self.truth.L:
                 raise CannotCheck(f"the network has no layer {layer}")
         generic = name != "sigma" or plain_name(self.profile.activation) == "sigma"
-        if layer is not None and name == "h" and self.profile.name == "bishop" and layer == self.truth.L > 1:
+        if layer is not None and name == "h" and self.profile.name == "bishop" and layer == self.truth.L > 1 \
+                and node.layer is None:
             layer = self.truth.L - 1  # Bishop's h is the hidden units' activation (outputs have their own)
             self.note("read h as the hidden units' activation, as Bishop does")
         if layer is not None:
@@ -902,6 +956,8 @@ class Evaluator:
     def network_partial(self, num: tuple, wrt: tuple) -> np.ndarray:
         """d num / d wrt through the network (every other input held fixed)."""
         p = self.point
+        if num[0] == "loss" and self.truth.batch_mode == "rows" and wrt[0] in ("W", "b", "weight_all", "bias_all"):
+            return self._batch_value(("grad", wrt))
         if num[0] == "loss":
             if wrt[0] in ("W", "b"):
                 name = f"{wrt[0]}{wrt[1]}"
@@ -926,6 +982,8 @@ class Evaluator:
                               "{\\partial W^{(2)}_{jk}}")
         if wrt[0] not in ("W", "b", "z", "a", "t"):
             raise CannotCheck(f"cannot differentiate with respect to {wrt[0]}")
+        if num[0] in ("W", "b") and wrt[0] in ("W", "b", "z", "a", "t"):
+            return _arr(1.0 if num == wrt else 0.0)  # a parameter depends on itself only
         if num[0] not in ("loss", "z", "a"):
             raise CannotCheck(f"cannot differentiate {num[0]} through the network")
         v = float(self.value_of_key(wrt)[0, 0])

@@ -45,7 +45,7 @@ from .evaluate import (
     plain_name,
 )
 from .lexer import ClaimSyntaxError, annotations, normalize, tokenize
-from .nodes import Call, Claim, Deriv, Idx, Paren, SumOver, Sym, walk
+from .nodes import Call, Claim, Deriv, Idx, Num, Paren, SumOver, Sym, walk
 from .parse import parse_claim
 
 BATCH_NAMES = {"Z", "A", "X", "Y", "dZ", "dA"}
@@ -106,6 +106,13 @@ def judge_claim(claim: Claim, ctx: Context) -> Verdict:
     if examples:
         return _skipped(text, "a sum over training examples; claims are checked one example at a time")
     claim = _function_variable(claim)
+    setting = _hyper_parameter(claim, ctx)
+    if setting is not None:
+        return setting
+    if _optimizer_state(claim, ctx):
+        return Verdict(text, "cannot-check", reason="uses the optimizer's running state (a velocity or moment "
+                       "of a parameter, such as v_{W}); the checker judges gradients and gradient-descent "
+                       "steps, not the optimizer's memory between steps")
     variable = _assigned_variable(claim, ctx)
     if ctx.defs:
         claim = _substitute(claim, ctx, keep_lhs=bool(variable))
@@ -119,9 +126,34 @@ def judge_claim(claim: Claim, ctx: Context) -> Verdict:
                 or isinstance(n, Idx) and n.name == "m" for side in claim.sides for n in walk(side))
     ctx.truth.batch_mode = batch
     try:
-        return _judged(claim, ctx)
+        verdict = _judged(claim, ctx)
     finally:
         ctx.truth.batch_mode = False
+    if verdict.verdict != "correct" and _BOLD.search(text):
+        verdict = _row_reading(claim, ctx, verdict)
+    return verdict
+
+
+_BOLD = re.compile(r"\\(?:mathbf|boldsymbol|bm)\s*\{?\s*\\?[A-Za-z]")
+
+
+def _row_reading(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict:
+    """Bold letters that do not fit as one sample's column vectors: read as a batch with one ROW
+    per sample (the generated documents' batch form: X is B x n_0, z, a and delta B x n, 1 a
+    column of ones, the loss the batch mean); kept only when that reading is correct."""
+    saved = set(ctx.notes)
+    ctx.truth.batch_mode = "rows"
+    try:
+        again = check_claim(claim, ctx)
+    finally:
+        ctx.truth.batch_mode = False
+    if again.verdict != "correct":
+        ctx.notes = saved
+        return verdict
+    note = (f"read bold letters as a batch of B samples stacked as rows (checked with B = {ctx.truth.BATCH}), "
+            "the loss as the batch mean")
+    again.note = f"{again.note}; {note}" if again.note else note
+    return again
 
 
 def _judged(claim: Claim, ctx: Context) -> Verdict:
@@ -186,6 +218,49 @@ def _assigned_variable(claim: Claim, ctx: Context) -> str | None:
             or lhs.hat or kind_of(lhs, ctx.profile) != "free" or len(lhs.name) != 1:
         return None
     return lhs.name
+
+
+HYPER_PARAMETERS = {"mu": "momentum", "beta1": "beta1", "beta2": "beta2", "epsilon": "epsilon",
+                    "varepsilon": "epsilon"}
+
+
+def _hyper_parameter(claim: Claim, ctx: Context) -> Verdict | None:
+    """``\\alpha = 0.5``, ``\\beta_1 = 0.9``: a hyper-parameter given a number, judged against the
+    spec's optimizer (the learning rate is otherwise a free symbol of the claims)."""
+    lhs, rhs = claim.sides[0], claim.sides[-1]
+    if len(claim.sides) != 2 or not isinstance(lhs, Sym) or lhs.layer is not None or lhs.hat \
+            or any(isinstance(n, (Sym, Idx, Call, Deriv, SumOver)) for n in walk(rhs)):
+        return None
+    name = lhs.name + "".join(str(i.value) for i in lhs.index or () if isinstance(i, Num))
+    if lhs.index and name == lhs.name:
+        return None
+    field = "learning_rate" if kind_of(lhs, ctx.profile) == "lr" and not lhs.index else HYPER_PARAMETERS.get(name)
+    if field is None:
+        return None
+    opt = ctx.truth.net.optimizer
+    if field != "learning_rate" and not (field == "momentum" and opt.name == "momentum"
+                                         or field != "momentum" and opt.name == "adam"):
+        return None
+    try:
+        value = float(Evaluator(ctx.truth, ctx.profile, dict(ctx.signs), ctx.truth.points[0],
+                                Binding((), ())).eval(rhs)[0, 0])
+    except Exception:  # noqa: BLE001 - not a number after all: judged as any other claim
+        return None
+    want = float(getattr(opt, field))
+    if abs(value - want) <= 1e-5 * max(abs(value), abs(want)):  # relative: epsilon = 1e-8 is not 1e-6
+        return Verdict(claim.text, "correct", method="exact", checked=1,
+                       note=f"the {opt.name} optimizer's {field.replace('_', ' ')} in the spec is {want:g}")
+    return Verdict(claim.text, "incorrect", diagnosis=f"the spec's {field.replace('_', ' ')} is {want:g}, "
+                   f"not {value:g}", expected=f"{claim.text.split('=')[0].strip()} = {want:g}", method="exact",
+                   checked=1)
+
+
+def _optimizer_state(claim: Claim, ctx: Context) -> bool:
+    """``v_{W^{(1)}}``, ``\\hat{m}_{b^{(2)}}``: a letter subscripted by a parameter (momentum's
+    velocity, Adam's moments)."""
+    return any(isinstance(n, Sym) and n.index and kind_of(n, ctx.profile) in ("free", "batch")
+               and any(isinstance(i, Sym) and kind_of(i, ctx.profile) in ("weight", "bias") for i in n.index)
+               for side in claim.sides for n in walk(side))
 
 
 def _function_variable(claim: Claim) -> Claim:
@@ -273,7 +348,7 @@ def _layer_reading(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict:
         return verdict
     about_output = any(kind_of(s, ctx.profile) in ("output", "target") for s in syms)
     readings = [("output layer", "output units"), ("hidden layer", "hidden units"),
-                ("first layer", "units of the first layer")]
+                ("first layer", "units of the first layer"), ("input layer", "input units")]
     if about_output:
         readings = readings[:1]
     for remark_text, words in readings:
@@ -311,8 +386,8 @@ def _generic_definition(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict
     standard function that the network does not use."""
     lhs = claim.sides[0]
     if len(claim.sides) != 2 or not isinstance(lhs, Call) or lhs.func not in GENERIC_ACTIVATIONS \
-            or lhs.primes or len(lhs.args) != 1 or not isinstance(lhs.args[0], Sym):
-        return verdict
+            or lhs.primes or len(lhs.args) != 1 or not isinstance(lhs.args[0], Sym) or lhs.layer is not None:
+        return verdict  # \varphi_{1}(u) = ...: the layer is written, so that layer's activation is meant
     var = lhs.args[0]
     if var.layer is not None or var.index is not None:
         return verdict

@@ -55,7 +55,7 @@ COMMANDS: dict[str, tuple[str, str] | None] = {
     "big": None, "Big": None, "quad": None, "qquad": None, "nonumber": None, "notag": None,
     "displaystyle": None, "limits": None, "middle": None, "mathbbone": ("LETTER", "one"), "textstyle": None, "mathstrut": None,
 }
-WORDS = {"diag", "max", "normsq", "rowsum", "step", "kron", "onehot", "net", "in", "out", "relu", "ReLU", "softmax", "sigmoid", "tanh", "exp", "log", "Err", "err", "ell",
+WORDS = {"ones", "id", "diag", "max", "normsq", "rowsum", "step", "kron", "onehot", "net", "in", "out", "relu", "ReLU", "softmax", "sigmoid", "tanh", "exp", "log", "Err", "err", "ell",
          "Loss", "loss", "Cost", "cost"}
 GRAD_WORDS = {"d" + c for c in "WwbZzAa"}  # Ng's dW, dZ, db, ...: one gradient name, never d times W
 
@@ -89,6 +89,8 @@ _INDICATOR = re.compile(r"\\mathbb\s*\{\s*1\s*\}|\\mathbb\s*1|\U0001d7d9")
 _PRIME_LAYER = re.compile(r"\^\s*\{\s*(\[[^{}\[\]]*\]|\([^{}()]*\))\s*(?:\\prime|')\s*\}")
 _TEXT = re.compile(r"\\(text|mbox|textit|textbf)\s*\{([^{}]*)\}")
 _PRIME_SUP = re.compile(r"\^\s*(\{\s*\\prime\s*\}|\\prime)")
+_HADAMARD_POWER = re.compile(r"\^\s*\{\s*\\circ\s*(\d)\s*\}")  # (a)^{\circ 2}: element-wise square
+_ONES = re.compile(r"\\(?:mathbf|boldsymbol|bm)\s*\{\s*1\s*\}")  # a column of ones
 _DOLLARS = re.compile(r"\$+")
 _ENV = re.compile(r"\\(begin|end)\s*\{(align\*?|aligned|equation\*?|gather\*?)\}")
 
@@ -130,6 +132,8 @@ def normalize(text: str) -> str:
     text = _IND_CLASS.sub(lambda m: f" \\mathrm{{onehot}}_{{{m.group(1)}}} ", text)
     text = _IND_EQUAL.sub(lambda m: f" \\mathrm{{kron}}_{{{m.group(1)}{m.group(2)}}} ", text)
     text = _INDICATOR.sub(r" \\mathbbone ", text)
+    text = _ONES.sub(r" \\mathrm{ones} ", text)
+    text = _HADAMARD_POWER.sub(lambda m: "^{" + m.group(1) + "}", text)
     text = _BOLD_CMD.sub(lambda m: f" {m.group(2)} ", text)
     return _PRIME_LAYER.sub(lambda m: "^{" + m.group(1) + "}'", text)
 
@@ -151,7 +155,8 @@ def annotations(text: str) -> tuple[str, list[str]]:
 
     def keep(m: re.Match) -> str:
         word = m.group(2).strip()
-        if re.fullmatch(r"[A-Za-z]+", word) and (word in WORDS or _NAME_AFTER.match(text, m.end())):
+        if re.fullmatch(r"[A-Za-z]+", word) and (word in WORDS and text[m.end():].strip()
+                                                 or _NAME_AFTER.match(text, m.end())):  # a last \text{ReLU}: a label
             return f" {word} "
         notes.append(word)
         return " "
@@ -186,7 +191,8 @@ def tokenize(text: str, words: frozenset = frozenset()) -> list[Tok]:
         raise ClaimSyntaxError(f"claim is {len(text)} characters long (at most {MAX_CLAIM_LENGTH}); split it")
     if "\\" not in text and "{" not in text:
         text = plain_to_latex(text)
-    text = _NAMED_GROUP.sub(lambda m: f" {m.group(2)} ", text)
+    for _ in range(2):  # \boldsymbol{\mathrm{net}}: the inner name first
+        text = _NAMED_GROUP.sub(lambda m: f" {m.group(2)} ", text)
     text = _PRIME_SUP.sub("'", text)
     tokens: list[Tok] = []
     depth = pos = 0
@@ -201,6 +207,12 @@ def tokenize(text: str, words: frozenset = frozenset()) -> list[Tok]:
             continue
         if kind == "cmd":
             name = value[1:]
+            if name == "withclause":
+                raise ClaimSyntaxError("the right side is said in words ('element-wise, with ...'), which is not "
+                                       "read; the formula after 'with' is checked as its own claim")
+            if name == "piecewise":
+                raise ClaimSyntaxError("a piecewise definition (\\begin{cases}) is not read; write each case as "
+                                       "its own claim")
             if name not in COMMANDS:
                 raise ClaimSyntaxError(f"unsupported LaTeX command {value} (nothing is ever run or "
                                        "included); use maths such as \\frac, \\partial, \\sum, \\sigma")

@@ -26,6 +26,7 @@ from .split import split_formula
 
 _REL = re.compile(r"\\leftarrow\b|\\gets\b|\\coloneqq\b|\\equiv\b|\\triangleq\b|:=|<-|←|(?<![<>!\\])=")
 _OTHER_REL = re.compile(r"\\(?:approx|sim|simeq|propto|le|leq|ge|geq|lt|gt|neq|ne|ll|gg|to|mapsto|rightarrow)\b|[<>≈≤≥]")
+_RANGE = re.compile(r"^\s*[A-Za-z]\s*=\s*\w+\s*,\s*\\[lc]?dots\s*,\s*[\w{}\\_^]+\s*$")
 _IN = re.compile(r"\\in\b|∈")
 _CONDITION = re.compile(r"\b(?:if|when|where|for)\b[^.]*?\b(output|first|hidden)\s+(?:layer|neuron|unit)", re.IGNORECASE)
 
@@ -66,6 +67,16 @@ def _note(v: Verdict) -> str | None:
     return "; ".join(dict.fromkeys(parts)) or None
 
 
+_DECLARED = re.compile(r"\bNotation: the ([a-z]+) profile\b")
+
+
+def declared_profile(text: str) -> str | None:
+    """The profile a document names for itself (symbackprop's documents say "Notation: the
+    bishop profile."), or None; it holds for every section, as ``--notation`` would."""
+    names = {m.group(1) for m in _DECLARED.finditer(text)} & set(PROFILE_NAMES)
+    return names.pop() if len(names) == 1 else None
+
+
 def auto_profile(texts: Iterable[str], fallback: str) -> tuple[str, str]:
     """The profile whose symbols the texts use most, and the evidence (``fallback`` when none is used)."""
     joined = "\n".join(texts)
@@ -83,6 +94,8 @@ def syntactic_skip(text: str, formula: Formula) -> str | None:
     """Why a claim text is not a claim about the network, judged from its syntax alone (or None)."""
     if formula.listing:
         return "a notation-list entry (it names a symbol), not a claim"
+    if _RANGE.match(text):
+        return "an index range (j = 1, ..., n), not a claim"
     if not _REL.search(text):
         if _IN.search(text):
             return "a shape or set annotation (\\in), not a claim"
@@ -177,8 +190,11 @@ def check_notes(notes: Notes, options: list[list[Option]], notation: str = "auto
     profiles: dict[str, str] = {}
     evidence: dict[str, str] = {}
     previous = fallback
+    declared = declared_profile(notes.text) if notation == "auto" else None
     for name, texts in sections.items():
-        if notation == "auto":
+        if declared:
+            profiles[name], evidence[name] = declared, "declared by the notes: 'Notation: the ... profile'"
+        elif notation == "auto":
             profiles[name], evidence[name] = auto_profile(texts, previous)
             previous = profiles[name] if evidence[name].startswith("symbols") else previous
         else:

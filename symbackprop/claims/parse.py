@@ -52,8 +52,9 @@ MAX_EXPONENT = 64
 _EXTRA_QUANTITIES: frozenset = frozenset()  # the profile's quantity letters that are usually functions (h)
 QUANTITIES = {"kron", "onehot", "W", "w", "b", "z", "a", "o", "x", "y", "t", "delta", "Delta", "net", "in", "out", "Err",
               "Z", "A", "X", "Y", "B", "dW", "dw", "db", "dZ", "dz", "dA", "da"}
-FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid", "normsq", "rowsum", "step", "diag", "max"}
+FUNCTIONS = {"sigma", "varphi", "g", "f", "h", "exp", "log", "tanh", "relu", "softmax", "sigmoid", "id", "normsq", "rowsum", "step", "diag", "max"}
 STEP_OF = {"W": "DeltaW", "w": "Deltaw", "b": "Deltab", "theta": "Deltatheta"}
+_LAYER_FUNCTIONS = {"varphi", "h", "g"}  # written with the layer as a subscript: \varphi_1, h_2
 LOSS_FUNCTIONS = {"L", "E", "C", "J", "ell", "Loss", "Cost"}
 
 
@@ -269,6 +270,12 @@ class _Build(Transformer):
                     others = []
                 if not others:
                     return _Marker("fn", name=head.name, primes=primes, layer=layer, power=power)
+        if isinstance(head, Sym) and not head.hat and head.name in _LAYER_FUNCTIONS - _EXTRA_QUANTITIES \
+                and head.index is None and head.layer is None and any(k == "prime" for k, _ in scripts) \
+                and [k for k, _ in scripts if k != "prime"] == ["sub"] and scripts[0][0] == "sub" \
+                and isinstance(scripts[0][1], Num) and scripts[0][1].value.denominator == 1:
+            primes = sum(1 for kind, _ in scripts if kind == "prime")  # \varphi_{1}', g_{2}': layer 1's, 2's
+            return _Marker("fn", name=head.name, primes=primes, layer=scripts[0][1], power=None)
         if isinstance(head, _Marker) and head.kind == "bracket" and not scripts:
             return head
         node, had_sub = head, False
@@ -446,6 +453,22 @@ def _fold(seq):
             call = Call(it.name, args, it.primes, getattr(it, "layer", None))
             call = call if getattr(it, "power", None) is None else Pow(call, it.power)
             merged.append((op, call if outer is None else Pow(call, outer)))
+            i += 2
+            continue
+        if isinstance(it, Sym) and it.name in _LAYER_FUNCTIONS and it.layer is None and not it.hat \
+                and it.name not in _EXTRA_QUANTITIES and it.index and len(it.index) == 1 \
+                and isinstance(it.index[0], Num) and it.index[0].value.denominator == 1 \
+                and i + 1 < len(seq) and seq[i + 1][0] == ("*", "") and isinstance(seq[i + 1][1], Paren):
+            args = (seq[i + 1][1].arg,)  # \varphi_{1}(net), h_{2}(a): layer 1's or 2's activation
+            merged.append((op, Call(it.name, args, 0, it.index[0])))
+            i += 2
+            continue
+        if isinstance(it, Pow) and isinstance(it.exp, Num) and isinstance(it.base, Sym) \
+                and it.base.name in _LAYER_FUNCTIONS and it.base.name not in _EXTRA_QUANTITIES \
+                and it.base.layer is None and not it.base.hat and it.base.index and len(it.base.index) == 1 \
+                and isinstance(it.base.index[0], Num) and i + 1 < len(seq) and seq[i + 1][0] == ("*", "") \
+                and isinstance(seq[i + 1][1], Paren):  # \varphi_{2}^{2}(net): the square of the value
+            merged.append((op, Pow(Call(it.base.name, (seq[i + 1][1].arg,), 0, it.base.index[0]), it.exp)))
             i += 2
             continue
         if isinstance(it, Sym) and it.name == "Delta" and it.layer is None and it.index is None \

@@ -18,6 +18,9 @@ from .lexer import annotations
 
 _ENV = re.compile(r"\\(?:begin|end)\s*\{(?:align|aligned|alignat|alignedat|gather|gathered|equation|split|"
                   r"multline|eqnarray|flalign|displaymath|math|array|cases)\*?\}(?:\{[^{}]*\})?")
+_CASES = re.compile(r"\\begin\s*\{cases\}.*?\\end\s*\{cases\}", re.DOTALL)
+_WITH = re.compile(r"\\text\s*\{[^{}]*\b(?:with|where)\s*\}")  # "= \text{element-wise, with } f'(u) = ..."
+_LEADING_SPACE = re.compile(r"^(?:\\(?:quad|qquad|[,;:!])\s*)+")  # "&\quad + c": a broken line
 _DROP = re.compile(r"\\(?:label|tag\*?|eqref|ref)\s*\{[^{}]*\}|\\(?:nonumber|notag|displaystyle)\b")
 _ROW_BREAK = re.compile(r"(?<!\\)\\\\(?:\s*\[[^\]]*\])?")
 _REL = re.compile(r"\\leftarrow\b|\\gets\b|\\coloneqq\b|\\equiv\b|\\triangleq\b|:=|<-|←|(?<![<>!\\])=")
@@ -33,8 +36,27 @@ class ClaimText:
     offset: int
 
 
+_BRANCHES = re.compile(r"\\begin\s*\{cases\}\s*(?P<a>[^&]+?)\s*&\s*\\text\s*\{\s*(?:for|if)\s*\}\s*(?:\\[:;,]\s*)?"
+                       r"(?P<x>[^&]+?)\s*(?P<op>\\leq?|\\geq?|<|>)\s*0\s*\\\\\s*(?P<b>[^&]+?)\s*&\s*"
+                       r"\\text\s*\{\s*otherwise\s*\}\s*\\end\s*\{cases\}", re.DOTALL)
+
+
+def _two_cases(block: str) -> str:
+    """``\\begin{cases} A & \\text{for} x \\leq 0 \\\\ B & \\text{otherwise} \\end{cases}`` (SymPy's
+    piecewise, as for ReLU) as ``A (1 - step(x)) + B step(x)``, step(x) = [x > 0]; any other
+    piecewise definition is one unreadable claim, not rows."""
+    m = _BRANCHES.fullmatch(block.strip())
+    if m is None:
+        return " \\piecewise "
+    a, x, b = (" ".join(m.group(k).split()) for k in ("a", "x", "b"))
+    step = rf"\mathrm{{step}}\left({x}\right)"
+    low, high = (a, b) if m.group("op") in (r"\le", r"\leq", "<") else (b, a)
+    return rf" \left(\left({low}\right) \left(1 - {step}\right) + \left({high}\right) {step}\right) "
+
+
 def rows(formula: str) -> list[tuple[str, int]]:
     """The rows of a formula (align rows, ``\\\\`` breaks) with their line offsets; ``&`` removed."""
+    formula = _CASES.sub(lambda m: _two_cases(m.group()) + "\n" * m.group().count("\n"), formula)  # one claim
     text = _DROP.sub(" ", _ENV.sub(" ", formula))
     out = []
     pos = 0
@@ -89,17 +111,40 @@ def _matching_brace(text: str, open_at: int) -> int:
     return -1
 
 
+def _equations_listed(row: str) -> list[str]:
+    """``n_{0} = 2, n_{1} = 3``: a row of equations separated by commas, one claim each (a
+    comma inside braces or brackets, ``w_{j,k}``, ``L(t, y)``, never splits)."""
+    parts, depth, start = [], 0, 0
+    for pos, ch in enumerate(row):
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            depth = max(depth - 1, 0)
+        elif ch == "," and depth == 0:
+            parts.append(row[start:pos].strip())
+            start = pos + 1
+    parts.append(row[start:].strip())
+    if len(parts) > 1 and all(len(links(p)[1]) == 1 and all(links(p)[0]) for p in parts):
+        return parts
+    return [row]
+
+
 def split_formula(formula: str) -> list[ClaimText]:
     """The claims of one formula, in order; a formula with no relation is one (non-)claim text."""
     merged: list[tuple[str, int]] = []
     for row, offset in rows(formula):
+        row = _LEADING_SPACE.sub("", row)
         if merged and row.startswith(_CONTINUE) and not _REL.search(annotations(row)[0]):
             merged[-1] = (f"{merged[-1][0]} {row}", merged[-1][1])  # a broken line: "a = b \\ + c"
         else:
-            merged.append((row, offset))
+            merged.extend((part, offset) for part in _equations_listed(row))
     out: list[ClaimText] = []
     previous_last = ""
-    for row, offset in merged:
+    clauses: list[tuple[str, int]] = []
+    for row, offset in merged:  # "f'(z) = \text{element-wise, with } f'(u) = ...": the clause is its own claim
+        m = _WITH.search(row)
+        clauses += [(row[:m.start()] + " \\withclause", offset), (row[m.end():], offset)] if m else [(row, offset)]
+    for row, offset in clauses:
         body, remarks = annotations(row)
         scope = " ".join(f"\\text{{({m.group(1).lower()} layer)}}" for r in remarks if (m := _SCOPE.fullmatch(r.strip())))
         sides, rels = links(" ".join(body.split()))
