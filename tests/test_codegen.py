@@ -1,10 +1,14 @@
-"""Generated NumPy code (both targets) against three independent truths.
+"""Generated NumPy code (both targets) against three references.
 
-* central finite differences of the generated loss (``symbackprop.gradcheck``);
+* central finite differences of the generated loss (``symbackprop.gradcheck``):
+  independent of the derivation, but it differentiates the generated forward pass;
 * ``Derivation.gradient`` (the closed form) evaluated numerically by a small
   memoizing evaluator written here (the per-unit chain of the same expressions
-  where the closed form is too slow to build, see ``closed_form_gradients``);
-* HIPS autograd on a NumPy forward pass written here from the definitions.
+  where the closed form is too slow to build, see ``closed_form_gradients``):
+  the project's own derivation, so this checks the code printer against the
+  derivation, not the mathematics;
+* HIPS autograd on a NumPy forward pass written here from the definitions:
+  independent of both the derivation and the generated code.
 
 Agreement rule, float64: ``|generated - reference| <= 1e-7 * |reference| + ATOL``,
 with ``ATOL = 1e-11`` for the exact references (near zero the absolute term
