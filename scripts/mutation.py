@@ -46,9 +46,9 @@ GROUPS = {
 SHARE = {"engine": 0.45, "printers": 0.30, "diagnoses": 0.25}
 
 TESTS = [
-    "tests/test_general.py", "tests/test_verify.py", "tests/test_derive_pairs.py", "tests/test_matrix.py",
+    "tests/test_general.py", "tests/test_derive.py", "tests/test_verify.py", "tests/test_derive_pairs.py", "tests/test_matrix.py",
     "tests/test_ops.py", "tests/test_oracle_autograd.py", "tests/test_gradcheck.py",
-    "tests/test_codegen.py",
+    "tests/test_codegen.py", "tests/test_stable.py",
     "tests/test_claims.py", "tests/test_claims_corpus.py", "tests/test_claims_fixes.py",
 ]
 """The targeted selection: fast tests of the three groups (``slow`` ones are deselected)."""
@@ -150,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-children", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     ap.add_argument("--debug", action="store_true", help="let mutmut show pytest's output")
+    ap.add_argument("--rerun", type=Path, default=None,
+                    help="a --json file of an earlier run: run its survivors again (after adding tests)")
     ap.add_argument("--reuse", action="store_true", help="keep the work folder and its results (report only)")
     args = ap.parse_args(argv)
 
@@ -164,11 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     for g, members in by_group.items():
         k = min(len(members), round(args.sample * SHARE[g]))
         sample += rng.sample(members, k)
+    if args.rerun:
+        earlier = json.loads(args.rerun.read_text())["groups"]
+        again = [n for g in earlier.values() for n in g["survivors"] if n in names]
+        print(f"running {len(again)} survivors of {args.rerun} again", flush=True)
     print(f"mutants: {len(names)} ({', '.join(f'{g} {len(m)}' for g, m in by_group.items())}); "
           f"sampled {len(sample)}", flush=True)
     if not args.reuse:
-        subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children), *sorted(sample)],
-                       cwd=args.workdir, check=False)
+        subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children),
+                        *sorted(again if args.rerun else sample)], cwd=args.workdir, check=False)
     elapsed = time.time() - start
 
     status = results(args.workdir)

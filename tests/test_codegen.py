@@ -404,3 +404,16 @@ def test_scalar_target_refuses_huge_networks():
             "loss": "mse"}
     with pytest.raises(Exception, match="--target numpy"):
         codegen.scalar_model(derive(spec, verify=False))
+
+
+def test_scalar_target_with_shared_subexpressions(tmp_path):
+    """A softmax output under half SSE: the scalar deltas share subexpressions (cse names u2_0, ...);
+    the generated code against finite differences and autograd (independent of the derivation)."""
+    d = derive({"inputs": 2, "layers": [{"units": 2, "activation": "tanh"}, {"units": 3, "activation": "softmax"}],
+                "loss": "half_sse"}, verify=False)
+    model, _ = write_and_import(d, tmp_path, "scalar")
+    assert "u2_0 = " in (tmp_path / "model.py").read_text()
+    params, X, T = random_point(d.network, np.random.default_rng(3))
+    grads = model.gradients({k: v.copy() for k, v in params.items()}, X, T)
+    gradcheck.check_gradients(lambda p: model.loss(p, X, T), {k: v.copy() for k, v in params.items()}, grads)
+    assert_close(grads, autograd_gradients(d.network, params, X, T), "autograd")
