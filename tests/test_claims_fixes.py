@@ -67,6 +67,7 @@ EXTRA_WRONG = [  # the other wrong claims of tests/test_claims.py (spec, notatio
     (claims_tests.CLASSIFIER, "seed", r"\delta^{(1)}_j = \sigma'(z^{(2)}_j) \sum_k W^{(2)}_{kj}\delta^{(2)}_k"),
     (claims_tests.CLASSIFIER, "seed", r"\frac{\partial E}{\partial W^{(l)}_{jk}} = \delta^{(l)}_k a^{(l-1)}_j"),
     (claims_tests.SEED, "aima", (claims_tests.CLAIMS / "monash_aima.tex").read_text()),
+    (claims_tests.SEED, "seed", r"E = (a^{(2)}_1 - y_1)^2"),  # the fix keeps a power: rebuilt, not dropped
 ]
 SUITE_WRONG = [(spec, notation, text) for spec, notation, text, _ in claims_tests.WRONG] + EXTRA_WRONG
 

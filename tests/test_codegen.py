@@ -417,3 +417,16 @@ def test_scalar_target_with_shared_subexpressions(tmp_path):
     grads = model.gradients({k: v.copy() for k, v in params.items()}, X, T)
     gradcheck.check_gradients(lambda p: model.loss(p, X, T), {k: v.copy() for k, v in params.items()}, grads)
     assert_close(grads, autograd_gradients(d.network, params, X, T), "autograd")
+
+
+def test_equation_comments_follow_the_spec():
+    """The comment above each block names its equation: bias terms exactly where the spec has them, the loss."""
+    d = derive({"inputs": 2, "layers": [{"units": 2, "activation": "tanh", "bias": True},
+                                        {"units": 1, "activation": "sigmoid", "bias": False}],
+                "loss": "half_sse"}, verify=False)
+    text = codegen.numpy_model(d)
+    z1 = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("# z1 = "))
+    z2 = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("# z2 = "))
+    assert z1.startswith("# z1 = X W1^T + b1 ") and z2.startswith("# z2 = a1 W2^T ") and "b2" not in z2
+    assert "# E: half the sum of squared errors" in text
+    assert "Vectorized matrix form" in text
