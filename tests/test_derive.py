@@ -109,3 +109,24 @@ def test_a_wrong_step_is_caught():
     assert step_errors(d, wrong, oracle, points)
     dropped = [Step(steps[0].rule, steps[0].lhs, steps[0].rhs.args[0])] + steps[1:]  # dz/dp factor lost
     assert step_errors(d, dropped, oracle, points)
+
+
+def test_step_labels_follow_the_textbook_chain():
+    """Rule names in the order a textbook derivation goes (backprop: chain rule, sum rule, product rule,
+    definition of delta, then delta's own chain), and notes that name the right layer and reason."""
+    d = derive("examples/seed_2_3_1.yaml", verify=False)
+    steps = d.steps(d.graph.W[1][0][1])
+    assert [s.rule for s in steps] == [
+        "chain rule", "sum rule", "product rule", "definition of delta",
+        "chain rule", "sum rule", "derivative of the activation", "derivative of the activation",
+        "result", "result"]
+    notes = [s.note for s in steps]
+    assert "z1_1" in notes[0] and "W1_1_2" in notes[1] and notes[3] == "delta1_1 = dE/dz1_1"
+    assert "layer 2" in notes[4] and "z2_k" in notes[5] and "sigmoid" in notes[6]
+    assert "output" in notes[7] and "recursion" in notes[8]
+    out = derive("examples/classifier_4_5_3.yaml", verify=False)
+    steps = out.steps(out.graph.W[2][0][1])
+    rules = [s.rule for s in steps]
+    assert rules[4:] == ["chain rule", "derivative of the loss", "derivative of the activation", "simplification",
+                         "result"]
+    assert "softmax" in steps[4].note and "a - t" in steps[7].note and "sum to one" in steps[7].note
