@@ -430,3 +430,22 @@ def test_equation_comments_follow_the_spec():
     assert z1.startswith("# z1 = X W1^T + b1 ") and z2.startswith("# z2 = a1 W2^T ") and "b2" not in z2
     assert "# E: half the sum of squared errors" in text
     assert "Vectorized matrix form" in text
+
+
+@pytest.mark.parametrize("example", [p.name for p in EXAMPLES])
+def test_stability_scales_make_every_layer_reach_the_limit(derivations, example):
+    """The generated stability test's claim: all-ones inputs and weights of the given scale drive |z| of every
+    layer to the stability limit (a forward pass written here from the definitions)."""
+    from symbackprop.numeric import NumericNetwork
+
+    d = derivations[example]
+    scales = codegen._stability_scales(d)
+    limit = codegen.stability_limit(d.network)
+    assert len(scales) == d.L
+    net = NumericNetwork(d.network)
+    params = {key: np.full(shape, scales[int(key[1:]) - 1] if key[0] == "W" else 0.0)
+              for key, shape in net.shapes().items()}
+    with np.errstate(all="ignore"):
+        zs, _ = net.forward(params, np.ones(d.network.inputs))
+    for l in range(1, d.L + 1):
+        assert np.max(np.abs(zs[l])) == pytest.approx(limit, rel=1e-2), (example, l)
