@@ -161,3 +161,14 @@ def test_fix_of_a_wrong_corpus_claim_is_correct_and_readable(data, claim):
     fixed = judge(wrong.expected, new_context(d, data["profile"]))
     assert fixed.verdict == "correct", (wrong.expected, fixed.as_dict())
     assert unreadable(wrong.expected) is None, wrong.expected
+
+
+def test_factor_fix_keeps_the_true_coefficient():
+    """Under SSE dE/da = 2 (a - y): a claim of 4 (a - y) is fixed to 2 (a - y), not to (a - y)."""
+    spec = {"inputs": 1, "layers": [{"units": 1, "activation": "sigmoid"}], "loss": "sse"}
+    d = derive(spec, verify=False)
+    wrong = check(spec, r"\frac{\partial E}{\partial a^{(1)}_1} = 4(a^{(1)}_1 - y_1)", notation="seed",
+                  derivation=d)[-1]
+    assert wrong.verdict == "incorrect" and "constant factor" in wrong.diagnosis, wrong.as_dict()
+    assert check(spec, wrong.expected, notation="seed", derivation=d)[-1].verdict == "correct", wrong.expected
+    assert unreadable(wrong.expected) is None
