@@ -202,3 +202,13 @@ def test_each_update_rule_takes_the_numpy_step(square, optimizer):
         state = {s: state0[f"{s}_{k}"] for s in ("v", "m")}
         want, _ = numpy_steps(optimizer, p, grads[f"d{k}"], state, hyper)
         np.testing.assert_allclose(env[k], want, rtol=1e-10, err_msg=f"{optimizer} {k}")
+
+
+def test_rules_name_how_each_equation_follows(square):
+    """The rule printed beside each equation: chain rule for the output delta, the mean for batch gradients."""
+    softmax = derive({"inputs": 2, "layers": [{"units": 3, "activation": "softmax"}], "loss": "half_sse"},
+                     verify=False)
+    assert softmax.matrix.backward()[0].rule == "chain rule"
+    rules = {str(e.lhs): e.rule for e in square.matrix.batch()}
+    assert all(rules[k] == "mean over the batch" for k in ("dW1", "db1", "dW2", "db2"))
+    assert rules["Delta1"] == "delta recursion" and rules["Z1"] == "weighted sum, per row"
