@@ -3,7 +3,10 @@
 Built from the derivation, then checked against it: ``MatrixForm.check()``
 expands every matrix equation into explicit SymPy matrices over the network's
 canonical symbols and compares each entry with the concrete per-unit result
-(``Derivation.delta`` and ``Derivation.compact_gradient``).
+(``Derivation.delta`` and ``Derivation.compact_gradient``): the per-sample
+backward pass, the batch form (against per-sample results averaged over a
+batch of distinct samples) and the SGD, momentum and Adam updates (against
+the textbook rules written out per parameter).
 
 Shapes (per sample, column vectors): ``W{l}`` is n_l x n_{l-1}; ``b{l}``,
 ``z{l}``, ``a{l}``, ``delta{l}`` and ``fprime{l}`` (= f_l'(z{l}) element-wise)
@@ -110,9 +113,9 @@ class MatrixForm:
                 eqs.append(MatrixEquation(vec(f"db{l}", n[l]), (1 / BATCH) * Dl[l].T * ones, "mean over the batch"))
         return eqs
 
-    def updates(self) -> list[MatrixEquation]:
-        """The spec's optimizer applied to every weight matrix and bias vector (lhs <- rhs)."""
-        name, eqs = self.d.network.optimizer.name, []
+    def updates(self, optimizer: str | None = None) -> list[MatrixEquation]:
+        """An optimizer (default: the spec's) applied to every weight matrix and bias vector (lhs <- rhs)."""
+        name, eqs = optimizer or self.d.network.optimizer.name, []
         for l in range(1, self.d.L + 1):
             eqs += update_rules(name, self.W[l], sp.MatrixSymbol(f"dW{l}", *self.W[l].shape), f"W{l}")
             if self.d.network.layers[l - 1].bias:
@@ -144,6 +147,14 @@ class MatrixForm:
         return out
 
     def check(self) -> list[str]:
+        """Expand every printed form; return the entries that disagree with the derivation (empty when all agree).
+
+        The per-sample backward pass (:meth:`backward`), the batch form (:meth:`check_batch`) and the
+        update rules of every optimizer (:meth:`check_updates`).
+        """
+        return self.check_backward() + self.check_batch() + self.check_updates()
+
+    def check_backward(self) -> list[str]:
         """Expand the per-sample equations; return the entries that disagree (empty when all agree)."""
         d, sizes, problems = self.d, self.d.network.sizes, []
         values = self.explicit()
@@ -163,6 +174,144 @@ class MatrixForm:
                     if sp.expand(got - sp.expand(expected).xreplace(sub)) != 0:
                         problems.append(f"{name}[{r + 1},{c + 1}]: matrix form gives {got}, derivation {expected}")
         return problems
+
+    def check_batch(self, samples: int = 2) -> list[str]:
+        """Expand :meth:`batch` for ``samples`` rows and compare it with the per-sample derivation.
+
+        Row s of ``X``, ``A{l}``, ``Delta{l}``, ``Fprime{l}`` holds sample s's own copy of the per-neuron
+        symbols (parameters are shared).  ``Z{l}`` must give each sample's weighted sums, ``Delta{l}``
+        each sample's delta (:meth:`Derivation.delta`), and ``dW{l}``, ``db{l}`` the mean over the samples of
+        the per-sample gradients (:meth:`Derivation.compact_gradient`).
+        """
+        d, g, L, problems = self.d, self.d.graph, self.d.L, []
+        sizes = d.network.sizes
+        shared = set(g.parameters)
+        copies = [self._sample_renaming(s, shared) for s in range(1, samples + 1)]
+
+        def rows(per_sample) -> sp.Matrix:
+            return sp.Matrix([[v.xreplace(c) for v in per_sample] for c in copies])
+
+        values = {sp.MatrixSymbol("X", samples, sizes[0]): rows(g.x),
+                  sp.MatrixSymbol("1", samples, 1): sp.ones(samples, 1)}
+        for l in range(1, L + 1):
+            act = d.network.layers[l - 1].activation
+            values[sp.MatrixSymbol(f"W{l}", sizes[l], sizes[l - 1])] = sp.Matrix(g.W[l])
+            if g.b[l] is not None:
+                values[sp.MatrixSymbol(f"b{l}", sizes[l], 1)] = sp.Matrix(g.b[l])
+            values[sp.MatrixSymbol(f"A{l}", samples, sizes[l])] = rows(g.a[l])
+            values[sp.MatrixSymbol(f"Delta{l}", samples, sizes[l])] = rows(
+                [d.delta_symbol(l, j) for j in range(1, sizes[l] + 1)])
+            if not act.vector:
+                values[sp.MatrixSymbol(f"Fprime{l}", samples, sizes[l])] = rows(
+                    [act.derivative_at(z, a) for z, a in zip(g.z[l], g.a[l])])
+
+        def mean(expr: sp.Expr) -> sp.Expr:
+            return sp.Add(*(expr.xreplace(c) for c in copies)) / samples
+
+        for eq in self.batch():
+            name = str(eq.lhs)
+            try:
+                got = self._explicit(eq.rhs, values, {BATCH: samples, **self._concrete()})
+            except (ValueError, TypeError, sp.matrices.common.ShapeError) as exc:
+                problems.append(f"{name}: the batch form cannot be expanded ({exc})")
+                continue
+            l = int(name.lstrip("ZDeltadWb"))
+            for r in range(got.rows):
+                for c in range(got.cols):
+                    if name.startswith("Z"):
+                        z = sp.Add(*(w * a for w, a in zip(g.W[l][c], g.a[l - 1])))
+                        expected = (z + (g.b[l][c] if g.b[l] is not None else 0)).xreplace(copies[r])
+                    elif name.startswith("Delta"):
+                        expected = d.delta(l, c + 1).xreplace(copies[r])
+                    elif name.startswith("dW"):
+                        expected = mean(d.compact_gradient(g.W[l][r][c]))
+                    else:
+                        expected = mean(d.compact_gradient(g.b[l][r]))
+                    if sp.expand(got[r, c] - expected) != 0:
+                        problems.append(f"{name}[{r + 1},{c + 1}]: batch form gives {got[r, c]}, "
+                                        f"per-sample derivation {expected}")
+        return problems
+
+    def check_updates(self, optimizers=("sgd", "momentum", "adam")) -> list[str]:
+        """Expand :meth:`updates` of each optimizer entry by entry and compare with the textbook rules.
+
+        With p a parameter, g its gradient dE/dp and the state written before the step::
+
+            SGD       p <- p - alpha g
+            momentum  v <- mu v - alpha g;  p <- p + v
+            Adam      m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2;
+                      mhat <- m / (1 - beta1^tau);  vhat <- v / (1 - beta2^tau);
+                      p <- p - alpha mhat / (sqrt(vhat) + epsilon)
+
+        (each right side reads the values already assigned above it).
+        """
+        problems = []
+        for name in optimizers:
+            for eq in self.updates(name):
+                stem = str(eq.lhs)
+                kind, _, param = stem.partition("_") if "_" in stem else ("param", "", stem)
+                entries = self._parameter_entries(param)
+                values = self._update_values(param, entries)
+                try:
+                    got = self._explicit(eq.rhs, values, self._concrete())
+                except (ValueError, TypeError) as exc:
+                    problems.append(f"{name} {stem}: the update cannot be expanded ({exc})")
+                    continue
+                for i, p in enumerate(entries):
+                    s = {key: sp.Symbol(f"{key}_{p.name}") for key in ("v", "m", "mhat", "vhat", "g")}
+                    textbook = {
+                        ("sgd", "param"): p - ALPHA * s["g"],
+                        ("momentum", "v"): MU * s["v"] - ALPHA * s["g"],
+                        ("momentum", "param"): p + s["v"],
+                        ("adam", "m"): BETA1 * s["m"] + (1 - BETA1) * s["g"],
+                        ("adam", "v"): BETA2 * s["v"] + (1 - BETA2) * s["g"] ** 2,
+                        ("adam", "mhat"): s["m"] / (1 - BETA1 ** STEP),
+                        ("adam", "vhat"): s["v"] / (1 - BETA2 ** STEP),
+                        ("adam", "param"): p - ALPHA * s["mhat"] / (sp.sqrt(s["vhat"]) + EPSILON),
+                    }.get((name, kind))
+                    entry = got[i] if got.cols == 1 else got[i // got.cols, i % got.cols]
+                    if textbook is None:
+                        problems.append(f"{name} {stem}: no textbook rule for this update")
+                        break
+                    diff = sp.expand(entry - textbook)
+                    if diff != 0 and sp.simplify(diff) != 0:
+                        problems.append(f"{name} {stem}[{i + 1}]: update gives {entry}, textbook {textbook}")
+        return problems
+
+    # --------------------------------------------------------------- helpers of the checks
+
+    def _concrete(self) -> dict:
+        return {size(l): n for l, n in enumerate(self.d.network.sizes)}
+
+    @staticmethod
+    def _explicit(expr: sp.Expr, values: dict, concrete: dict) -> sp.Matrix:
+        """A matrix expression with its symbols replaced by explicit matrices, as one explicit matrix."""
+        expr = expr.subs(concrete).xreplace({k.subs(concrete): v for k, v in values.items()})
+        return sp.Matrix(expr.as_explicit()) if not isinstance(expr, sp.MatrixBase) else sp.Matrix(expr)
+
+    def _sample_renaming(self, s: int, shared: set) -> dict:
+        """Sample s's copy of every per-neuron symbol (inputs, targets, z, a, deltas); parameters are shared."""
+        g, d = self.d.graph, self.d
+        names = list(g.x) + list(g.t)
+        for l in range(1, d.L + 1):
+            names += list(g.z[l]) + list(g.a[l]) + [d.delta_symbol(l, j) for j in range(1, len(g.z[l]) + 1)]
+        return {v: sp.Symbol(f"{v.name}^({s})", real=True) for v in names if v not in shared}
+
+    def _parameter_entries(self, param: str) -> list[sp.Symbol]:
+        """The canonical symbols of ``W{l}`` (row-major) or ``b{l}``."""
+        g, l = self.d.graph, int(param[1:])
+        return [w for row in g.W[l] for w in row] if param.startswith("W") else list(g.b[l])
+
+    def _update_values(self, param: str, entries: list[sp.Symbol]) -> dict:
+        """Explicit matrices for a parameter, its gradient and its optimizer state, entry by entry."""
+        g, l = self.d.graph, int(param[1:])
+        shape = (len(g.W[l]), len(g.W[l][0])) if param.startswith("W") else (len(entries), 1)
+        out = {}
+        for key, stem in (("", param), ("g", f"d{param}"), ("v", f"v_{param}"), ("m", f"m_{param}"),
+                          ("mhat", f"mhat_{param}"), ("vhat", f"vhat_{param}")):
+            symbols = entries if key == "" else [sp.Symbol(f"{key}_{p.name}") for p in entries]
+            out[sp.MatrixSymbol(stem, *shape)] = sp.Matrix(*shape, symbols)
+        return out
 
     def _expected(self, name: str, r: int, c: int) -> sp.Expr:
         d, g = self.d, self.d.graph

@@ -1,10 +1,14 @@
-"""Generated NumPy code (both targets) against three independent truths.
+"""Generated NumPy code (both targets) against three references.
 
-* central finite differences of the generated loss (``symbackprop.gradcheck``);
+* central finite differences of the generated loss (``symbackprop.gradcheck``):
+  independent of the derivation, but it differentiates the generated forward pass;
 * ``Derivation.gradient`` (the closed form) evaluated numerically by a small
   memoizing evaluator written here (the per-unit chain of the same expressions
-  where the closed form is too slow to build, see ``closed_form_gradients``);
-* HIPS autograd on a NumPy forward pass written here from the definitions.
+  where the closed form is too slow to build, see ``closed_form_gradients``):
+  the project's own derivation, so this checks the code printer against the
+  derivation, not the mathematics;
+* HIPS autograd on a NumPy forward pass written here from the definitions:
+  independent of both the derivation and the generated code.
 
 Agreement rule, float64: ``|generated - reference| <= 1e-7 * |reference| + ATOL``,
 with ``ATOL = 1e-11`` for the exact references (near zero the absolute term
@@ -398,5 +402,51 @@ def test_cli_writes_model_and_test_for_the_target(tmp_path, monkeypatch, capsys)
 def test_scalar_target_refuses_huge_networks():
     spec = {"inputs": 60, "layers": [{"units": 40, "activation": "tanh"}, {"units": 2, "activation": "identity"}],
             "loss": "mse"}
-    with pytest.raises(Exception, match="--target numpy"):
+    with pytest.raises(Exception, match="--target numpy") as info:
         codegen.scalar_model(derive(spec, verify=False))
+    assert str(info.value).startswith("layers: ")  # the field of the spec to change
+
+
+def test_scalar_target_with_shared_subexpressions(tmp_path):
+    """A softmax output under half SSE: the scalar deltas share subexpressions (cse names u2_0, ...);
+    the generated code against finite differences and autograd (independent of the derivation)."""
+    d = derive({"inputs": 2, "layers": [{"units": 2, "activation": "tanh"}, {"units": 3, "activation": "softmax"}],
+                "loss": "half_sse"}, verify=False)
+    model, _ = write_and_import(d, tmp_path, "scalar")
+    assert "u2_0 = " in (tmp_path / "model.py").read_text()
+    params, X, T = random_point(d.network, np.random.default_rng(3))
+    grads = model.gradients({k: v.copy() for k, v in params.items()}, X, T)
+    gradcheck.check_gradients(lambda p: model.loss(p, X, T), {k: v.copy() for k, v in params.items()}, grads)
+    assert_close(grads, autograd_gradients(d.network, params, X, T), "autograd")
+
+
+def test_equation_comments_follow_the_spec():
+    """The comment above each block names its equation: bias terms exactly where the spec has them, the loss."""
+    d = derive({"inputs": 2, "layers": [{"units": 2, "activation": "tanh", "bias": True},
+                                        {"units": 1, "activation": "sigmoid", "bias": False}],
+                "loss": "half_sse"}, verify=False)
+    text = codegen.numpy_model(d)
+    z1 = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("# z1 = "))
+    z2 = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("# z2 = "))
+    assert z1.startswith("# z1 = X W1^T + b1 ") and z2.startswith("# z2 = a1 W2^T ") and "b2" not in z2
+    assert "# E: half the sum of squared errors" in text
+    assert "Vectorized matrix form" in text
+
+
+@pytest.mark.parametrize("example", [p.name for p in EXAMPLES])
+def test_stability_scales_make_every_layer_reach_the_limit(derivations, example):
+    """The generated stability test's claim: all-ones inputs and weights of the given scale drive |z| of every
+    layer to the stability limit (a forward pass written here from the definitions)."""
+    from symbackprop.numeric import NumericNetwork
+
+    d = derivations[example]
+    scales = codegen._stability_scales(d)
+    limit = codegen.stability_limit(d.network)
+    assert len(scales) == d.L
+    net = NumericNetwork(d.network)
+    params = {key: np.full(shape, scales[int(key[1:]) - 1] if key[0] == "W" else 0.0)
+              for key, shape in net.shapes().items()}
+    with np.errstate(all="ignore"):
+        zs, _ = net.forward(params, np.ones(d.network.inputs))
+    for l in range(1, d.L + 1):
+        assert np.max(np.abs(zs[l])) == pytest.approx(limit, rel=1e-2), (example, l)

@@ -1,5 +1,13 @@
-"""generated/ is exactly what the current code writes for examples/ (byte-identical)."""
+"""generated/ is exactly what the current code writes for examples/ (byte-identical).
 
+This compares the code with its own earlier output, not with any truth: it catches unintended
+changes of the documents and code a user sees.  A failure shows the diff; regenerating
+(scripts/regenerate.py) is right only after reading it and confirming every changed line is meant
+(the formulas themselves are checked against independent oracles elsewhere: tests/test_matrix.py,
+tests/test_derive_pairs.py, tests/test_codegen.py).
+"""
+
+import difflib
 import os
 import shutil
 from pathlib import Path
@@ -11,6 +19,21 @@ from symbackprop.documents import compile_pdf
 from symbackprop.output import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
+DIFF_LINES = 40
+
+
+def stale_message(path: str, committed: bytes, produced: bytes) -> str:
+    """The first DIFF_LINES lines of a unified diff committed -> produced, and what to do about it."""
+    diff = list(difflib.unified_diff(committed.decode("utf-8", "replace").splitlines(),
+                                     produced.decode("utf-8", "replace").splitlines(),
+                                     f"committed {path}", "produced now", lineterm=""))
+    shown = "\n".join(diff[:DIFF_LINES]) + (f"\n... ({len(diff) - DIFF_LINES} more diff lines)"
+                                            if len(diff) > DIFF_LINES else "")
+    return (f"{path} differs from what the code writes now:\n{shown}\n"
+            "Read this diff first. Regenerating (python scripts/regenerate.py) is right only if every changed "
+            "line is an intended change; otherwise the code has a bug that the committed file just caught.")
+
+
 SPECS = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".yaml", ".yml", ".toml", ".json"))
 
 
@@ -23,9 +46,10 @@ def test_generated_outputs_are_up_to_date(tmp_path, spec, monkeypatch):
     produced = sorted(p.name for p in out.iterdir() if p.name != MANIFEST)
     assert produced, "derive wrote nothing"
     for name in produced:
-        assert (committed / name).is_file(), f"generated/{spec.stem}/{name} is missing: run scripts/regenerate.py"
-        assert (out / name).read_bytes() == (committed / name).read_bytes(), (
-            f"generated/{spec.stem}/{name} is stale: run python scripts/regenerate.py")
+        assert (committed / name).is_file(), (f"generated/{spec.stem}/{name} is missing: after reading it, "
+                                              "commit it with python scripts/regenerate.py")
+        new, old = (out / name).read_bytes(), (committed / name).read_bytes()
+        assert new == old, stale_message(f"generated/{spec.stem}/{name}", old, new)
     assert os.path.isdir(committed)
 
 
@@ -35,3 +59,11 @@ def test_committed_pdf_is_reproducible():
     folder = ROOT / "generated" / "seed_2_3_1"
     pdf = compile_pdf((folder / "derivation.tex").read_text(encoding="utf-8"))
     assert pdf == (folder / "derivation.pdf").read_bytes()
+
+
+def test_stale_message_shows_the_diff_and_warns():
+    msg = stale_message("generated/x/derivation.md", b"a\nW^T delta\nc\n", b"a\nW delta\nc\n")
+    assert "-W^T delta" in msg and "+W delta" in msg
+    assert "Read this diff first" in msg and "only if every changed line is an intended change" in msg
+    long = stale_message("f", "".join(f"{i}\n" for i in range(200)).encode(), b"")
+    assert long.count("\n-") <= DIFF_LINES and "more diff lines" in long

@@ -151,3 +151,17 @@ def test_repr_is_a_one_line_summary():
     text = repr(derive(SEED))
     assert "\n" not in text and "2-3-1" in text and "13 parameters" in text and "verification passed" in text
     assert "not verified" in repr(derive(SEED, verify=False))
+
+
+@pytest.mark.parametrize("derived, reference", [(float("nan"), 1.0), (float("inf"), 1.0), (1.0, float("nan")),
+                                                (1.0, 1.0 + 1e-3)])
+def test_a_non_finite_or_distant_value_is_a_failure(derived, reference):
+    """The numeric comparison never lets NaN or inf pass (NaN compares false with every tolerance)."""
+    from symbackprop.verify import _compare
+
+    report = Verification(parameters=1)
+    _compare(report, "dE/dp", derived, reference)
+    assert len(report.failures) == 1 and "dE/dp" in report.failures[0]
+    ok = Verification(parameters=1)
+    _compare(ok, "dE/dp", 1.0, 1.0)
+    assert ok.failures == []
