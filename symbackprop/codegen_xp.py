@@ -21,46 +21,8 @@ from .codegen import CodePrinter, _common, _eq, _Names, _render, generated_test_
 from .derive import Derivation
 from .stable import sigmoid, stabilize
 
-XP_ACTIVATIONS: dict[str, ops.NumpyCode] = {
-    "sigmoid": ops.NumpyCode('''def sigmoid(z, xp):
-    """Logistic sigmoid exp(-log(1 + exp(-z))), stable: logaddexp never overflows."""
-    return xp.exp(-xp.logaddexp(0, -z))'''),
-    "tanh": ops.NumpyCode('''def tanh(z, xp):
-    """Hyperbolic tangent (stable in every library)."""
-    return xp.tanh(z)'''),
-    "relu": ops.NumpyCode('''def relu(z, xp):
-    """ReLU: max(z, 0)."""
-    return xp.maximum(z, 0)'''),
-    "leaky_relu": ops.NumpyCode('''def leaky_relu(z, xp, alpha):
-    """Leaky ReLU: alpha * z for z <= 0, else z."""
-    return xp.where(z <= 0, alpha * z, z)'''),
-    "elu": ops.NumpyCode('''def elu(z, xp, alpha):
-    """ELU: alpha * (exp(z) - 1) for z <= 0, else z; expm1 of min(z, 0) never overflows."""
-    return xp.where(z <= 0, alpha * xp.expm1(xp.minimum(z, 0)), z)'''),
-    "softplus": ops.NumpyCode('''def softplus(z, xp):
-    """Softplus log(1 + exp(z)) as logaddexp(0, z): never overflows."""
-    return xp.logaddexp(0, z)'''),
-    "silu": ops.NumpyCode('''def silu(z, xp):
-    """SiLU z * sigmoid(z), with the stable sigmoid."""
-    return z * sigmoid(z, xp)''', needs=("sigmoid",)),
-    "softmax": ops.NumpyCode('''def softmax(z, xp):
-    """Softmax over the last axis, stable: the maximum is subtracted before exp."""
-    e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))
-    return e / xp.sum(e, axis=-1, keepdims=True)'''),
-}
-"""Stable Array API code per activation: the standard's functions only, no ``out=``."""
-
-XP_LOSSES_FROM_LOGITS: dict[tuple[str, str], ops.NumpyCode] = {
-    ("sigmoid", "binary_cross_entropy"): ops.NumpyCode('''def binary_cross_entropy_from_logits(z, t, xp):
-    """Per-sample BCE of sigmoid(z) against t from the logits: sum of softplus(z) - t z."""
-    return xp.sum(xp.logaddexp(0, z) - t * z, axis=-1)'''),
-    ("softmax", "categorical_cross_entropy"): ops.NumpyCode('''def categorical_cross_entropy_from_logits(z, t, xp):
-    """Per-sample CE of softmax(z) against t with log-softmax (log-sum-exp)."""
-    shifted = z - xp.max(z, axis=-1, keepdims=True)
-    log_softmax = shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
-    return -xp.sum(t * log_softmax, axis=-1)'''),
-}
-"""Losses from the pre-activations, as in :data:`symbackprop.ops.NUMPY_LOSSES_FROM_LOGITS`."""
+XP_ACTIVATIONS = ops.ARRAY_API_ACTIVATIONS
+XP_LOSSES_FROM_LOGITS = ops.ARRAY_API_LOSSES_FROM_LOGITS
 
 STANDARD_NAMES = {"arctan": "atan", "arcsin": "asin", "arccos": "acos", "arctanh": "atanh", "arcsinh": "asinh",
                   "arccosh": "acosh", "arctan2": "atan2", "power": "pow", "absolute": "abs", "amax": "max",

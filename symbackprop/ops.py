@@ -273,3 +273,44 @@ NUMPY_LOSSES_FROM_LOGITS: dict[tuple[str, str], NumpyCode] = {
 }
 """Losses computed from the pre-activations where the output activation pairs with them.
 Other losses are printed from :attr:`Loss.term` by the code printer."""
+
+ARRAY_API_ACTIVATIONS: dict[str, NumpyCode] = {
+    "sigmoid": NumpyCode('''def sigmoid(z, xp):
+    """Logistic sigmoid exp(-log(1 + exp(-z))), stable: logaddexp never overflows."""
+    return xp.exp(-xp.logaddexp(0, -z))'''),
+    "tanh": NumpyCode('''def tanh(z, xp):
+    """Hyperbolic tangent (stable in every library)."""
+    return xp.tanh(z)'''),
+    "relu": NumpyCode('''def relu(z, xp):
+    """ReLU: max(z, 0)."""
+    return xp.maximum(z, 0)'''),
+    "leaky_relu": NumpyCode('''def leaky_relu(z, xp, alpha):
+    """Leaky ReLU: alpha * z for z <= 0, else z."""
+    return xp.where(z <= 0, alpha * z, z)'''),
+    "elu": NumpyCode('''def elu(z, xp, alpha):
+    """ELU: alpha * (exp(z) - 1) for z <= 0, else z; expm1 of min(z, 0) never overflows."""
+    return xp.where(z <= 0, alpha * xp.expm1(xp.minimum(z, 0)), z)'''),
+    "softplus": NumpyCode('''def softplus(z, xp):
+    """Softplus log(1 + exp(z)) as logaddexp(0, z): never overflows."""
+    return xp.logaddexp(0, z)'''),
+    "silu": NumpyCode('''def silu(z, xp):
+    """SiLU z * sigmoid(z), with the stable sigmoid."""
+    return z * sigmoid(z, xp)''', needs=("sigmoid",)),
+    "softmax": NumpyCode('''def softmax(z, xp):
+    """Softmax over the last axis, stable: the maximum is subtracted before exp."""
+    e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))
+    return e / xp.sum(e, axis=-1, keepdims=True)'''),
+}
+"""Stable Array API code per activation: the standard's functions only, no ``out=``."""
+
+ARRAY_API_LOSSES_FROM_LOGITS: dict[tuple[str, str], NumpyCode] = {
+    ("sigmoid", "binary_cross_entropy"): NumpyCode('''def binary_cross_entropy_from_logits(z, t, xp):
+    """Per-sample BCE of sigmoid(z) against t from the logits: sum of softplus(z) - t z."""
+    return xp.sum(xp.logaddexp(0, z) - t * z, axis=-1)'''),
+    ("softmax", "categorical_cross_entropy"): NumpyCode('''def categorical_cross_entropy_from_logits(z, t, xp):
+    """Per-sample CE of softmax(z) against t with log-softmax (log-sum-exp)."""
+    shifted = z - xp.max(z, axis=-1, keepdims=True)
+    log_softmax = shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+    return -xp.sum(t * log_softmax, axis=-1)'''),
+}
+"""Losses from the pre-activations, as in :data:`NUMPY_LOSSES_FROM_LOGITS`."""
