@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import ops
+from . import ops, spec_graph
 from .errors import ExpressionError, SpecError
 
 MAX_UNITS = 100_000
@@ -138,9 +138,9 @@ def read_file(path: Path) -> dict:
 
 
 def from_dict(data: Mapping) -> Network:
-    """Validate a plain mapping into a :class:`Network`."""
+    """Validate a plain mapping into a :class:`Network` (a dense stack) or a ``GraphNetwork``."""
     _no_unknown(data, "spec", ("name", "inputs", "layers", "loss", "optimizer", "notation",
-                               "description"))
+                               "description", "regularization", "batch_size"))
     name = data.get("name", "network")
     if not isinstance(name, str) or not name.strip() or len(name) > 80:
         raise SpecError("name", "must be a non-empty text of at most 80 characters",
@@ -157,10 +157,19 @@ def from_dict(data: Mapping) -> Network:
     if len(layers_data) > MAX_LAYERS:
         raise SpecError("layers", f"has {len(layers_data)} layers (at most {MAX_LAYERS})",
                         "use fewer layers")
-    layers = tuple(_layer(item, f"layers[{i}]") for i, item in enumerate(layers_data))
     loss = _loss(data.get("loss"))
     optimizer = _optimizer(data.get("optimizer", {"name": "sgd"}))
     notation = _notation(data.get("notation", {}))
+    if spec_graph.wants_graph(data):
+        nodes = spec_graph.nodes_from(layers_data, inputs, _layer)
+        net = spec_graph.GraphNetwork(
+            name.strip(), inputs, nodes, loss, optimizer, notation,
+            l2=spec_graph.regularization_from(data.get("regularization", {"l2": 0.0})),
+            batch_size=spec_graph.batch_size_from(data.get("batch_size", 32)))
+        spec_graph.check_graph(net)
+        return net
+    layers = tuple(_layer({k: v for k, v in item.items() if k != "type"} if isinstance(item, Mapping) else item,
+                          f"layers[{i}]") for i, item in enumerate(layers_data))
     return Network(name.strip(), inputs, layers, loss, optimizer, notation)
 
 
@@ -190,7 +199,7 @@ def _positive_int(value: Any, where: str, limit: int = MAX_UNITS) -> int:
 
 
 LAYER_KEYS = ("units", "activation", "bias")
-"""The keys of a (dense) layer: the only layer kind so far."""
+"""The keys of a dense layer (``type: dense`` is implied)."""
 
 
 def _layer(item: Any, where: str) -> Layer:
@@ -199,9 +208,9 @@ def _layer(item: Any, where: str) -> Layer:
     if isinstance(item, Mapping):
         for key in item:
             if key not in LAYER_KEYS:
-                raise SpecError(f"{where}.{key}", f"is not a layer key: layers here are dense ({', '.join(LAYER_KEYS)})",
-                                f"remove '{key}'; layer kinds beyond dense (batch and layer normalization, dropout, "
-                                "weight decay, residual, convolution, ...) are tracked in the README's 'Layer kinds'")
+                raise SpecError(f"{where}.{key}", f"is not a key of a dense layer ({', '.join(LAYER_KEYS)})",
+                                f"remove '{key}', or set 'type:' to one of the layer kinds in the README's "
+                                "'Layer kinds' (batchnorm, layernorm, dropout, residual)")
     _no_unknown(item, where, LAYER_KEYS)
     if "units" not in item:
         raise SpecError(f"{where}.units", "is missing", "add 'units: N'")
