@@ -1,0 +1,1 @@
+"""The engine (shim until the reorg lands)."""

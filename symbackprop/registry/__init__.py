@@ -1,0 +1,1 @@
+"""The registries (shim until the reorg lands)."""

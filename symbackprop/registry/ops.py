@@ -1,0 +1,2 @@
+from ..ops import *  # noqa
+from ..ops import Activation, Loss, LOSSES  # noqa
