@@ -100,8 +100,8 @@ def _dense_forward(net, node, mode: str, helpers: set) -> list[str]:
     i, x = node.index, out_name(net, node.inputs[0])
     act = node.opts["activation"]
     bias = f"b{i}" if node.opts.get("bias", True) else "None"
-    lines = [f"# layer {i}, dense ({node.units} units): z{i} = {x} W{i}^T + b{i}   "
-             f"[z{i}[b, j] = sum_k W{i}[j, k] {x}[b, k] + b{i}[j]]",
+    lines = [(f"# layer {i}, dense ({node.units} units): z{i} = {x} W{i}^T + b{i}   "
+             f"[z{i}[b, j] = sum_k W{i}[j, k] {x}[b, k] + b{i}[j]]"),
              f"z{i} = dense_forward({x}, W{i}, {bias})"]
     call, used = _activation_code(act, _printer(), f"z{i}", None)
     helpers |= used
@@ -120,29 +120,29 @@ def numpy_forward_lines(net, mode: str, helpers: set) -> list[list[str]]:
             lines = _dense_forward(net, node, mode, helpers)
         elif kind == "batchnorm":
             if mode == "train":
-                lines = [f"# layer {i}, batch normalization over the batch: mu = mean_b {x}[b], "
-                         f"var = mean_b ({x}[b] - mu)^2,",
+                lines = [(f"# layer {i}, batch normalization over the batch: mu = mean_b {x}[b], "
+                         f"var = mean_b ({x}[b] - mu)^2,"),
                          f"#   xhat = ({x} - mu) / sqrt(var + eps), y{i} = gamma{i} xhat + beta{i}",
                          f"y{i}, xhat{i}, sigma{i}, mu{i}, var{i} = batchnorm_forward({x}, gamma{i}, beta{i}, EPS{i})",
-                         "if running is not None:  # running statistics for predict: "
-                         "r <- momentum r + (1 - momentum) batch",
+                         ("if running is not None:  # running statistics for predict: "
+                         "r <- momentum r + (1 - momentum) batch"),
                          f"    running[\"mean{i}\"] = BN_MOMENTUM{i} * running[\"mean{i}\"] + (1 - BN_MOMENTUM{i}) * mu{i}",
                          f"    running[\"var{i}\"] = BN_MOMENTUM{i} * running[\"var{i}\"] + (1 - BN_MOMENTUM{i}) * var{i}"]
             else:
-                lines = [f"# layer {i}, batch normalization at inference: the running mean and variance "
-                         "in place of the batch's",
-                         f"y{i} = gamma{i} * ({x} - running[\"mean{i}\"]) / np.sqrt(running[\"var{i}\"] + EPS{i}) "
-                         f"+ beta{i}"]
+                lines = [(f"# layer {i}, batch normalization at inference: the running mean and variance "
+                         "in place of the batch's"),
+                         (f"y{i} = gamma{i} * ({x} - running[\"mean{i}\"]) / np.sqrt(running[\"var{i}\"] + EPS{i}) "
+                         f"+ beta{i}")]
         elif kind == "layernorm":
             lines = [f"# layer {i}, layer normalization over the units of each sample: mu_b = mean_k {x}[b, k],",
-                     f"#   var_b = mean_k ({x}[b, k] - mu_b)^2, y{i} = gamma{i} ({x} - mu_b) / sqrt(var_b + eps) "
-                     f"+ beta{i}"]
+                     (f"#   var_b = mean_k ({x}[b, k] - mu_b)^2, y{i} = gamma{i} ({x} - mu_b) / sqrt(var_b + eps) "
+                     f"+ beta{i}")]
             lines.append(f"y{i}, xhat{i}, sigma{i} = layernorm_forward({x}, gamma{i}, beta{i}, EPS{i})"
                          if mode == "train" else f"y{i} = layernorm_forward({x}, gamma{i}, beta{i}, EPS{i})[0]")
         elif kind == "dropout":
             if mode == "train":
-                lines = [f"# layer {i}, inverted dropout: y{i} = {x} * m / (1 - p), p = {o['rate']} "
-                         "(no masks: every unit kept, no scaling)",
+                lines = [(f"# layer {i}, inverted dropout: y{i} = {x} * m / (1 - p), p = {o['rate']} "
+                         "(no masks: every unit kept, no scaling)"),
                          f"y{i} = {x} if masks is None else dropout_forward({x}, masks[\"mask{i}\"], RATE{i})"]
             else:
                 lines = [f"# layer {i}, dropout at inference: the identity", f"y{i} = {x}"]
@@ -184,8 +184,8 @@ def numpy_backward_lines(net, helpers: set) -> list[list[str]]:
             if node is net.output:
                 act = node.opts["activation"]
                 if _fused(net) is not None:
-                    lines += [f"# output layer: {act.name} with {net.loss.name} gives delta{i} = dE/dz{i} = "
-                              f"(a{i} - T) / B   (fused, stable)", f"delta{i} = (a{i} - T) / batch"]
+                    lines += [(f"# output layer: {act.name} with {net.loss.name} gives delta{i} = dE/dz{i} = "
+                              f"(a{i} - T) / B   (fused, stable)"), f"delta{i} = (a{i} - T) / batch"]
                 else:
                     _, dloss, comment = _loss_terms(net)
                     dloss = re.sub(r"\bA\b", f"a{i}", dloss)
@@ -268,8 +268,8 @@ def scalar_forward_lines(net, mode: str, helpers: set) -> list[list[str]]:
                      f"        for k in range({fan_in}):", f"            s += W{i}[j, k] * {x}[b, k]",
                      f"        z{i}[b, j] = s"]
             if act.vector:
-                lines += [f"    # softmax: a{i}[b, j] = exp(z{i}[b, j] - top) / sum_k exp(z{i}[b, k] - top), "
-                          "top = max_k z (stable)",
+                lines += [(f"    # softmax: a{i}[b, j] = exp(z{i}[b, j] - top) / sum_k exp(z{i}[b, k] - top), "
+                          "top = max_k z (stable)"),
                           f"    top = z{i}[b, 0]", f"    for k in range(1, {n}):", f"        top = max(top, z{i}[b, k])",
                           "    total = 0.0", f"    for k in range({n}):",
                           f"        a{i}[b, k] = np.exp(z{i}[b, k] - top)", f"        total += a{i}[b, k]",
@@ -277,8 +277,8 @@ def scalar_forward_lines(net, mode: str, helpers: set) -> list[list[str]]:
             else:
                 lines.append(f"        a{i}[b, j] = {_scalar_act(act, 's', helpers)}")
         elif kind == "batchnorm" and mode == "infer":
-            lines = [f"# layer {i}, batch normalization at inference: y{i}[b, j] = gamma{i}[j] "
-                     f"({x}[b, j] - mean[j]) / sqrt(var[j] + eps) + beta{i}[j] (running statistics)",
+            lines = [(f"# layer {i}, batch normalization at inference: y{i}[b, j] = gamma{i}[j] "
+                     f"({x}[b, j] - mean[j]) / sqrt(var[j] + eps) + beta{i}[j] (running statistics)"),
                      f"y{i} = np.empty((batch, {n}), dtype=dtype)",
                      f"for j in range({n}):",
                      f"    scale = gamma{i}[j] / np.sqrt(running[\"var{i}\"][j] + EPS{i})",
@@ -300,16 +300,16 @@ def scalar_forward_lines(net, mode: str, helpers: set) -> list[list[str]]:
                      f"        y{i}[b, j] = gamma{i}[j] * xhat{i}[b, j] + beta{i}[j]",
                      "if running is not None:  # running statistics for predict: r <- momentum r + (1 - momentum) batch",
                      f"    for j in range({n}):",
-                     f"        running[\"mean{i}\"][j] = BN_MOMENTUM{i} * running[\"mean{i}\"][j] "
-                     f"+ (1 - BN_MOMENTUM{i}) * mu{i}[j]",
-                     f"        running[\"var{i}\"][j] = BN_MOMENTUM{i} * running[\"var{i}\"][j] "
-                     f"+ (1 - BN_MOMENTUM{i}) * var{i}[j]"]
+                     (f"        running[\"mean{i}\"][j] = BN_MOMENTUM{i} * running[\"mean{i}\"][j] "
+                     f"+ (1 - BN_MOMENTUM{i}) * mu{i}[j]"),
+                     (f"        running[\"var{i}\"][j] = BN_MOMENTUM{i} * running[\"var{i}\"][j] "
+                     f"+ (1 - BN_MOMENTUM{i}) * var{i}[j]")]
         elif kind == "layernorm":
             lines = [f"# layer {i}, layer normalization, per sample b over its {n} units:",
-                     f"#   mu = 1/n sum_k {x}[b, k], var = 1/n sum_k ({x}[b, k] - mu)^2, "
-                     f"sigma{i}[b] = sqrt(var + eps),",
-                     f"#   xhat{i}[b, j] = ({x}[b, j] - mu) / sigma{i}[b], y{i}[b, j] = gamma{i}[j] xhat{i}[b, j] "
-                     f"+ beta{i}[j]",
+                     (f"#   mu = 1/n sum_k {x}[b, k], var = 1/n sum_k ({x}[b, k] - mu)^2, "
+                     f"sigma{i}[b] = sqrt(var + eps),"),
+                     (f"#   xhat{i}[b, j] = ({x}[b, j] - mu) / sigma{i}[b], y{i}[b, j] = gamma{i}[j] xhat{i}[b, j] "
+                     f"+ beta{i}[j]"),
                      f"sigma{i} = np.empty(batch, dtype=dtype)",
                      f"xhat{i} = np.empty((batch, {n}), dtype=dtype)", f"y{i} = np.empty((batch, {n}), dtype=dtype)",
                      "for b in range(batch):", "    s = 0.0", f"    for k in range({n}):", f"        s += {x}[b, k]",
@@ -320,8 +320,8 @@ def scalar_forward_lines(net, mode: str, helpers: set) -> list[list[str]]:
         elif kind == "dropout" and mode == "infer":
             lines = [f"# layer {i}, dropout at inference: the identity", f"y{i} = {x}"]
         elif kind == "dropout":
-            lines = [f"# layer {i}, inverted dropout: y{i}[b, j] = {x}[b, j] m[b, j] / (1 - p), p = {o['rate']} "
-                     "(no masks: every unit kept, no scaling)",
+            lines = [(f"# layer {i}, inverted dropout: y{i}[b, j] = {x}[b, j] m[b, j] / (1 - p), p = {o['rate']} "
+                     "(no masks: every unit kept, no scaling)"),
                      f"y{i} = np.empty((batch, {n}), dtype=dtype)", "for b in range(batch):",
                      f"    for j in range({n}):",
                      f"        keep = 1.0 if masks is None else masks[\"mask{i}\"][b, j] / (1 - RATE{i})",
@@ -351,8 +351,8 @@ def scalar_backward_lines(net, helpers: set) -> list[list[str]]:
             act = node.opts["activation"]
             lines.append(f"delta{i} = np.empty((batch, {n}), dtype=dtype)")
             if node is net.output and _fused(net) is not None:
-                lines += [f"# output layer: {act.name} with {net.loss.name}: delta{i}[b, j] = "
-                          f"(a{i}[b, j] - T[b, j]) / B   (fused, stable)",
+                lines += [(f"# output layer: {act.name} with {net.loss.name}: delta{i}[b, j] = "
+                          f"(a{i}[b, j] - T[b, j]) / B   (fused, stable)"),
                           "for b in range(batch):", f"    for j in range({n}):",
                           f"        delta{i}[b, j] = (a{i}[b, j] - T[b, j]) / batch"]
             else:
@@ -365,8 +365,8 @@ def scalar_backward_lines(net, helpers: set) -> list[list[str]]:
                               f"    for j in range({n}):", f"        a = a{i}[b, j]", "        t = T[b, j]",
                               f"        g{i}[b, j] = ({_printer().doprint(dl)}) / batch"]
                 if act.vector:
-                    lines += [f"# softmax Jacobian: delta{i}[b, j] = a{i}[b, j] (g{i}[b, j] - "
-                              f"sum_k g{i}[b, k] a{i}[b, k])",
+                    lines += [(f"# softmax Jacobian: delta{i}[b, j] = a{i}[b, j] (g{i}[b, j] - "
+                              f"sum_k g{i}[b, k] a{i}[b, k])"),
                               "for b in range(batch):", "    s = 0.0", f"    for k in range({n}):",
                               f"        s += g{i}[b, k] * a{i}[b, k]", f"    for j in range({n}):",
                               f"        delta{i}[b, j] = a{i}[b, j] * (g{i}[b, j] - s)"]
@@ -403,10 +403,10 @@ def scalar_backward_lines(net, helpers: set) -> list[list[str]]:
             if need_dx:
                 lines += grads.add(src, f"dx{i}", i)
         elif kind == "batchnorm":
-            lines += [f"# layer {i}, batch normalization, per unit j: dE/dbeta{i}[j] = sum_b g{i}[b, j], "
-                      f"dE/dgamma{i}[j] = sum_b g{i}[b, j] xhat{i}[b, j],",
-                      f"#   dE/d{x}[b, j] = gamma{i}[j] / (B sigma{i}[j]) (B g{i}[b, j] - dE/dbeta{i}[j] "
-                      f"- xhat{i}[b, j] dE/dgamma{i}[j])",
+            lines += [(f"# layer {i}, batch normalization, per unit j: dE/dbeta{i}[j] = sum_b g{i}[b, j], "
+                      f"dE/dgamma{i}[j] = sum_b g{i}[b, j] xhat{i}[b, j],"),
+                      (f"#   dE/d{x}[b, j] = gamma{i}[j] / (B sigma{i}[j]) (B g{i}[b, j] - dE/dbeta{i}[j] "
+                      f"- xhat{i}[b, j] dE/dgamma{i}[j])"),
                       f"dgamma{i} = np.zeros({n}, dtype=dtype)", f"dbeta{i} = np.zeros({n}, dtype=dtype)"]
             if src != 0:
                 lines.append(f"dx{i} = np.empty((batch, {n}), dtype=dtype)")
@@ -414,14 +414,14 @@ def scalar_backward_lines(net, helpers: set) -> list[list[str]]:
                       f"        dbeta{i}[j] += g{i}[b, j]", f"        dgamma{i}[j] += g{i}[b, j] * xhat{i}[b, j]"]
             if src != 0:
                 lines += ["    for b in range(batch):",
-                          f"        dx{i}[b, j] = gamma{i}[j] / (batch * sigma{i}[j]) * (batch * g{i}[b, j] "
-                          f"- dbeta{i}[j] - xhat{i}[b, j] * dgamma{i}[j])"]
+                          (f"        dx{i}[b, j] = gamma{i}[j] / (batch * sigma{i}[j]) * (batch * g{i}[b, j] "
+                          f"- dbeta{i}[j] - xhat{i}[b, j] * dgamma{i}[j])")]
             lines += [f"grads[\"gamma{i}\"] = dgamma{i}", f"grads[\"beta{i}\"] = dbeta{i}"]
             lines += grads.add(src, f"dx{i}", i)
         elif kind == "layernorm":
             lines += [f"# layer {i}, layer normalization, per sample b with h[b, k] = g{i}[b, k] gamma{i}[k]:",
-                      f"#   dE/d{x}[b, j] = (n h[b, j] - sum_k h[b, k] - xhat{i}[b, j] sum_k h[b, k] xhat{i}[b, k]) "
-                      f"/ (n sigma{i}[b]),",
+                      (f"#   dE/d{x}[b, j] = (n h[b, j] - sum_k h[b, k] - xhat{i}[b, j] sum_k h[b, k] xhat{i}[b, k]) "
+                      f"/ (n sigma{i}[b]),"),
                       f"#   dE/dgamma{i}[j] = sum_b g{i}[b, j] xhat{i}[b, j], dE/dbeta{i}[j] = sum_b g{i}[b, j]",
                       f"dgamma{i} = np.zeros({n}, dtype=dtype)", f"dbeta{i} = np.zeros({n}, dtype=dtype)"]
             if src != 0:
@@ -429,8 +429,8 @@ def scalar_backward_lines(net, helpers: set) -> list[list[str]]:
                           "    hs = 0.0", "    hx = 0.0", f"    for k in range({n}):",
                           f"        hs += g{i}[b, k] * gamma{i}[k]",
                           f"        hx += g{i}[b, k] * gamma{i}[k] * xhat{i}[b, k]", f"    for j in range({n}):",
-                          f"        dx{i}[b, j] = ({n} * g{i}[b, j] * gamma{i}[j] - hs - xhat{i}[b, j] * hx) "
-                          f"/ ({n} * sigma{i}[b])"]
+                          (f"        dx{i}[b, j] = ({n} * g{i}[b, j] * gamma{i}[j] - hs - xhat{i}[b, j] * hx) "
+                          f"/ ({n} * sigma{i}[b])")]
             lines += ["for b in range(batch):", f"    for j in range({n}):",
                       f"        dgamma{i}[j] += g{i}[b, j] * xhat{i}[b, j]", f"        dbeta{i}[j] += g{i}[b, j]",
                       f"grads[\"gamma{i}\"] = dgamma{i}", f"grads[\"beta{i}\"] = dbeta{i}"]
