@@ -565,6 +565,12 @@ def code_outputs(d: Derivation, args: Namespace) -> dict[str, bytes]:
     """``model.py`` (``args.target``: numpy or scalar) and ``test_model.py`` for ``derive -o``;
     with ``array-api``, ``model_xp.py`` and ``test_model_xp.py`` (:mod:`symbackprop.codegen_xp`)."""
     target = getattr(args, "target", "numpy") or "numpy"
+    from .engine.layergraph import LayerDerivation
+
+    if isinstance(d, LayerDerivation):  # a graph of layers (batchnorm, dropout, ...): its own generator
+        from .codegen_graph import graph_outputs
+
+        return graph_outputs(d, target)
     if target == "array-api":
         from .codegen_xp import xp_model, xp_test
 
