@@ -30,6 +30,13 @@ shares, OpenBLAS's threaded GEMM stalls: we measured the generated 784-128-10 st
 75 ms with two OpenBLAS threads against 0.47 ms with one, in the same minute.  That
 oversubscription, not the generated code, made the 784-input rows swing between runs.
 
+Graph networks (``--graph`` times only these): ``784-256(bn)-256(bn, dropout)-10``, i.e.
+dense 256 ReLU, batch normalization, dense 256 ReLU, batch normalization, dropout 0.5,
+dense 10 softmax with categorical cross-entropy, at batch 256.  ``generated`` is
+``model.train_step`` of :mod:`symbackprop.codegen_graph`'s NumPy target; PyTorch eager
+(``F.batch_norm`` in training mode) and ``jax.jit`` run the same step: the same fixed
+dropout mask as an input, the running statistics updated with the spec's momentum, SGD.
+
 Networks: hidden sigmoid (small nets) or ReLU (784-input nets), softmax output
 with categorical cross-entropy, except 2-3-1 which is the seeds' sigmoid net
 with half the squared error.  The machines are noisy: compare ratios, not times.
@@ -63,8 +70,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from symbackprop import codegen, codegen_xp
+from symbackprop import codegen, codegen_graph, codegen_xp
 from symbackprop.derive import derive
+from symbackprop.engine.layergraph import LayerDerivation
+from symbackprop.spec import load
 
 LR = 0.01
 CONFIGS = [  # (sizes, batch, hidden activation, output activation, loss)
@@ -315,7 +324,7 @@ def ratios(med: dict) -> dict:
     return out
 
 
-def run(quick: bool, runs: int):
+def run(quick: bool, runs: int, graph_only: bool = False):
     import jax
 
     try:
@@ -325,6 +334,9 @@ def run(quick: bool, runs: int):
     except ImportError:
         torch_ok, threads = False, "-"
     jax.config.update("jax_platforms", "cpu")
+    if graph_only:
+        graph_table(quick, runs, torch_ok)
+        return
     rng = np.random.default_rng(0)
     all_runs = []
     for k in range(runs):
@@ -348,6 +360,207 @@ def run(quick: bool, runs: int):
               f"{torch_cols[1]} |")
     print(f"\nsubnormal entries in the generated step's activations and deltas (largest seen): "
           f"{max(r['subnormals'] for rs in all_runs for r in rs)}")
+    graph_table(quick, runs, torch_ok)
+
+
+# ----------------------------------------------------------------------------- graph networks
+
+GRAPH_CONFIGS = [  # (label, spec layers, batch)
+    ("784-256(bn)-256(bn, dropout)-10", [
+        {"units": 256, "activation": "relu"}, {"type": "batchnorm"},
+        {"units": 256, "activation": "relu"}, {"type": "batchnorm"}, {"type": "dropout", "rate": 0.5},
+        {"units": 10, "activation": "softmax"}], 256),
+]
+
+
+def graph_spec(label, layers):
+    return {"name": "bench-graph", "inputs": 784, "layers": layers, "loss": "categorical_cross_entropy",
+            "optimizer": {"name": "sgd", "learning_rate": LR}}
+
+
+def graph_model(spec, folder: Path):
+    d = LayerDerivation(load(spec))
+    path = folder / "bench_graph_model.py"
+    path.write_text(codegen_graph.graph_model(d))
+    module_spec = importlib.util.spec_from_file_location("bench_graph_model", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return d.network, module
+
+
+def make_graph_generated(model, init, running0, X, T, masks):
+    params = {k: v.copy() for k, v in init.items()}
+    running = {k: v.copy() for k, v in running0.items()}
+    state = model.init_state(params)
+
+    def step():
+        model.train_step(params, X, T, masks, state, running, LR)
+
+    def reset():
+        for k, v in init.items():
+            np.copyto(params[k], v)
+        for k, v in running0.items():
+            running[k] = v.copy()
+
+    return Impl(step, reset)
+
+
+def make_graph_torch(net, init, running0, X, T, masks):
+    """The same graph in PyTorch eager: addmm, F.batch_norm (training), the fixed mask, log_softmax."""
+    import torch
+    import torch.nn.functional as F
+
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in init.items()}
+    start = {k: torch.tensor(v) for k, v in init.items()}
+    running = {k: torch.tensor(v) for k, v in running0.items()}
+    tX, tT = torch.tensor(X), torch.tensor(T)
+    tmasks = {k: torch.tensor(v) for k, v in masks.items()}
+
+    def step():
+        outs = [tX]
+        for node in net.nodes:
+            x, i, o = outs[node.inputs[0]], node.index, node.opts
+            kind = node.kind.name
+            if kind == "dense":
+                y = torch.addmm(tp[f"b{i}"], x, tp[f"W{i}"].t())
+                if node is not net.output:
+                    y = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[o["activation"].name](y)
+            elif kind == "batchnorm":
+                y = F.batch_norm(x, running[f"mean{i}"], running[f"var{i}"], tp[f"gamma{i}"], tp[f"beta{i}"],
+                                 training=True, momentum=1 - o["momentum"], eps=o["epsilon"])
+            elif kind == "layernorm":
+                y = F.layer_norm(x, (node.units,), tp[f"gamma{i}"], tp[f"beta{i}"], eps=o["epsilon"])
+            elif kind == "dropout":
+                y = x * tmasks[f"mask{i}"] / (1 - o["rate"])
+            else:
+                y = x + outs[node.inputs[1]]
+            outs.append(y)
+        value = -(tT * torch.log_softmax(outs[-1], dim=1)).sum(dim=1).mean()
+        value.backward()
+        with torch.no_grad():
+            for p in tp.values():
+                p -= LR * p.grad
+                p.grad = None
+
+    def reset():
+        with torch.no_grad():
+            for k, p in tp.items():
+                p.copy_(start[k])
+            for k, v in running0.items():
+                running[k].copy_(torch.tensor(v))
+
+    return Impl(step, reset)
+
+
+def make_graph_jax(net, init, running0, X, T, masks):
+    """The same graph under jax.jit: gradients, the running statistics and SGD in one compiled step."""
+    import jax
+    import jax.numpy as jnp
+
+    def loss_fn(p, X, T, masks):
+        outs, stats = [X], {}
+        for node in net.nodes:
+            x, i, o = outs[node.inputs[0]], node.index, node.opts
+            kind = node.kind.name
+            if kind == "dense":
+                y = x @ p[f"W{i}"].T + p[f"b{i}"]
+                if node is not net.output:
+                    y = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid}[o["activation"].name](y)
+            elif kind == "batchnorm":
+                mu = x.mean(axis=0)
+                var = ((x - mu) ** 2).mean(axis=0)
+                stats[i] = (mu, var)
+                y = p[f"gamma{i}"] * (x - mu) / jnp.sqrt(var + o["epsilon"]) + p[f"beta{i}"]
+            elif kind == "layernorm":
+                mu = x.mean(axis=1, keepdims=True)
+                var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
+                y = p[f"gamma{i}"] * (x - mu) / jnp.sqrt(var + o["epsilon"]) + p[f"beta{i}"]
+            elif kind == "dropout":
+                y = x * masks[f"mask{i}"] / (1 - o["rate"])
+            else:
+                y = x + outs[node.inputs[1]]
+            outs.append(y)
+        return -(T * jax.nn.log_softmax(outs[-1], axis=1)).sum(axis=1).mean(), stats
+
+    momenta = {n.index: n.opts["momentum"] for n in net.nodes if n.kind.name == "batchnorm"}
+
+    def update(p, r, X, T, masks):
+        grads, stats = jax.grad(loss_fn, has_aux=True)(p, X, T, masks)
+        r = dict(r)
+        for i, (mu, var) in stats.items():
+            m = momenta[i]
+            r[f"mean{i}"] = m * r[f"mean{i}"] + (1 - m) * mu
+            r[f"var{i}"] = m * r[f"var{i}"] + (1 - m) * var
+        return jax.tree_util.tree_map(lambda w, g: w - LR * g, p, grads), r
+
+    update = jax.jit(update, donate_argnums=(0, 1))
+    box = [None, None]
+    jX, jT = jnp.asarray(X), jnp.asarray(T)
+    jmasks = {k: jnp.asarray(v) for k, v in masks.items()}
+
+    def step():
+        box[0], box[1] = update(box[0], box[1], jX, jT, jmasks)
+        jax.block_until_ready(box[0])
+
+    def reset():  # the donated buffers are gone: fresh copies
+        box[0] = {k: jnp.array(v) for k, v in init.items()}
+        box[1] = {k: jnp.array(v) for k, v in running0.items()}
+        jax.block_until_ready(box[0])
+
+    reset()
+    return Impl(step, reset)
+
+
+def one_graph_run(quick: bool, torch_ok: bool, rng) -> list:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, layers, batch in GRAPH_CONFIGS:
+            net, model = graph_model(graph_spec(label, layers), Path(tmp))
+            X, T = data((784, 10), batch, "softmax", rng)
+            init, running0 = model.init_params(0, np.float32), model.init_running(np.float32)
+            masks = model.draw_masks(np.random.default_rng(1), batch, np.float32)
+            impls = {"generated": make_graph_generated(model, init, running0, X, T, masks)}
+            if torch_ok:
+                impls["torch"] = make_graph_torch(net, init, running0, X, T, masks)
+            impls["jax"] = make_graph_jax(net, init, running0, X, T, masks)
+            for impl in impls.values():  # warm up (and compile)
+                for _ in range(3):
+                    impl.step()
+                impl.reset()
+            slowest = max(timed(impl.step, 1) for impl in impls.values())
+            inner = max(1, int(2e-3 / slowest))
+            reps = (15 if quick else 41) if slowest > 1e-2 else (31 if quick else 101)
+            samples = {name: [] for name in impls}
+            for _ in range(reps):
+                for name, impl in impls.items():
+                    impl.reset()
+                    samples[name].append(timed(impl.step, inner))
+            med = {name: statistics.median(values) for name, values in samples.items()}
+            rows.append((label, batch, med))
+            print(f"done {label} (batch {batch}, {inner} steps x {reps} repetitions)", file=sys.stderr, flush=True)
+    return rows
+
+
+def graph_table(quick: bool, runs: int, torch_ok: bool) -> None:
+    """Times the generated step of each graph network against PyTorch eager and JAX jit; prints a table."""
+    rng = np.random.default_rng(0)
+    all_runs = [one_graph_run(quick, torch_ok, rng) for _ in range(runs)]
+    print(f"\nGraph networks: one SGD step (batch normalization in training mode with running statistics, "
+          f"a fixed dropout mask), float32, CPU; medians; worst of {runs} run(s)")
+    print("| network | batch | generated | PyTorch eager / generated | JAX jit / generated | "
+          "generated / faster framework (each run) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for i, (label, batch, _) in enumerate(all_runs[0]):
+        per_run = []
+        for rows in all_runs:
+            med = rows[i][2]
+            frameworks = [med[k] for k in ("torch", "jax") if k in med]
+            per_run.append((med["generated"] / min(frameworks), med))
+        worst, med = max(per_run, key=lambda r: r[0])
+        torch_col = f"{med['torch'] / med['generated']:.2f}" if "torch" in med else "-"
+        each = " / ".join(f"{r[0]:.2f}" for r in per_run)
+        print(f"| {label} | {batch} | {med['generated'] * 1e6:.0f} µs | {torch_col} | "
+              f"{med['jax'] / med['generated']:.2f} | **{worst:.2f}** ({each}) |")
 
 
 def gpu_run(quick: bool):
@@ -398,10 +611,12 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3, help="whole tables; the worst is reported (default 3)")
     parser.add_argument("--gpu", action="store_true", help="time the Array API target on PyTorch CUDA and CuPy "
                         "against PyTorch eager on the same device (needs a CUDA device)")
+    parser.add_argument("--graph", action="store_true", help="time only the graph networks (batch "
+                        "normalization, dropout) against PyTorch eager and JAX jit")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads of every library, set before they load (default 1; 0: each library's default)")
     args = parser.parse_args()
     if args.gpu:
         gpu_run(args.quick)
     else:
-        run(args.quick, args.runs)
+        run(args.quick, args.runs, args.graph)
