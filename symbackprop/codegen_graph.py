@@ -230,6 +230,175 @@ def numpy_backward_lines(net, helpers: set) -> list[list[str]]:
     return blocks
 
 
+# ----------------------------------------------------------------------------- numpy fast path (train_step)
+
+
+def _fast_add(grads: _Grads, src: int, expr: str, owned: bool) -> list[str]:
+    """Accumulate into g{src} without allocating where ``expr`` is a buffer of its own (``owned``)."""
+    if src == 0:
+        return []
+    if src in grads.seen and owned:
+        readers = ", ".join(str(n.index) for n in grads.net.consumers(src))
+        return [f"# layer {src} feeds layers {readers}: dE/dy{src} is the sum of what each reader sends back",
+                f"g{src} = np.add({expr}, g{src}, out={expr})"]
+    return grads.add(src, expr, 0)
+
+
+def fast_forward_lines(net, helpers: set) -> list[list[str]]:
+    """Training-mode forward statements of step_gradients: every array written into the workspace ``ws``."""
+    blocks = []
+    for node in net.nodes:
+        i, kind, o = node.index, node.kind.name, node.opts
+        x = out_name(net, node.inputs[0])
+        if kind == "dense":
+            act = o["activation"]
+            lines = [f"# layer {i}: z{i} = {x} W{i}^T + b{i}, a{i} = {act.describe()}(z{i})",
+                     f"z{i} = np.matmul({x}, W{i}.T, out=ws.z{i})"]
+            if o.get("bias", True):
+                lines.append(f"z{i} += b{i}")
+            out = f"ws.a{i}" if _has_out(act) else None
+            call, used = _activation_code(act, _printer(), f"z{i}", out)
+            helpers |= used
+            lines.append(f"a{i} = {call}")
+        elif kind == "batchnorm":
+            lines = [(f"# layer {i}: mu{i}, var{i} over the batch; xhat{i} = ({x} - mu{i}) / sqrt(var{i} + eps); "
+                     f"y{i} = gamma{i} xhat{i} + beta{i}"),
+                     f"mu{i} = {x}.mean(axis=0)", f"xhat{i} = np.subtract({x}, mu{i}, out=ws.xhat{i})",
+                     f"var{i} = np.einsum(\"bj,bj->j\", xhat{i}, xhat{i}) / batch",
+                     f"sigma{i} = np.sqrt(var{i} + EPS{i})", f"xhat{i} /= sigma{i}",
+                     f"y{i} = np.multiply(xhat{i}, gamma{i}, out=ws.y{i})", f"y{i} += beta{i}",
+                     "if running is not None:",
+                     f"    running[\"mean{i}\"] = BN_MOMENTUM{i} * running[\"mean{i}\"] + (1 - BN_MOMENTUM{i}) * mu{i}",
+                     f"    running[\"var{i}\"] = BN_MOMENTUM{i} * running[\"var{i}\"] + (1 - BN_MOMENTUM{i}) * var{i}"]
+        elif kind == "layernorm":
+            lines = [(f"# layer {i}: per sample, xhat{i} = ({x} - mu) / sqrt(var + eps) over the units; "
+                     f"y{i} = gamma{i} xhat{i} + beta{i}"),
+                     f"xhat{i} = np.subtract({x}, {x}.mean(axis=1, keepdims=True), out=ws.xhat{i})",
+                     f"sigma{i} = np.sqrt(np.einsum(\"bj,bj->b\", xhat{i}, xhat{i})[:, None] / {node.units} + EPS{i})",
+                     f"xhat{i} /= sigma{i}",
+                     f"y{i} = np.multiply(xhat{i}, gamma{i}, out=ws.y{i})", f"y{i} += beta{i}"]
+        elif kind == "dropout":
+            lines = [f"# layer {i}: y{i} = {x} * m / (1 - p)",
+                     f"y{i} = np.multiply({x}, 1.0 if masks is None else masks[\"mask{i}\"], out=ws.y{i})",
+                     "if masks is not None:", f"    y{i} *= 1 / (1 - RATE{i})"]
+        else:  # residual
+            lines = [f"# layer {i}: y{i} = {x} + {out_name(net, node.inputs[1])}",
+                     f"y{i} = np.add({x}, {out_name(net, node.inputs[1])}, out=ws.y{i})"]
+        blocks.append(lines)
+    return blocks
+
+
+def fast_backward_lines(net, helpers: set) -> list[list[str]]:
+    """Backward statements of step_gradients: gradients into ``ws.grads``, dE/dx into workspace buffers."""
+    grads = _Grads(net)
+    blocks = []
+    for node in reversed(net.nodes):
+        i, kind, n = node.index, node.kind.name, node.units
+        src = node.inputs[0]
+        x = out_name(net, src)
+        lines: list[str] = []
+        if kind == "dense":
+            act = node.opts["activation"]
+            if node is net.output and _fused(net) is not None:
+                lines += [f"# delta{i} = (a{i} - T) / B   ({act.name} with {net.loss.name}, fused)",
+                          f"delta{i} = np.subtract(a{i}, T, out=ws.delta{i})", f"delta{i} *= 1 / batch"]
+            else:
+                if node is net.output:
+                    _, dloss, comment = _loss_terms(net)
+                    dloss = re.sub(r"\bA\b", f"a{i}", dloss)
+                    lines += [f"# g{i} = dE/da{i} / B   ({comment})", f"g{i} = ({dloss}) / batch"]
+                if act.name == "identity":
+                    lines += [f"# delta{i} = g{i} (identity)", f"delta{i} = g{i}"]
+                elif act.vector:
+                    lines += [f"# delta{i} = a{i} * (g{i} - sum_k g{i} a{i})   (softmax Jacobian)",
+                              (f"delta{i} = np.multiply(a{i}, g{i} - np.sum(g{i} * a{i}, axis=-1, keepdims=True), "
+                              f"out=ws.delta{i})")]
+                else:
+                    _, text, used = _derivative(act, f"z{i}", f"a{i}")
+                    helpers |= used
+                    lines += [f"# delta{i} = g{i} * f'(z{i}),  f'(z{i}) = {text}",
+                              f"delta{i} = np.multiply(g{i}, {text}, out=ws.delta{i})"]
+            lines += [f"# dE/dW{i} = delta{i}^T {x}" + (f", dE/db{i} = sum_b delta{i}" if node.opts.get("bias", True)
+                                                        else "") + (f", dE/d{x} = delta{i} W{i}" if src else ""),
+                      f"np.matmul(delta{i}.T, {x}, out=grads[\"W{i}\"])"]
+            if node.opts.get("bias", True):
+                lines.append(f"np.sum(delta{i}, axis=0, out=grads[\"b{i}\"])")
+            if net.l2 > 0:
+                lines.append(f"grads[\"W{i}\"] += L2 * W{i}")
+            if src:
+                lines.append(f"dx{i} = np.matmul(delta{i}, W{i}, out=ws.dx{i})")
+                lines += _fast_add(grads, src, f"dx{i}", True)
+        elif kind in ("batchnorm", "layernorm"):
+            lines += [f"# layer {i}: dE/dbeta{i} = sum_b g{i}, dE/dgamma{i} = sum_b g{i} xhat{i}",
+                      f"np.sum(g{i}, axis=0, out=grads[\"beta{i}\"])",
+                      f"np.einsum(\"bj,bj->j\", g{i}, xhat{i}, out=grads[\"gamma{i}\"])"]
+            if src and kind == "batchnorm":
+                lines += [f"# dE/d{x} = gamma{i} / sigma{i} (g{i} - dE/dbeta{i} / B - xhat{i} dE/dgamma{i} / B)",
+                          f"dx{i} = np.multiply(xhat{i}, grads[\"gamma{i}\"] / batch, out=ws.dx{i})",
+                          f"np.subtract(g{i}, dx{i}, out=dx{i})", f"dx{i} -= grads[\"beta{i}\"] / batch",
+                          f"dx{i} *= gamma{i} / sigma{i}"]
+            elif src:
+                lines += [f"# h = g{i} gamma{i}; dE/d{x} = (h - mean_k h - xhat{i} mean_k h xhat{i}) / sigma{i}",
+                          f"dx{i} = np.multiply(g{i}, gamma{i}, out=ws.dx{i})",
+                          f"hx{i} = np.einsum(\"bj,bj->b\", dx{i}, xhat{i})[:, None] / {n}",
+                          f"dx{i} -= dx{i}.mean(axis=1, keepdims=True)", f"dx{i} -= xhat{i} * hx{i}",
+                          f"dx{i} /= sigma{i}"]
+            if src:
+                lines += _fast_add(grads, src, f"dx{i}", True)
+        elif kind == "dropout":
+            if src:
+                lines += [f"# layer {i}: dE/d{x} = g{i} * m / (1 - p)",
+                          f"dx{i} = np.multiply(g{i}, 1.0 if masks is None else masks[\"mask{i}\"], out=ws.dx{i})",
+                          "if masks is not None:", f"    dx{i} *= 1 / (1 - RATE{i})"]
+                lines += _fast_add(grads, src, f"dx{i}", True)
+        else:
+            lines.append(f"# layer {i}: dE/dy{i} reaches both inputs unchanged")
+            lines += _fast_add(grads, src, f"g{i}", False)
+            lines += _fast_add(grads, node.inputs[1], f"g{i}", False)
+        if lines:
+            blocks.append(lines)
+    return blocks
+
+
+def _has_out(act: ops.Activation) -> bool:
+    code = ops.NUMPY_ACTIVATIONS.get(act.name)
+    return code is not None and code.out
+
+
+def workspace_buffers(net) -> list[tuple[str, str]]:
+    """(name, shape) of every buffer of the fast path, for a batch of ``batch`` rows."""
+    out = []
+    for node in net.nodes:
+        i, kind, n = node.index, node.kind.name, node.units
+        src = node.inputs[0]
+        rows = f"(batch, {n})"
+        if kind == "dense":
+            out.append((f"z{i}", rows))
+            if _has_out(node.opts["activation"]):
+                out.append((f"a{i}", rows))
+            out.append((f"delta{i}", rows))
+        elif kind in ("batchnorm", "layernorm"):
+            out += [(f"xhat{i}", rows), (f"y{i}", rows)]
+        elif kind in ("dropout", "residual"):
+            out.append((f"y{i}", rows))
+        if src and kind != "residual":
+            out.append((f"dx{i}", f"(batch, {net.width(src)})"))
+    return out
+
+
+def _drop_unused(lines: list[str]) -> list[str]:
+    """Statements ``name = call(..., out=...)`` whose name is never read again keep only the call."""
+    out = []
+    for k, line in enumerate(lines):
+        m = re.match(r"^(\s*)(\w+) = (.*)$", line)
+        if m and "out=" in m.group(3):
+            rest = _strip_strings("\n".join(l for l in lines[k + 1:] if not l.lstrip().startswith("#")))
+            if not re.search(rf"\b{m.group(2)}\b", rest):
+                line = f"{m.group(1)}{m.group(3)}"
+        out.append(line)
+    return out
+
+
 def _registry_sources(net) -> list[str]:
     """The registry's NumPy functions of every kind in the network, in registry order."""
     seen, out = set(), []
@@ -492,7 +661,11 @@ def graph_context(d, target: str = "numpy") -> dict:
     net = d.network
     opt = net.optimizer
     helpers: set[str] = set()
+    step_lines: list[str] = []
     if target == "numpy":
+        fast = [line for block in fast_forward_lines(net, helpers) + fast_backward_lines(net, helpers)
+                for line in block]
+        step_lines = _drop_unused(fast)
         forward = numpy_forward_lines(net, "train", helpers)
         infer = numpy_forward_lines(net, "infer", helpers)
         backward = numpy_backward_lines(net, helpers)
@@ -566,6 +739,8 @@ def graph_context(d, target: str = "numpy") -> dict:
         "loss_call": loss_call,
         "infer_loss": infer_loss,
         "infer_unpack": infer_unpack,
+        "step_lines": step_lines,
+        "buffers": workspace_buffers(net) if target == "numpy" else [],
         "loss_comment": loss_comment,
         "loss_title": net.loss.title,
         "optimizer": opt.name,
