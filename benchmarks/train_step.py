@@ -391,10 +391,10 @@ def graph_model(spec, folder: Path):
 def make_graph_generated(model, init, running0, X, T, masks):
     params = {k: v.copy() for k, v in init.items()}
     running = {k: v.copy() for k, v in running0.items()}
-    state = model.init_state(params)
+    state, ws = model.init_state(params), model.Workspace(X.shape[0], X.dtype)
 
     def step():
-        model.train_step(params, X, T, masks, state, running, LR)
+        model.train_step(params, X, T, masks, state, running, LR, ws)
 
     def reset():
         for k, v in init.items():

@@ -301,12 +301,12 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
             act = node.opts["activation"]
             if node is net.output and _fused(net) is not None:
                 lines += [f"# delta{i} = (a{i} - T) / B   ({act.name} with {net.loss.name}, fused)",
-                          f"delta{i} = np.subtract(a{i}, T, out=ws.delta{i})", f"delta{i} *= 1 / batch"]
+                          f"delta{i} = np.subtract(a{i}, T, out=ws.delta{i})", f"delta{i} *= scale / batch"]
             else:
                 if node is net.output:
                     _, dloss, comment = _loss_terms(net)
                     dloss = re.sub(r"\bA\b", f"a{i}", dloss)
-                    lines += [f"# g{i} = dE/da{i} / B   ({comment})", f"g{i} = ({dloss}) / batch"]
+                    lines += [f"# g{i} = dE/da{i} / B   ({comment})", f"g{i} = ({dloss}) * (scale / batch)"]
                 if act.name == "identity":
                     lines += [f"# delta{i} = g{i} (identity)", f"delta{i} = g{i}"]
                 elif act.vector:
@@ -324,7 +324,7 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
             if node.opts.get("bias", True):
                 lines.append(f"np.sum(delta{i}, axis=0, out=grads[\"b{i}\"])")
             if net.l2 > 0:
-                lines.append(f"grads[\"W{i}\"] += L2 * W{i}")
+                lines.append(f"grads[\"W{i}\"] += (L2 * scale) * W{i}")
             if src:
                 lines.append(f"dx{i} = np.matmul(delta{i}, W{i}, out=ws.dx{i})")
                 lines += _fast_add(grads, src, f"dx{i}", True)
