@@ -75,15 +75,24 @@ def _loss_terms(net) -> tuple[str, str, str]:
             f"dE/dA = {sp.sstr(sp.diff(term, a))}")
 
 
+def live_gradients(net) -> dict[int, bool]:
+    """Whether dE/dy of each layer (0 = X) is needed: the layer or one it reads has parameters."""
+    live = {0: False}
+    for node in net.nodes:
+        live[node.index] = bool(node.params) or any(live[src] for src in node.inputs)
+    return live
+
+
 class _Grads:
     """Where each layer's dE/dy comes from: assignments that sum the readers' contributions."""
 
     def __init__(self, net):
         self.net = net
         self.seen: set[int] = set()
+        self.live = live_gradients(net)
 
     def add(self, src: int, expr: str, reader: int) -> list[str]:
-        if src == 0:
+        if not self.live[src]:
             return []
         if src in self.seen:
             readers = ", ".join(str(n.index) for n in self.net.consumers(src))
@@ -173,6 +182,7 @@ def _dense_delta(net, node, helpers: set, scalar: bool = False) -> list[str]:
 def numpy_backward_lines(net, helpers: set) -> list[list[str]]:
     """Backward statements per layer, last layer first."""
     grads = _Grads(net)
+    live = grads.live
     blocks = []
     lam = net.l2 > 0
     for node in reversed(net.nodes):
@@ -195,9 +205,9 @@ def numpy_backward_lines(net, helpers: set) -> list[list[str]]:
             else:
                 lines += _dense_delta(net, node, helpers)
             has_b = node.opts.get("bias", True)
-            if src == 0:
-                lines += [f"# dE/dW{i} = delta{i}^T X, dE/db{i} = sum_b delta{i}[b] (dE/dX is not needed)",
-                          f"grads[\"W{i}\"] = delta{i}.T @ X"]
+            if not live[src]:
+                lines += [f"# dE/dW{i} = delta{i}^T {x}, dE/db{i} = sum_b delta{i}[b] (dE/d{x} is not needed)",
+                          f"grads[\"W{i}\"] = delta{i}.T @ {x}"]
                 if has_b:
                     lines.append(f"grads[\"b{i}\"] = np.sum(delta{i}, axis=0)")
             else:
@@ -206,18 +216,18 @@ def numpy_backward_lines(net, helpers: set) -> list[list[str]]:
                 lines.append(f"dx{i}, grads[\"W{i}\"], {bias} = dense_backward(delta{i}, {x}, W{i})")
             if lam:
                 lines += [f"# weight decay: dE/dW{i} += lambda W{i}", f"grads[\"W{i}\"] += L2 * W{i}"]
-            if src != 0:
+            if live[src]:
                 lines += grads.add(src, f"dx{i}", i)
         elif kind in ("batchnorm", "layernorm"):
             name = "batch" if kind == "batchnorm" else "layer"
             lines.append(f"# layer {i}, {name} normalization: dE/dgamma{i} = sum_b g{i} xhat, "
                          f"dE/dbeta{i} = sum_b g{i}, dE/d{x} in the compact form")
-            dx = f"dx{i}" if src != 0 else "_"
+            dx = f"dx{i}" if live[src] else "_"
             lines.append(f"{dx}, grads[\"gamma{i}\"], grads[\"beta{i}\"] = {kind}_backward(g{i}, gamma{i}, "
                          f"xhat{i}, sigma{i})")
             lines += grads.add(src, f"dx{i}", i)
         elif kind == "dropout":
-            if src != 0:
+            if live[src]:
                 lines += [f"# layer {i}, dropout: dE/d{x} = g{i} * m / (1 - p)",
                           f"dx{i} = g{i} if masks is None else dropout_backward(g{i}, masks[\"mask{i}\"], RATE{i})"]
                 lines += grads.add(src, f"dx{i}", i)
@@ -235,7 +245,7 @@ def numpy_backward_lines(net, helpers: set) -> list[list[str]]:
 
 def _fast_add(grads: _Grads, src: int, expr: str, owned: bool) -> list[str]:
     """Accumulate into g{src} without allocating where ``expr`` is a buffer of its own (``owned``)."""
-    if src == 0:
+    if not grads.live[src]:
         return []
     if src in grads.seen and owned:
         readers = ", ".join(str(n.index) for n in grads.net.consumers(src))
@@ -291,6 +301,7 @@ def fast_forward_lines(net, helpers: set) -> list[list[str]]:
 def fast_backward_lines(net, helpers: set) -> list[list[str]]:
     """Backward statements of step_gradients: gradients into ``ws.grads``, dE/dx into workspace buffers."""
     grads = _Grads(net)
+    live = grads.live
     blocks = []
     for node in reversed(net.nodes):
         i, kind, n = node.index, node.kind.name, node.units
@@ -319,34 +330,34 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
                     lines += [f"# delta{i} = g{i} * f'(z{i}),  f'(z{i}) = {text}",
                               f"delta{i} = np.multiply(g{i}, {text}, out=ws.delta{i})"]
             lines += [f"# dE/dW{i} = delta{i}^T {x}" + (f", dE/db{i} = sum_b delta{i}" if node.opts.get("bias", True)
-                                                        else "") + (f", dE/d{x} = delta{i} W{i}" if src else ""),
+                                                        else "") + (f", dE/d{x} = delta{i} W{i}" if live[src] else ""),
                       f"np.matmul(delta{i}.T, {x}, out=grads[\"W{i}\"])"]
             if node.opts.get("bias", True):
                 lines.append(f"np.sum(delta{i}, axis=0, out=grads[\"b{i}\"])")
             if net.l2 > 0:
                 lines.append(f"grads[\"W{i}\"] += (L2 * scale) * W{i}")
-            if src:
+            if live[src]:
                 lines.append(f"dx{i} = np.matmul(delta{i}, W{i}, out=ws.dx{i})")
                 lines += _fast_add(grads, src, f"dx{i}", True)
         elif kind in ("batchnorm", "layernorm"):
             lines += [f"# layer {i}: dE/dbeta{i} = sum_b g{i}, dE/dgamma{i} = sum_b g{i} xhat{i}",
                       f"np.sum(g{i}, axis=0, out=grads[\"beta{i}\"])",
                       f"np.einsum(\"bj,bj->j\", g{i}, xhat{i}, out=grads[\"gamma{i}\"])"]
-            if src and kind == "batchnorm":
+            if live[src] and kind == "batchnorm":
                 lines += [f"# dE/d{x} = gamma{i} / sigma{i} (g{i} - dE/dbeta{i} / B - xhat{i} dE/dgamma{i} / B)",
                           f"dx{i} = np.multiply(xhat{i}, grads[\"gamma{i}\"] / batch, out=ws.dx{i})",
                           f"np.subtract(g{i}, dx{i}, out=dx{i})", f"dx{i} -= grads[\"beta{i}\"] / batch",
                           f"dx{i} *= gamma{i} / sigma{i}"]
-            elif src:
+            elif live[src]:
                 lines += [f"# h = g{i} gamma{i}; dE/d{x} = (h - mean_k h - xhat{i} mean_k h xhat{i}) / sigma{i}",
                           f"dx{i} = np.multiply(g{i}, gamma{i}, out=ws.dx{i})",
                           f"hx{i} = np.einsum(\"bj,bj->b\", dx{i}, xhat{i})[:, None] / {n}",
                           f"dx{i} -= dx{i}.mean(axis=1, keepdims=True)", f"dx{i} -= xhat{i} * hx{i}",
                           f"dx{i} /= sigma{i}"]
-            if src:
+            if live[src]:
                 lines += _fast_add(grads, src, f"dx{i}", True)
         elif kind == "dropout":
-            if src:
+            if live[src]:
                 lines += [f"# layer {i}: dE/d{x} = g{i} * m / (1 - p)",
                           f"dx{i} = np.multiply(g{i}, 1.0 if masks is None else masks[\"mask{i}\"], out=ws.dx{i})",
                           "if masks is not None:", f"    dx{i} *= 1 / (1 - RATE{i})"]
@@ -367,7 +378,7 @@ def _has_out(act: ops.Activation) -> bool:
 
 def workspace_buffers(net) -> list[tuple[str, str]]:
     """(name, shape) of every buffer of the fast path, for a batch of ``batch`` rows."""
-    out = []
+    out, live = [], live_gradients(net)
     for node in net.nodes:
         i, kind, n = node.index, node.kind.name, node.units
         src = node.inputs[0]
@@ -381,7 +392,7 @@ def workspace_buffers(net) -> list[tuple[str, str]]:
             out += [(f"xhat{i}", rows), (f"y{i}", rows)]
         elif kind in ("dropout", "residual"):
             out.append((f"y{i}", rows))
-        if src and kind != "residual":
+        if live[src] and kind != "residual":
             out.append((f"dx{i}", f"(batch, {net.width(src)})"))
     return out
 
@@ -509,6 +520,7 @@ def scalar_forward_lines(net, mode: str, helpers: set) -> list[list[str]]:
 def scalar_backward_lines(net, helpers: set) -> list[list[str]]:
     """Per-unit loops of the backward pass, last layer first."""
     grads = _Grads(net)
+    live = grads.live
     blocks = []
     lam = net.l2 > 0
     for node in reversed(net.nodes):
@@ -548,7 +560,7 @@ def scalar_backward_lines(net, helpers: set) -> list[list[str]]:
                     lines += [f"        {v} = {v}{i}[b, j]" for v in ("z", "a") if v in names]
                     lines.append(f"        delta{i}[b, j] = g{i}[b, j] * {text}")
             has_b = node.opts.get("bias", True)
-            need_dx = src != 0
+            need_dx = live[src]
             lines.append(f"# dE/dW{i}[j, k] = sum_b delta{i}[b, j] {x}[b, k]"
                          + (f", dE/db{i}[j] = sum_b delta{i}[b, j]" if has_b else "")
                          + (f", dE/d{x}[b, k] = sum_j delta{i}[b, j] W{i}[j, k]" if need_dx else ""))
@@ -577,11 +589,11 @@ def scalar_backward_lines(net, helpers: set) -> list[list[str]]:
                       (f"#   dE/d{x}[b, j] = gamma{i}[j] / (B sigma{i}[j]) (B g{i}[b, j] - dE/dbeta{i}[j] "
                       f"- xhat{i}[b, j] dE/dgamma{i}[j])"),
                       f"dgamma{i} = np.zeros({n}, dtype=dtype)", f"dbeta{i} = np.zeros({n}, dtype=dtype)"]
-            if src != 0:
+            if live[src]:
                 lines.append(f"dx{i} = np.empty((batch, {n}), dtype=dtype)")
             lines += [f"for j in range({n}):", "    for b in range(batch):",
                       f"        dbeta{i}[j] += g{i}[b, j]", f"        dgamma{i}[j] += g{i}[b, j] * xhat{i}[b, j]"]
-            if src != 0:
+            if live[src]:
                 lines += ["    for b in range(batch):",
                           (f"        dx{i}[b, j] = gamma{i}[j] / (batch * sigma{i}[j]) * (batch * g{i}[b, j] "
                           f"- dbeta{i}[j] - xhat{i}[b, j] * dgamma{i}[j])")]
@@ -593,7 +605,7 @@ def scalar_backward_lines(net, helpers: set) -> list[list[str]]:
                       f"/ (n sigma{i}[b]),"),
                       f"#   dE/dgamma{i}[j] = sum_b g{i}[b, j] xhat{i}[b, j], dE/dbeta{i}[j] = sum_b g{i}[b, j]",
                       f"dgamma{i} = np.zeros({n}, dtype=dtype)", f"dbeta{i} = np.zeros({n}, dtype=dtype)"]
-            if src != 0:
+            if live[src]:
                 lines += [f"dx{i} = np.empty((batch, {n}), dtype=dtype)", "for b in range(batch):",
                           "    hs = 0.0", "    hx = 0.0", f"    for k in range({n}):",
                           f"        hs += g{i}[b, k] * gamma{i}[k]",
@@ -605,7 +617,7 @@ def scalar_backward_lines(net, helpers: set) -> list[list[str]]:
                       f"grads[\"gamma{i}\"] = dgamma{i}", f"grads[\"beta{i}\"] = dbeta{i}"]
             lines += grads.add(src, f"dx{i}", i)
         elif kind == "dropout":
-            if src != 0:
+            if live[src]:
                 lines += [f"# layer {i}, dropout: dE/d{x}[b, j] = g{i}[b, j] m[b, j] / (1 - p)",
                           f"dx{i} = np.empty((batch, {n}), dtype=dtype)", "for b in range(batch):",
                           f"    for j in range({n}):",

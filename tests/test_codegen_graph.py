@@ -54,6 +54,14 @@ SPECS = {
     "activations": {"inputs": 3, "layers": [dense(4, "leaky_relu"), {"type": "batchnorm"}, dense(4, "elu"),
                                             {"type": "layernorm"}, dense(4, "softplus"), dense(4, "silu"),
                                             dense(3, "softmax")], "loss": "mse"},
+    "inputs_first": {"inputs": 3, "layers": [{"type": "layernorm"}, {"type": "dropout", "rate": 0.2}, dense(3, "tanh"),
+                                             {"type": "residual", "from": 0}, dense(2, "softmax")],
+                     "loss": "categorical_cross_entropy"},
+    "dropout_dense": {"inputs": 3, "layers": [{"type": "dropout", "rate": 0.4}, {"type": "residual", "from": 0},
+                                              dense(2, "sigmoid")], "loss": "binary_cross_entropy"},
+    "dropout_first": {"inputs": 3, "layers": [{"type": "dropout", "rate": 0.25}, {"type": "batchnorm"},
+                                              dense(4, "relu", bias=False), {"type": "batchnorm"},
+                                              dense(2, {"expr": "x*tanh(x)"})], "loss": "sse"},
 }
 
 
@@ -92,6 +100,7 @@ ACTS = {
     "softplus": lambda z: anp.logaddexp(0.0, z),
     "silu": lambda z: z / (1.0 + anp.exp(-z)),
     "identity": lambda z: z,
+    "custom": lambda z: z * anp.tanh(z),  # the only custom formula in SPECS
 }
 
 
