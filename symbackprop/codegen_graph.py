@@ -271,12 +271,13 @@ def fast_forward_lines(net, helpers: set) -> list[list[str]]:
             helpers |= used
             lines.append(f"a{i} = {call}")
         elif kind == "batchnorm":
-            lines = [(f"# layer {i}: mu{i}, var{i} over the batch; xhat{i} = ({x} - mu{i}) / sqrt(var{i} + eps); "
-                     f"y{i} = gamma{i} xhat{i} + beta{i}"),
-                     f"mu{i} = {x}.mean(axis=0)", f"xhat{i} = np.subtract({x}, mu{i}, out=ws.xhat{i})",
-                     f"var{i} = np.einsum(\"bj,bj->j\", xhat{i}, xhat{i}) / batch",
-                     f"sigma{i} = np.sqrt(var{i} + EPS{i})", f"xhat{i} /= sigma{i}",
-                     f"y{i} = np.multiply(xhat{i}, gamma{i}, out=ws.y{i})", f"y{i} += beta{i}",
+            lines = [(f"# layer {i}: mu{i}, var{i} over the batch; xc{i} = {x} - mu{i}, xhat{i} = xc{i} / sigma{i} "
+                     f"with sigma{i} = sqrt(var{i} + eps);"),
+                     f"#   y{i} = gamma{i} xhat{i} + beta{i} (xhat{i} itself is never stored: one pass less)",
+                     f"mu{i} = {x}.mean(axis=0)", f"xc{i} = np.subtract({x}, mu{i}, out=ws.xc{i})",
+                     f"var{i} = np.einsum(\"bj,bj->j\", xc{i}, xc{i}) / batch",
+                     f"sigma{i} = np.sqrt(var{i} + EPS{i})",
+                     f"y{i} = np.multiply(xc{i}, gamma{i} / sigma{i}, out=ws.y{i})", f"y{i} += beta{i}",
                      "if running is not None:",
                      f"    running[\"mean{i}\"] = BN_MOMENTUM{i} * running[\"mean{i}\"] + (1 - BN_MOMENTUM{i}) * mu{i}",
                      f"    running[\"var{i}\"] = BN_MOMENTUM{i} * running[\"var{i}\"] + (1 - BN_MOMENTUM{i}) * var{i}"]
@@ -339,16 +340,24 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
             if live[src]:
                 lines.append(f"dx{i} = np.matmul(delta{i}, W{i}, out=ws.dx{i})")
                 lines += _fast_add(grads, src, f"dx{i}", True)
-        elif kind in ("batchnorm", "layernorm"):
+        elif kind == "batchnorm":
+            lines += [(f"# layer {i}: dE/dbeta{i} = sum_b g{i}, dE/dgamma{i} = sum_b g{i} xhat{i} "
+                      f"= (sum_b g{i} xc{i}) / sigma{i}"),
+                      f"np.sum(g{i}, axis=0, out=grads[\"beta{i}\"])",
+                      f"np.einsum(\"bj,bj->j\", g{i}, xc{i}, out=grads[\"gamma{i}\"])",
+                      f"grads[\"gamma{i}\"] /= sigma{i}"]
+            if live[src]:
+                lines += [(f"# dE/d{x} = gamma{i} / sigma{i} (g{i} - dE/dbeta{i} / B - xhat{i} dE/dgamma{i} / B), "
+                          f"xhat{i} = xc{i} / sigma{i}"),
+                          f"dx{i} = np.multiply(xc{i}, grads[\"gamma{i}\"] / (batch * sigma{i}), out=ws.dx{i})",
+                          f"np.subtract(g{i}, dx{i}, out=dx{i})", f"dx{i} -= grads[\"beta{i}\"] / batch",
+                          f"dx{i} *= gamma{i} / sigma{i}"]
+                lines += _fast_add(grads, src, f"dx{i}", True)
+        elif kind == "layernorm":
             lines += [f"# layer {i}: dE/dbeta{i} = sum_b g{i}, dE/dgamma{i} = sum_b g{i} xhat{i}",
                       f"np.sum(g{i}, axis=0, out=grads[\"beta{i}\"])",
                       f"np.einsum(\"bj,bj->j\", g{i}, xhat{i}, out=grads[\"gamma{i}\"])"]
-            if live[src] and kind == "batchnorm":
-                lines += [f"# dE/d{x} = gamma{i} / sigma{i} (g{i} - dE/dbeta{i} / B - xhat{i} dE/dgamma{i} / B)",
-                          f"dx{i} = np.multiply(xhat{i}, grads[\"gamma{i}\"] / batch, out=ws.dx{i})",
-                          f"np.subtract(g{i}, dx{i}, out=dx{i})", f"dx{i} -= grads[\"beta{i}\"] / batch",
-                          f"dx{i} *= gamma{i} / sigma{i}"]
-            elif live[src]:
+            if live[src]:
                 lines += [f"# h = g{i} gamma{i}; dE/d{x} = (h - mean_k h - xhat{i} mean_k h xhat{i}) / sigma{i}",
                           f"dx{i} = np.multiply(g{i}, gamma{i}, out=ws.dx{i})",
                           f"hx{i} = np.einsum(\"bj,bj->b\", dx{i}, xhat{i})[:, None] / {n}",
@@ -389,7 +398,7 @@ def workspace_buffers(net) -> list[tuple[str, str]]:
                 out.append((f"a{i}", rows))
             out.append((f"delta{i}", rows))
         elif kind in ("batchnorm", "layernorm"):
-            out += [(f"xhat{i}", rows), (f"y{i}", rows)]
+            out += [(f"xc{i}" if kind == "batchnorm" else f"xhat{i}", rows), (f"y{i}", rows)]
         elif kind in ("dropout", "residual"):
             out.append((f"y{i}", rows))
         if live[src] and kind != "residual":
