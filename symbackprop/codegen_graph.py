@@ -9,7 +9,10 @@ gets the sum of what both send back.  Activations come from
 registry's SymPy form (:meth:`Activation.derivative_at`) by
 :class:`symbackprop.codegen.CodePrinter`, and softmax or sigmoid outputs with
 their cross-entropy use the fused delta ``(A - T) / B`` and the losses from the
-logits.  ``--target scalar`` writes the same network as explicit per-unit loops.
+logits.  ``train_step`` of the NumPy target runs ``step_gradients``: the same equations
+written into preallocated workspace buffers (allocating batch-sized arrays each step
+costs more than their arithmetic), which ``test_model.py`` checks equal to
+``gradients``.  ``--target scalar`` writes the same network as explicit per-unit loops.
 ``test_model.py`` checks either by finite differences with a fixed dropout mask.
 """
 
