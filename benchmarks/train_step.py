@@ -35,7 +35,9 @@ dense 256 ReLU, batch normalization, dense 256 ReLU, batch normalization, dropou
 dense 10 softmax with categorical cross-entropy, at batch 256.  ``generated`` is
 ``model.train_step`` of :mod:`symbackprop.codegen_graph`'s NumPy target; PyTorch eager
 (``F.batch_norm`` in training mode) and ``jax.jit`` run the same step: the same fixed
-dropout mask as an input, the running statistics updated with the spec's momentum, SGD.
+dropout mask as an input, the running statistics updated with the spec's momentum, SGD
+(PyTorch keeps the unbiased batch variance in its running statistics; the work is the same).
+After one step from the same start the three agree to float32 rounding.
 
 Networks: hidden sigmoid (small nets) or ReLU (784-input nets), softmax output
 with categorical cross-entropy, except 2-3-1 which is the seeds' sigmoid net
