@@ -281,6 +281,54 @@ def test_generated_numpy_code_copies_the_registry_functions():
     assert "g1 = g1 + dx2" in text  # layer 1 feeds layers 2 and 6: both gradients summed
 
 
+HIDDEN = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "softplus", "silu", "identity")
+OUTPUTS = (("softmax", "categorical_cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("identity", "mse"),
+           ("tanh", "half_sse"), ("softmax", "mse"))
+
+
+def random_spec(seed: int) -> dict:
+    """A random graph that mixes every kind: equal widths after the first layer, residuals from any earlier layer."""
+    rng = np.random.default_rng(seed)
+    inputs, width = int(rng.integers(2, 5)), int(rng.integers(2, 5))
+    layers = [dense(width, str(rng.choice(HIDDEN)))]
+    for index in range(2, int(rng.integers(4, 8))):
+        kinds = ["dense", "batchnorm", "layernorm", "dropout"]
+        sources = [k for k in range(0 if inputs == width else 1, index - 1)]
+        kinds += ["residual"] * (len(sources) > 0)
+        kind = str(rng.choice(kinds))
+        if kind == "dense":
+            layers.append(dense(width, str(rng.choice(HIDDEN)), bias=bool(rng.integers(0, 4))))
+        elif kind == "dropout":
+            layers.append({"type": "dropout", "rate": float(rng.choice([0.2, 0.5]))})
+        elif kind == "residual":
+            layers.append({"type": "residual", "from": int(rng.choice(sources))})
+        else:
+            layers.append({"type": kind})
+    act, loss = OUTPUTS[int(rng.integers(0, len(OUTPUTS)))]
+    layers.append(dense(int(rng.integers(1, 4)) if act != "softmax" else 3, act))
+    spec = {"name": f"random-{seed}", "inputs": inputs, "layers": layers, "loss": loss}
+    if rng.integers(0, 2):
+        spec["regularization"] = {"l2": 0.01}
+    return spec
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_graphs_match_autograd_and_the_engine(tmp_path, seed):
+    """30 random mixed graphs: generated gradients (numpy; scalar for every third) against autograd and the engine."""
+    spec = random_spec(seed)
+    d = LayerDerivation(load(spec))
+    params, X, T, masks, aux = point(d, seed=seed)
+    want = grad(lambda p: oracle_loss(d.network, p, X, T, masks))(params)
+    for target in ("numpy", "scalar") if seed % 3 == 0 else ("numpy",):
+        (tmp_path / f"{target}.py").write_text(graph_model(d, target))
+        model = load_module(tmp_path / f"{target}.py", f"random_{seed}_{target}")
+        got = model.gradients(params, X, T, masks)
+        assert_close(got, {k: want[k] for k in params}, f"autograd {spec}")
+        assert_close(got, d.gradients(params, X, T, aux), f"engine {spec}")
+        fast = model.step_gradients(params, X, T, masks, None, model.Workspace(len(X)))
+        assert_close(fast, {k: want[k] for k in params}, f"step_gradients {spec}")
+
+
 @pytest.mark.slow
 def test_generated_tests_pass(tmp_path):
     """The generated test_model.py of every spec (numpy target; scalar for three), run by pytest in a fresh process."""
