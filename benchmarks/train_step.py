@@ -29,6 +29,9 @@ OpenMP and XLA each starting one thread per core) on a 2-core machine that other
 shares, OpenBLAS's threaded GEMM stalls: we measured the generated 784-128-10 step at
 75 ms with two OpenBLAS threads against 0.47 ms with one, in the same minute.  That
 oversubscription, not the generated code, made the 784-input rows swing between runs.
+``--xla_cpu_multi_thread_eigen=false`` alone left JAX's step on about 1.7 cores (process
+CPU time over wall time, measured with JAX 0.10); ``intra_op_parallelism_threads=N`` is
+set as well, which brings it to one.
 
 Graph networks (``--graph`` times only these): ``784-256(bn)-256(bn, dropout)-10``, i.e.
 dense 256 ReLU, batch normalization, dense 256 ReLU, batch normalization, dropout 0.5,
@@ -63,7 +66,8 @@ def _threads_from_argv() -> None:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = n
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
-                                   + ("false" if n == "1" else "true")).strip()
+                                   + ("false" if n == "1" else "true")
+                                   + f" intra_op_parallelism_threads={n}").strip()
 
 
 _threads_from_argv()
