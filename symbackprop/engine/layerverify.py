@@ -245,7 +245,7 @@ def verify(d: LayerDerivation, seed: int = 0, mode: str = "auto", progress=None)
     report.rule = "|derived - finite difference| <= 1e-07 + 1e-05 * |finite difference| (central, step 1e-6)"
     report.tiers.append(Tier("numeric", "central finite differences of the forward pass",
                              covered=f"{checked} parameter entries of all {len(d.parameters)} tensors, "
-                             f"batch {BATCH}, fixed dropout masks",
+                             f"batch {BATCH}" + (", fixed dropout masks" if aux else ""),
                              checked=checked, equal=equal))
     report.seconds = time.perf_counter() - start
     return report
