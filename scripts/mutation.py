@@ -38,9 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 GROUPS = {
-    "engine": ["symbackprop/derive.py", "symbackprop/general.py", "symbackprop/verify.py",
-               "symbackprop/matrix.py", "symbackprop/numeric.py"],
-    "printers": ["symbackprop/codegen.py", "symbackprop/stable.py"],
+    "engine": ["symbackprop/engine/derive.py", "symbackprop/engine/general.py", "symbackprop/engine/verify.py",
+               "symbackprop/engine/matrix.py", "symbackprop/engine/numeric.py"],
+    "printers": ["symbackprop/codegen/numpy_code.py", "symbackprop/registry/stable.py"],
     "diagnoses": ["symbackprop/claims/diagnose.py"],
 }
 SHARE = {"engine": 0.45, "printers": 0.30, "diagnoses": 0.25}
@@ -62,7 +62,7 @@ PRELOAD = ["numpy", "sympy", "jinja2", "lark", "yaml", "pytest", "hypothesis"]
 COPY = ["symbackprop", "tests", "templates", "examples", "benchmarks", "scripts", "generated", "docs",
         "pyproject.toml", "README.md"]
 
-EMBEDDED = {"symbackprop/codegen.py": ["def fixed_point("]}
+EMBEDDED = {"symbackprop/codegen/numpy_code.py": ["def fixed_point("]}
 """Functions whose source is copied verbatim into generated files (inspect.getsource): mutmut's trampolines
 would land in the generated test_model.py, so they are left unmutated (``# pragma: no mutate block``)."""
 

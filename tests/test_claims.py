@@ -21,7 +21,7 @@ from symbackprop import check, derive
 from symbackprop.claims import ClaimSyntaxError
 from symbackprop.claims.parse import parse_claim
 from symbackprop.cli import main
-from symbackprop.numeric import NumericNetwork
+from symbackprop.engine.numeric import NumericNetwork
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")

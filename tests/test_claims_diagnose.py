@@ -15,7 +15,7 @@ import pytest
 
 from symbackprop import derive
 from symbackprop.claims.judge import judge, new_context
-from symbackprop.numeric import NumericNetwork
+from symbackprop.engine.numeric import NumericNetwork
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")

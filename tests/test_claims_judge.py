@@ -2,7 +2,7 @@
 
 Expected verdicts come from the textbooks and the issue; where a claim is concrete it is
 confirmed independently of the checker with the forward pass and central finite
-differences of :class:`symbackprop.numeric.NumericNetwork`.
+differences of :class:`symbackprop.engine.numeric.NumericNetwork`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from symbackprop import derive
 from symbackprop.claims.judge import judge, new_context
-from symbackprop.numeric import NumericNetwork
+from symbackprop.engine.numeric import NumericNetwork
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")

@@ -1,6 +1,6 @@
 """Generated NumPy code (both targets) against three references.
 
-* central finite differences of the generated loss (``symbackprop.gradcheck``):
+* central finite differences of the generated loss (``symbackprop.engine.gradcheck``):
   independent of the derivation, but it differentiates the generated forward pass;
 * ``Derivation.gradient`` (the closed form) evaluated numerically by a small
   memoizing evaluator written here (the per-unit chain of the same expressions
@@ -33,8 +33,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbackprop import cli, codegen, gradcheck, ops
-from symbackprop.derive import derive
+from symbackprop import cli
+from symbackprop.codegen import numpy_code as codegen
+from symbackprop.engine import gradcheck
+from symbackprop.engine.derive import derive
+from symbackprop.registry import ops
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".yaml", ".toml", ".json"))
@@ -437,7 +440,7 @@ def test_equation_comments_follow_the_spec():
 def test_stability_scales_make_every_layer_reach_the_limit(derivations, example):
     """The generated stability test's claim: all-ones inputs and weights of the given scale drive |z| of every
     layer to the stability limit (a forward pass written here from the definitions)."""
-    from symbackprop.numeric import NumericNetwork
+    from symbackprop.engine.numeric import NumericNetwork
 
     d = derivations[example]
     scales = codegen._stability_scales(d)

@@ -3,7 +3,7 @@
 array-api-strict implements the standard and nothing else (no ``out=``, no bool
 arithmetic, no mixing of Python scalars where the standard forbids it), so running
 ``model_xp.py`` on it proves the code uses only the standard.  Truths: central
-finite differences of the generated loss (``symbackprop.gradcheck``), the NumPy
+finite differences of the generated loss (``symbackprop.engine.gradcheck``), the NumPy
 target (itself checked against finite differences, the closed form and autograd in
 test_codegen.py) to 1e-10 in float64, and textbook optimizer updates written here.
 """
@@ -21,8 +21,12 @@ import pytest
 import sympy as sp
 from test_codegen import EXAMPLES, ROOT, import_file, random_point, write_and_import
 
-from symbackprop import cli, codegen, codegen_xp, gradcheck, ops
-from symbackprop.derive import derive
+from symbackprop import cli
+from symbackprop.codegen import array_api as codegen_xp
+from symbackprop.codegen import numpy_code as codegen
+from symbackprop.engine import gradcheck
+from symbackprop.engine.derive import derive
+from symbackprop.registry import ops
 
 TOL = 1e-10
 """Agreement with the NumPy target in float64: |xp - numpy| <= TOL * (1 + |numpy|)."""

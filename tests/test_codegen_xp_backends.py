@@ -12,7 +12,7 @@ import pytest
 from test_codegen import EXAMPLES, random_point, write_and_import
 from test_codegen_xp import assert_agree, write_xp
 
-from symbackprop.derive import derive
+from symbackprop.engine.derive import derive
 
 EXAMPLE_NAMES = [p.name for p in EXAMPLES]
 

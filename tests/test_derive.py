@@ -14,7 +14,7 @@ import pytest
 import sympy as sp
 
 from symbackprop import derive
-from symbackprop.derive import E, Step
+from symbackprop.engine.derive import E, Step
 
 EXAMPLES = ["examples/seed_2_3_1.yaml", "examples/classifier_4_5_3.yaml", "examples/deep_mixed.toml",
             "examples/xor.yaml"]

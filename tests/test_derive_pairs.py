@@ -6,8 +6,9 @@ import random
 import pytest
 import sympy as sp
 
-from symbackprop import derive, ops
-from symbackprop.verify import constraint_substitution, symbolic_equal
+from symbackprop import derive
+from symbackprop.engine.verify import constraint_substitution, symbolic_equal
+from symbackprop.registry import ops
 
 
 def _net(out_act, loss, depth):

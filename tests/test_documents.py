@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbackprop import documents, general, matrixform
 from symbackprop.cli import main
-from symbackprop.derive import derive
+from symbackprop.engine import general, matrixform
+from symbackprop.engine.derive import derive
+from symbackprop.render import documents
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "seed_2_3_1.yaml"
@@ -157,7 +158,7 @@ def test_names_are_escaped_and_nothing_can_be_injected():
 
 def test_outputs_are_deterministic_across_processes():
     """Renders in this process equal renders in a fresh process with another hash seed (set order, caches)."""
-    code = ("import sys; from symbackprop import derive, documents; d = derive(sys.argv[1], verify=False); "
+    code = ("import sys; from symbackprop import derive; from symbackprop.render import documents; d = derive(sys.argv[1], verify=False); "
             "sys.stdout.write(documents.tex(d) + '\\0' + documents.markdown(d, 'aima'))")
     env = dict(os.environ, PYTHONHASHSEED="4242")
     out = subprocess.run([sys.executable, "-c", code, str(SEED)], env=env,

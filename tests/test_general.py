@@ -3,8 +3,9 @@
 import pytest
 import sympy as sp
 
-from symbackprop import derive, general, load
-from symbackprop.general import GeneralForm, J, K, base, check_widths, size
+from symbackprop import derive, load
+from symbackprop.engine import general
+from symbackprop.engine.general import GeneralForm, J, K, base, check_widths, size
 
 
 def test_index_form_of_the_seed_network():
@@ -56,7 +57,7 @@ def test_matrix_form_agrees_with_concrete_deltas():
 
 
 def test_matrix_check_can_fail():
-    from symbackprop.matrix import MatrixEquation, MatrixForm
+    from symbackprop.engine.matrix import MatrixEquation, MatrixForm
 
     class NoTranspose(MatrixForm):
         def backward(self):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from symbackprop.cli import main
-from symbackprop.documents import compile_pdf
 from symbackprop.output import MANIFEST
+from symbackprop.render.documents import compile_pdf
 
 ROOT = Path(__file__).resolve().parent.parent
 DIFF_LINES = 40

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from test_codegen import check_all, large_z_is_stable, write_and_import
 
-from symbackprop import ops
-from symbackprop.derive import derive
+from symbackprop.engine.derive import derive
+from symbackprop.registry import ops
 
 COUNT = 50
 HIDDEN = [name for name in ops.ACTIVATION_NAMES if name != "softmax"]

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symbackprop import codegen
-from symbackprop.derive import derive
-from symbackprop.gradcheck import GradientCheckError, central_difference, check_gradients
+from symbackprop.codegen import numpy_code as codegen
+from symbackprop.engine.derive import derive
+from symbackprop.engine.gradcheck import GradientCheckError, central_difference, check_gradients
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,9 +4,9 @@ import re
 
 import sympy as sp
 
-from symbackprop import general
-from symbackprop.latex import ActivationFn, NotationPrinter, escape_tex, rhs_lines
-from symbackprop.notation import profile
+from symbackprop.engine import general
+from symbackprop.render.latex import ActivationFn, NotationPrinter, escape_tex, rhs_lines
+from symbackprop.render.notation import profile
 
 
 def printer(name="seed", **kw):

@@ -1,4 +1,4 @@
-"""The matrix, batch and update forms printed in every document (symbackprop/matrix.py).
+"""The matrix, batch and update forms printed in every document (symbackprop/engine/matrix.py).
 
 Two independent truths:
 
@@ -16,9 +16,9 @@ import pytest
 import sympy as sp
 
 from symbackprop import derive
-from symbackprop import matrix as matrix_module
-from symbackprop.general import size
-from symbackprop.matrix import ALPHA, BATCH, BETA1, BETA2, EPSILON, MU, STEP, MatrixEquation, MatrixForm
+from symbackprop.engine import matrix as matrix_module
+from symbackprop.engine.general import size
+from symbackprop.engine.matrix import ALPHA, BATCH, BETA1, BETA2, EPSILON, MU, STEP, MatrixEquation, MatrixForm
 
 SQUARE = {"inputs": 2, "layers": [{"units": 2, "activation": "tanh"}, {"units": 2, "activation": "sigmoid"}],
           "loss": "half_sse"}

@@ -2,10 +2,10 @@
 
 import pytest
 
-from symbackprop import documents
-from symbackprop.derive import derive
+from symbackprop.engine.derive import derive
 from symbackprop.errors import SpecError
-from symbackprop.notation import PROFILE_NAMES, PROFILES, profile
+from symbackprop.render import documents
+from symbackprop.render.notation import PROFILE_NAMES, PROFILES, profile
 
 ONE_UNIT = {"inputs": 1, "layers": [{"units": 1, "activation": "sigmoid"}], "loss": "half_sse"}
 

@@ -15,7 +15,7 @@ from symbackprop.claims.infer import Option
 from symbackprop.claims.notes import auto_profile, check_notes, combine, items
 from symbackprop.claims.sources import Notes, read_notes, scan
 from symbackprop.cli import main
-from symbackprop.derive import derive
+from symbackprop.engine.derive import derive
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbackprop import ops
 from symbackprop.errors import ExpressionError
+from symbackprop.registry import ops
 
 ELEMENTWISE = [n for n in ops.ACTIVATION_NAMES if not ops.activation(n).vector]
 

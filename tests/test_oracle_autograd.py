@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from autograd import grad
 
-from symbackprop import derive, ops
-from symbackprop.numeric import DerivedGradients
+from symbackprop import derive
+from symbackprop.engine.numeric import DerivedGradients
+from symbackprop.registry import ops
 
 ACT = {  # written independently of the registry
     "identity": lambda z: z,

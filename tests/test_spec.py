@@ -134,7 +134,8 @@ def test_activation_parameters_and_custom():
 
 
 def test_network_built_in_python_is_validated():
-    from symbackprop import Layer, ops
+    from symbackprop import Layer
+    from symbackprop.registry import ops
     with pytest.raises(SpecError, match="softmax"):
         Network("n", 2, (Layer(2, ops.activation("softmax")), Layer(1, ops.activation("sigmoid"))),
                 ops.LOSSES["half_sse"])

@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbackprop import derive, ops
-from symbackprop.codegen import array_printer, generated_test, numpy_model
-from symbackprop.stable import finite_limit, softplus, stabilize
+from symbackprop import derive
+from symbackprop.codegen.numpy_code import array_printer, generated_test, numpy_model
+from symbackprop.registry import ops
+from symbackprop.registry.stable import finite_limit, softplus, stabilize
 
 MISH = "x*tanh(log(1+exp(x)))"
 
 
 def _numpy(expr):
-    from symbackprop.stable import _stable_sigmoid
+    from symbackprop.registry.stable import _stable_sigmoid
 
     return sp.lambdify([ops.X], stabilize(expr), modules=[{"sigmoid": _stable_sigmoid,
                                                             "softplus": lambda u: np.logaddexp(0, u)}, "numpy"])

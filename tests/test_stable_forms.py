@@ -1,4 +1,4 @@
-"""Stable printed forms of activation expressions (symbackprop/stable.py), case by case.
+"""Stable printed forms of activation expressions (symbackprop/registry/stable.py), case by case.
 
 Truths: the original expression evaluated by mpmath with 30 digits (no overflow there), and the float32
 overflow threshold log(max float32) from NumPy's finfo.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbackprop.stable import _is_one_plus_exp_minus, _safe_denominator, finite_limit, stabilize
+from symbackprop.registry.stable import _is_one_plus_exp_minus, _safe_denominator, finite_limit, stabilize
 
 x = sp.Symbol("x", real=True)
 CASES = {

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbackprop import derive, general
-from symbackprop.derive import Derivation
-from symbackprop.verify import Verification, _closed_form, _local, _numeric, closed_form_plan, verify
+from symbackprop import derive
+from symbackprop.engine import general
+from symbackprop.engine.derive import Derivation
+from symbackprop.engine.verify import Verification, _closed_form, _local, _numeric, closed_form_plan, verify
 
 SEED = "examples/seed_2_3_1.yaml"
 DEEP = {"inputs": 5, "layers": [{"units": 6, "activation": "relu"}, {"units": 4, "activation": "tanh"},
@@ -157,7 +158,7 @@ def test_repr_is_a_one_line_summary():
                                                 (1.0, 1.0 + 1e-3)])
 def test_a_non_finite_or_distant_value_is_a_failure(derived, reference):
     """The numeric comparison never lets NaN or inf pass (NaN compares false with every tolerance)."""
-    from symbackprop.verify import _compare
+    from symbackprop.engine.verify import _compare
 
     report = Verification(parameters=1)
     _compare(report, "dE/dp", derived, reference)

@@ -1,6 +1,6 @@
 """SVG diagram of a network, for Markdown and notebooks (the PDF draws it with TikZ).
 
-The same layout as :mod:`symbackprop.tikz`: one column per layer, wide layers
+The same layout as :mod:`symbackprop.render.tikz`: one column per layer, wide layers
 elided with a vertical ellipsis, one arrow per drawn weight.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from .spec import Network
+from ..spec import Network
 from .tikz import shown_units
 
 COLUMN, ROW, RADIUS, MARGIN = 130, 44, 15, 30

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import ops
-from .errors import ExpressionError, SpecError
+from ..errors import ExpressionError, SpecError
+from ..registry import ops
 
 MAX_UNITS = 100_000
 MAX_LAYERS = 32

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .errors import SpecError
+from ..errors import SpecError
 
 PROFILE_NAMES = ("seed", "wikipedia", "aima", "bishop")
 

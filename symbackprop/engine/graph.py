@@ -17,7 +17,7 @@ from functools import cached_property
 
 import sympy as sp
 
-from .spec import Network
+from ..spec import Network
 
 
 def symbol(name: str) -> sp.Symbol:

@@ -1,7 +1,7 @@
 """Vector (matrix) form of the general index results, and its explicit instance.
 
 :func:`to_matrix` turns an element-wise index expression in ``j`` from
-:mod:`symbackprop.general` into a SymPy matrix expression: ``a2[j]`` becomes the
+:mod:`symbackprop.engine.general` into a SymPy matrix expression: ``a2[j]`` becomes the
 vector ``a2``, products of element-wise factors become Hadamard products and
 ``Sum(W3[k, j] * delta3[k], k)`` becomes ``W3.T * delta3``.  :func:`explicit`
 substitutes the concrete per-unit symbols of a network, so a test can compare

@@ -2,7 +2,7 @@
 
 The derivative factors come from SymPy: the local derivatives of each z-sum and
 the back-propagation factor dz{l+1}_k/da{l}_j are derived once per layer in the
-general index form (:mod:`symbackprop.general`), the activation derivative from
+general index form (:mod:`symbackprop.engine.general`), the activation derivative from
 the registry entry, the loss derivative from the loss.  Concrete per-unit
 deltas, per-parameter gradients and chain-rule steps are instantiated from
 those results on request, so the cost of :func:`derive` grows with the number
@@ -19,10 +19,11 @@ from typing import Any
 
 import sympy as sp
 
-from . import general, ops
+from ..registry import ops
+from ..spec import Network, load
+from . import general
 from .general import J, K
 from .graph import ForwardGraph, symbol
-from .spec import Network, load
 
 E = sp.Symbol("E", real=True)
 """The per-sample loss, as a name in chain-rule steps."""
@@ -244,22 +245,10 @@ class Derivation:
 
     @cached_property
     def matrix(self):
-        """The matrix and batch form (:class:`symbackprop.matrix.MatrixForm`)."""
+        """The matrix and batch form (:class:`symbackprop.engine.matrix.MatrixForm`)."""
         from .matrix import MatrixForm
 
         return MatrixForm(self)
-
-    def _repr_markdown_(self) -> str:
-        """Jupyter: the derivation document as Markdown with math."""
-        from .documents import jupyter_markdown
-
-        return jupyter_markdown(self)
-
-    def _repr_latex_(self) -> str:
-        """Jupyter: the general delta recursion and gradients as one display."""
-        from .documents import jupyter_latex
-
-        return jupyter_latex(self)
 
     @cached_property
     def simplifies_to_error(self) -> bool:
@@ -358,7 +347,7 @@ def derive(spec: Any, verify: bool | str = True, seed: int = 0, progress=None) -
     """Derive backpropagation for ``spec`` (a path, dict or Network) and verify it.
 
     ``verify``: ``"auto"`` (or True), ``"full"``, ``"numeric"``, or ``"none"`` (or False);
-    see :mod:`symbackprop.verify` for what each tier checks.  ``progress(stage)``, if
+    see :mod:`symbackprop.engine.verify` for what each tier checks.  ``progress(stage)``, if
     given, is called as each stage starts.
     """
     mode = {True: "auto", False: "none", None: "none"}.get(verify, verify)

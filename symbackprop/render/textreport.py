@@ -6,7 +6,7 @@ import json
 
 import sympy as sp
 
-from .derive import Derivation
+from ..engine.derive import Derivation
 
 STEPS_LIMIT = 2000
 """Above this many parameters, JSON leaves the per-parameter steps out (Derivation.steps has them)."""

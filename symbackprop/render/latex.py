@@ -3,7 +3,7 @@
 :class:`NotationPrinter` subclasses SymPy's ``LatexPrinter``: canonical graph
 symbols (``W1_2_3``, ``z2_1``, ``delta1_2``, ``t_1``), the general form's
 ``IndexedBase`` objects (``W2[k, j]``) and matrix symbols (``W2``, ``a1``) are
-printed with the symbols of a notation :class:`~symbackprop.notation.Profile`.
+printed with the symbols of a notation :class:`~symbackprop.render.notation.Profile`.
 :func:`equation_lines` breaks long right-hand sides at top-level terms.
 """
 

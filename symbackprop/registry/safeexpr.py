@@ -10,7 +10,7 @@ import ast
 
 import sympy as sp
 
-from .errors import ExpressionError
+from ..errors import ExpressionError
 
 MAX_LENGTH = 500
 MAX_DEPTH = 40

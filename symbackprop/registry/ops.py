@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .errors import ExpressionError
+from ..errors import ExpressionError
 from .safeexpr import parse_formula
 
 X = sp.Symbol("x", real=True)

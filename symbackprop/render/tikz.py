@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..spec import Network
 from .latex import NotationPrinter
-from .spec import Network
 
 MAX_SHOWN = 6
 MAX_LABELLED_EDGES = 12

@@ -1,12 +1,12 @@
 """NumPy training code generated from a derivation: a printer and two renderers.
 
 ``--target numpy`` prints the general index form of every layer
-(:mod:`symbackprop.general`) as batch matrix code: an ``Indexed`` with the unit
+(:mod:`symbackprop.engine.general`) as batch matrix code: an ``Indexed`` with the unit
 index is a whole (batch, units) array, a ``Sum`` over a weight and a delta is a
 matrix product.  ``--target scalar`` prints the concrete per-unit deltas
 (``Derivation.delta``) after ``sympy.cse`` and the per-weight gradients
 (``Derivation.compact_gradient``).  Stable code for activations and fused
-losses comes from the registry (:data:`symbackprop.ops.NUMPY_ACTIVATIONS`).
+losses comes from the registry (:data:`symbackprop.registry.ops.NUMPY_ACTIVATIONS`).
 Generated code imports only NumPy.
 """
 
@@ -21,11 +21,12 @@ import numpy as np
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
-from . import general, gradcheck, ops
-from ._templates import environment
-from .derive import Derivation
-from .errors import SpecError
-from .stable import sigmoid, stability_limit, stability_note, stabilize
+from .._templates import environment
+from ..engine import general, gradcheck
+from ..engine.derive import Derivation
+from ..errors import SpecError
+from ..registry import ops
+from ..registry.stable import sigmoid, stability_limit, stability_note, stabilize
 
 SCALAR_LIMIT = 2000
 """Most parameters the scalar target prints one formula for."""
@@ -395,7 +396,7 @@ def reference_point(d: Derivation, batch: int = 3):
     Points where a pre-activation of a kinked activation lies within 1/8 of its
     kink are skipped, so that finite differences are meaningful there.
     """
-    from .numeric import NumericNetwork
+    from ..engine.numeric import NumericNetwork
 
     numeric = NumericNetwork(d.network)
     net = d.network
@@ -563,10 +564,10 @@ def code_names(args: Namespace) -> tuple[str, ...]:
 
 def code_outputs(d: Derivation, args: Namespace) -> dict[str, bytes]:
     """``model.py`` (``args.target``: numpy or scalar) and ``test_model.py`` for ``derive -o``;
-    with ``array-api``, ``model_xp.py`` and ``test_model_xp.py`` (:mod:`symbackprop.codegen_xp`)."""
+    with ``array-api``, ``model_xp.py`` and ``test_model_xp.py`` (:mod:`symbackprop.codegen.array_api`)."""
     target = getattr(args, "target", "numpy") or "numpy"
     if target == "array-api":
-        from .codegen_xp import xp_model, xp_test
+        from .array_api import xp_model, xp_test
 
         return {"model_xp.py": xp_model(d).encode(), "test_model_xp.py": xp_test(d).encode()}
     model = scalar_model(d) if target == "scalar" else numpy_model(d)

@@ -1,13 +1,13 @@
 """Array API training code (``--target array-api``): ``model_xp.py`` and its test.
 
-The same derivation as the NumPy target (:mod:`symbackprop.codegen`), printed for
+The same derivation as the NumPy target (:mod:`symbackprop.codegen.numpy_code`), printed for
 any namespace of the Python Array API standard: the generated code takes ``xp``
 from its inputs (``array_api_compat.array_namespace``), calls only the standard's
 functions, writes into no buffer and updates no array in place (every step
 returns new parameters and optimizer state, so ``jax.jit`` can wrap it), and keeps
 the dtype and device of its inputs.  Every expression goes through
 :class:`XpPrinter`; stable helpers (activations, losses from logits) come from the
-tables below, one entry per NumPy registry entry (:data:`symbackprop.ops.NUMPY_ACTIVATIONS`).
+tables below, one entry per NumPy registry entry (:data:`symbackprop.registry.ops.NUMPY_ACTIVATIONS`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import re
 
 import sympy as sp
 
-from . import general, ops
-from .codegen import CodePrinter, _common, _eq, _Names, _render, generated_test_context
-from .derive import Derivation
-from .stable import sigmoid, stabilize
+from ..engine import general
+from ..engine.derive import Derivation
+from ..registry import ops
+from ..registry.stable import sigmoid, stabilize
+from .numpy_code import CodePrinter, _common, _eq, _Names, _render, generated_test_context
 
 XP_ACTIVATIONS = ops.ARRAY_API_ACTIVATIONS
 XP_LOSSES_FROM_LOGITS = ops.ARRAY_API_LOSSES_FROM_LOGITS

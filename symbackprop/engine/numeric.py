@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from . import general, ops
+from ..registry import ops
+from ..spec import Network
+from . import general
 from .derive import Derivation
-from .spec import Network
 
 Params = dict[str, np.ndarray]
 

@@ -14,8 +14,8 @@ from functools import lru_cache
 
 import sympy as sp
 
-from . import ops
-from .spec import Network
+from ..registry import ops
+from ..spec import Network
 
 J, K, I = sp.symbols("j k i", integer=True, positive=True)
 P, Q = sp.symbols("p q", integer=True, positive=True)

@@ -1,8 +1,8 @@
 """Derivation documents: build a document model from a Derivation, render TeX and Markdown, compile PDF.
 
-Everything shown is read from the :class:`~symbackprop.derive.Derivation`
+Everything shown is read from the :class:`~symbackprop.engine.derive.Derivation`
 (steps, deltas, general form, verification) and printed by
-:class:`~symbackprop.latex.NotationPrinter`; the templates in ``templates/``
+:class:`~symbackprop.render.latex.NotationPrinter`; the templates in ``templates/``
 hold only the skeleton.  The model is a list of sections of blocks:
 
 * ``Text``: a paragraph of prose and inline-math segments (escaped per format);
@@ -24,14 +24,15 @@ from pathlib import Path
 
 import sympy as sp
 
-from . import general, matrixform, tikz
-from .derive import PER_WEIGHT_LIMIT, Derivation, E, Step
-from .errors import SymbackpropError
-from .general import J, K
+from ..engine import general, matrixform
+from ..engine.derive import PER_WEIGHT_LIMIT, Derivation, E, Step
+from ..engine.general import J, K
+from ..errors import SymbackpropError
+from ..registry.stable import stability_note
+from . import tikz
 from .latex import ActivationFn, ActivationPrime, NotationPrinter, aligned, rhs_lines
 from .notation import Profile
 from .notation import profile as notation_profile
-from .stable import stability_note
 
 """Above this many parameters, ``--per-weight auto`` shows one representative unit per layer."""
 
@@ -714,7 +715,7 @@ def _dollar_parts(text: str) -> list:
 
 
 def _registry_x() -> sp.Symbol:
-    from .ops import X
+    from ..registry.ops import X
 
     return X
 
@@ -811,14 +812,14 @@ def build(d: Derivation, notation: str | None = None, per_weight: str = "auto") 
 
 
 def render_tex(doc: Document) -> str:
-    from . import _templates
+    from .. import _templates
     from .latex import escape_tex
 
     return _templates.render("derivation.tex.j2", doc=_formatted(doc, escape_tex))
 
 
 def render_markdown(doc: Document) -> str:
-    from . import _templates
+    from .. import _templates
     from .markdown import escape_markdown
 
     return _templates.render("derivation.md.j2", doc=_formatted(doc, escape_markdown))
@@ -931,43 +932,3 @@ def document_outputs(d: Derivation, args) -> dict[str, bytes]:
         print("note: derivation.pdf skipped, pdflatex is not installed (texlive-latex-base, texlive-pictures)",
               file=sys.stderr)
     return files
-
-
-def jupyter_markdown(d: Derivation) -> str:
-    """A short notebook display: the diagram, the forward pass and backpropagation in matrix form, the
-    updates and the verification line, with a pointer to the full document."""
-    from . import svg
-    from .markdown import escape_markdown
-    from .textreport import headline
-
-    prof = notation_profile(None, d.network.notation)
-    builder = Builder(d, prof)
-    labels = ["input"] + [f"{'output' if l == d.L else f'hidden {l}'}: {layer.units} {layer.activation.name}"
-                          for l, layer in enumerate(d.network.layers, start=1)]
-    picture = svg.diagram(d.network, labels)
-    layer_displays = [b for b in builder.forward_section().blocks if isinstance(b, Display)][:d.L]
-    rows = [(row, label) for b in layer_displays for row, label in list(zip(b.rows, b.labels))[2:]]
-    forward = Section("Forward pass, matrix form", [Display([r for r, _ in rows], [lb for _, lb in rows])])
-    matrix = Section("Backpropagation, matrix form", builder.matrix_blocks())
-    doc = Document(f"Backpropagation for {d.network.name}", prof, para(headline(d) + "."),
-                   [forward, matrix, builder.update_section()])
-    body = render_markdown(doc).split("\n", 1)[1]  # without the generator comment
-    status = d.verification.headline() if d.verification is not None else "Not verified."
-    pointer = ("The full step-by-step derivation: `symbackprop.documents.markdown(d)`, or "
-               "`symbackprop derive SPEC -o DIR` for derivation.md, derivation.tex and derivation.pdf.")
-    head, _, rest = body.partition("\n\n")
-    return "\n\n".join([head, f"![The network]({svg.data_uri(picture)})", rest.rstrip(),
-                         escape_markdown(status), pointer]) + "\n"
-
-
-def jupyter_latex(d: Derivation) -> str:
-    """The general results as one display, for ``_repr_latex_``."""
-    builder = Builder(d, notation_profile(None, d.network.notation))
-    rec = builder.recursion_section()
-    def label(text: str) -> str:  # prose in \text, $math$ as math
-        pieces = text.split("$")
-        return "".join(rf"\text{{{t}}}" if i % 2 == 0 else t for i, t in enumerate(pieces) if t)
-
-    rows = [f"{r} && {label(lbl)}" if lbl else r
-            for b in rec.blocks if isinstance(b, Display) for r, lbl in zip(b.rows, b.labels)][:40]
-    return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
