@@ -3,8 +3,8 @@
 This compares the code with its own earlier output, not with any truth: it catches unintended
 changes of the documents and code a user sees.  A failure shows the diff; regenerating
 (scripts/regenerate.py) is right only after reading it and confirming every changed line is meant
-(the formulas themselves are checked against independent oracles elsewhere: tests/test_matrix.py,
-tests/test_derive_pairs.py, tests/test_codegen.py).
+(the formulas themselves are checked against independent oracles elsewhere: tests/engine/test_matrix.py,
+tests/engine/test_derive_pairs.py, tests/codegen/test_codegen.py).
 """
 
 import difflib

@@ -13,7 +13,7 @@ from symbackprop.codegen import numpy_code as codegen
 from symbackprop.engine.derive import derive
 from symbackprop.engine.gradcheck import GradientCheckError, central_difference, check_gradients
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _quadratic():

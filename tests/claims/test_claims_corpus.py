@@ -17,7 +17,7 @@ import pytest
 
 from symbackprop.spec import load
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("claims_corpus", ROOT / "benchmarks" / "claims_corpus.py")
 corpus = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(corpus)

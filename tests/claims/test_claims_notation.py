@@ -15,7 +15,7 @@ import pytest
 from symbackprop import derive
 from symbackprop.claims.judge import judge, new_context
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")
 WIKI_NET = str(ROOT / "examples" / "claims" / "wikipedia_net.yaml")
 NIELSEN = {"name": "nielsen-2-3-3-2", "inputs": 2, "loss": "half_sse", "optimizer": {"name": "sgd", "learning_rate": 0.5},

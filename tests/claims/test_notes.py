@@ -17,7 +17,7 @@ from symbackprop.claims.sources import Notes, read_notes, scan
 from symbackprop.cli import main
 from symbackprop.engine.derive import derive
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")
 WIKI_NET = str(ROOT / "examples" / "claims" / "wikipedia_net.yaml")
 NOTES0 = str(ROOT / "examples" / "notes" / "000_dd6527256766149b.txt")
@@ -242,7 +242,7 @@ def test_a_document_that_declares_its_profile_is_read_in_it():
     assert declared_profile(text) == "bishop"
     assert declared_profile("Notation: the bishop profile. Notation: the aima profile.") is None
     assert declared_profile("Notation: the nosuch profile.") is None
-    d = derive(str(Path(__file__).resolve().parents[1] / "examples" / "seed_2_3_1.yaml"), verify=False)
+    d = derive(str(Path(__file__).resolve().parents[2] / "examples" / "seed_2_3_1.yaml"), verify=False)
     declared, _ = check_notes(Notes("n.md", "markdown", text, scan(text, "markdown")),
                               [[Option(d, (), "the spec")]], "auto", "seed")
     undeclared = text.replace("Notation: the bishop profile.", "")

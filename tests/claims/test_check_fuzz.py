@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from symbackprop.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")
 SEEDS = [(ROOT / "examples" / "notes" / name).read_text(encoding="utf-8")
          for name in ("000_dd6527256766149b.txt", "001_f9259761532919fe.txt")]

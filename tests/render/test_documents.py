@@ -17,7 +17,7 @@ from symbackprop.engine import general, matrixform
 from symbackprop.engine.derive import derive
 from symbackprop.render import documents
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "examples" / "seed_2_3_1.yaml"
 HAS_TEX = shutil.which("pdflatex") is not None and shutil.which("pdftoppm") is not None
 

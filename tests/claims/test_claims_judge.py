@@ -16,7 +16,7 @@ from symbackprop import derive
 from symbackprop.claims.judge import judge, new_context
 from symbackprop.engine.numeric import NumericNetwork
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")
 WIKI_NET = str(ROOT / "examples" / "claims" / "wikipedia_net.yaml")
 CLASSIFIER = str(ROOT / "examples" / "classifier_4_5_3.yaml")

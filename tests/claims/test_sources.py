@@ -14,7 +14,7 @@ import pytest
 
 from symbackprop.claims.sources import NotesError, read_notes, repair_text, scan
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED0 = ROOT / "examples" / "notes" / "000_dd6527256766149b.txt"
 SEED1 = ROOT / "examples" / "notes" / "001_f9259761532919fe.txt"
 

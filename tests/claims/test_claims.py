@@ -5,7 +5,7 @@ below are written by hand from the mathematics.  One concrete pair is also
 checked with central finite differences of the forward pass (NumericNetwork):
 the wrong dE/dW1_12 = delta1_2 x_1 really is wrong and its fix delta1_1 x_2
 (also a correct rewrite below) really is right.  The corpus spot checks
-(tests/test_claims_corpus.py) check more expected verdicts with finite differences.
+(tests/claims/test_claims_corpus.py) check more expected verdicts with finite differences.
 Timings of hostile input are in benchmarks/hostile_claims.py, not here.
 """
 
@@ -23,7 +23,7 @@ from symbackprop.claims.parse import parse_claim
 from symbackprop.cli import main
 from symbackprop.engine.numeric import NumericNetwork
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")
 CLASSIFIER = str(ROOT / "examples" / "classifier_4_5_3.yaml")
 WIKI_NET = str(ROOT / "examples" / "claims" / "wikipedia_net.yaml")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from symbackprop.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")
 WIKI_NET = str(ROOT / "examples" / "claims" / "wikipedia_net.yaml")
 NOTES1 = str(ROOT / "examples" / "notes" / "001_f9259761532919fe.txt")

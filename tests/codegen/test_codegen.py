@@ -39,7 +39,7 @@ from symbackprop.engine import gradcheck
 from symbackprop.engine.derive import derive
 from symbackprop.registry import ops
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".yaml", ".toml", ".json"))
 RTOL, ATOL = 1e-7, 1e-11
 

@@ -32,7 +32,7 @@ def square():
 def test_every_form_agrees_with_the_derivation(square):
     """Per-sample, batch and SGD/momentum/Adam forms against the per-neuron derivation and textbook rules.
 
-    (tests/test_general.py runs check() on every example too.)
+    (tests/engine/test_general.py runs check() on every example too.)
     """
     m = square.matrix
     assert m.check_backward() == []

@@ -1,6 +1,6 @@
 """Every fix the checker suggests for a wrong claim is itself checked (issue 14, item 3).
 
-For each wrong claim of tests/test_claims.py and each ``expect: incorrect`` entry of the corpus
+For each wrong claim of tests/claims/test_claims.py and each ``expect: incorrect`` entry of the corpus
 (tests/data/claims_corpus/), the checker's suggested ``expected`` formula is fed back to the checker in the
 same notation (same profile, same preceding lines) and must be judged "correct", and it must read as a
 person writes it: no doubled signs (``--``, ``- -``, ``+ -``, ``+ +``).
@@ -24,7 +24,7 @@ import pytest
 from symbackprop import check, derive
 from symbackprop.claims.judge import judge, new_context
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load(name: str, path: Path):
@@ -35,7 +35,7 @@ def _load(name: str, path: Path):
     return module
 
 
-claims_tests = _load("claims_tests_for_fixes", ROOT / "tests" / "test_claims.py")
+claims_tests = _load("claims_tests_for_fixes", ROOT / "tests" / "claims" / "test_claims.py")
 corpus = _load("claims_corpus_for_fixes", ROOT / "benchmarks" / "claims_corpus.py")
 
 DOUBLED_SIGN = re.compile(r"-\s*-|\+\s*-|\+\s*\+|-\s*\+")
@@ -70,7 +70,7 @@ def derivation(key: str):
 
 # ----------------------------------------------------------------------------- the suite's wrong claims
 
-EXTRA_WRONG = [  # the other wrong claims of tests/test_claims.py (spec, notation, text)
+EXTRA_WRONG = [  # the other wrong claims of tests/claims/test_claims.py (spec, notation, text)
     (claims_tests.SEED, "seed", r"\frac{\partial E}{\partial W^{(1)}_{12}} = \delta^{(1)}_1 x_1 x_2"),
     (claims_tests.CLASSIFIER, "seed", r"\delta^{(1)}_j = \sigma'(z^{(1)}_j) \sum_k W^{(2)}_{jk}\delta^{(2)}_k"),
     (claims_tests.CLASSIFIER, "seed", r"\delta^{(1)}_j = \sigma'(z^{(2)}_j) \sum_k W^{(2)}_{kj}\delta^{(2)}_k"),
