@@ -23,9 +23,9 @@ import time
 import numpy as np
 import sympy as sp
 
-from ..spec_graph import Node
-from ..verify import Tier, Verification  # becomes .verify after the reorg
+from ..spec.graph import Node
 from .layergraph import LayerDerivation
+from .verify import Tier, Verification
 
 BATCH = 3
 LOCAL_WIDTHS = (2, 3)
