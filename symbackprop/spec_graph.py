@@ -138,6 +138,9 @@ def nodes_from(layers_data: list, inputs: int, dense_layer) -> tuple[Node, ...]:
         if not isinstance(item, Mapping):
             raise SpecError(where, "must be a mapping", "write {units: N, activation: NAME} or {type: batchnorm}")
         kind_name = item.get("type", "dense")
+        if not isinstance(kind_name, str):
+            raise SpecError(f"{where}.type", f"must be the name of a layer kind, got {kind_name!r}",
+                            f"use one of {', '.join(KIND_NAMES)}")
         if kind_name not in KINDS:
             from .spec import _close_name
 
@@ -165,6 +168,10 @@ def nodes_from(layers_data: list, inputs: int, dense_layer) -> tuple[Node, ...]:
         ins: tuple[int, ...] = (prev,)
         if kind_name == "residual":
             src = dict(opts)["from"]
+            if index == 1:
+                raise SpecError(where, "a residual cannot be the first layer: it adds an earlier layer's output "
+                                "to the previous layer's, and only the inputs come before it",
+                                "put it after a layer as wide as the inputs and write from: 0")
             if src >= index:
                 raise SpecError(f"{where}.from", f"is {src}, but layer {index} can only add an earlier layer "
                                 "(the graph must not have a cycle)", f"use a layer number below {index}")
@@ -184,12 +191,17 @@ def nodes_from(layers_data: list, inputs: int, dense_layer) -> tuple[Node, ...]:
 
 
 def regularization_from(value: Any) -> float:
-    if not isinstance(value, Mapping) or set(value) - {"l2"}:
+    if not isinstance(value, Mapping):
         raise SpecError("regularization", "must be a mapping with the key l2",
                         "write regularization: {l2: 1.0e-4}")
+    for key in value:
+        if key != "l2":
+            raise SpecError(f"regularization.{key}", "is not a known key (only L2 weight decay is supported)",
+                            "write regularization: {l2: 1.0e-4}")
     lam = value.get("l2", 0.0)
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam < 1e3:
-        raise SpecError("regularization.l2", f"must be a number >= 0, got {lam!r}", "write l2: 1.0e-4")
+        raise SpecError("regularization.l2", f"must be a number from 0 to below 1000, got {lam!r}",
+                        "write l2: 1.0e-4")
     return float(lam)
 
 
