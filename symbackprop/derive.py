@@ -362,7 +362,16 @@ def derive(spec: Any, verify: bool | str = True, seed: int = 0, progress=None) -
     given, is called as each stage starts.
     """
     mode = {True: "auto", False: "none", None: "none"}.get(verify, verify)
-    derivation = Derivation(load(spec))
+    network = load(spec)
+    if not isinstance(network, Network):  # a graph of layers (batch norm, dropout, residual, ...)
+        from .engine.layergraph import LayerDerivation
+        from .engine.layerverify import verify as verify_graph
+
+        graph = LayerDerivation(network)
+        if mode != "none":
+            graph.verification = verify_graph(graph, seed=seed, mode=mode, progress=progress)
+        return graph
+    derivation = Derivation(network)
     if mode != "none":
         from .verify import verify as run_verification
 

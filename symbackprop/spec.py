@@ -95,7 +95,7 @@ class Network:
 
 def load(spec: Any) -> Network:
     """Turn a path, a dict or a Network into a validated :class:`Network`."""
-    if isinstance(spec, Network):
+    if isinstance(spec, (Network, spec_graph.GraphNetwork)):
         return spec
     if isinstance(spec, (str, Path)):
         return from_dict(read_file(Path(spec)))

@@ -13,6 +13,10 @@ STEPS_LIMIT = 2000
 
 
 def headline(d: Derivation) -> str:
+    if not isinstance(d, Derivation):  # a graph of layers
+        from . import textreport_graph
+
+        return textreport_graph.headline(d)
     net = d.network
     acts = "/".join(layer.activation.describe() for layer in net.layers)
     return f"{net.name}: {net.architecture} network, {acts}, loss {net.loss.name}, {len(d.parameters):,} parameters"
@@ -20,6 +24,10 @@ def headline(d: Derivation) -> str:
 
 def gradients_json(d: Derivation, per_weight: str = "auto") -> str:
     """gradients.json: every parameter up to a size, else one entry per layer (see ``Derivation.as_dict``)."""
+    if not isinstance(d, Derivation):
+        from . import textreport_graph
+
+        return textreport_graph.gradients_json(d)
     data = d.as_dict(steps=len(d.parameters) <= STEPS_LIMIT, per_weight=per_weight)
     if len(d.parameters) > STEPS_LIMIT:
         data["steps_omitted"] = f"{len(d.parameters)} parameters > {STEPS_LIMIT}; use Derivation.steps(p)"
@@ -29,6 +37,10 @@ def gradients_json(d: Derivation, per_weight: str = "auto") -> str:
 def gradients_text(d: Derivation, pretty: bool = False, per_weight: str = "auto") -> str:
     """Every delta and every dE/dp (or, above the listing size, each layer's index form and its
     representatives), readable; ``pretty`` uses SymPy's 2-D unicode layout."""
+    if not isinstance(d, Derivation):
+        from . import textreport_graph
+
+        return textreport_graph.gradients_text(d)
     lines = [f"symbackprop derivation — {headline(d)}", ""]
     if d.target_constraint:
         lines += [f"Assumes {d.target_constraint}.", ""]
