@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import json
+
 import autograd.numpy as anp
 import mpmath
 import numpy as np
@@ -38,6 +40,8 @@ OUTPUTS = (("softmax", "categorical_cross_entropy"), ("sigmoid", "binary_cross_e
 
 
 def _activation(rng):
+    if rng.random() < 0.08:
+        return {"expr": "x*tanh(x)"}  # a custom activation, differentiated by SymPy
     name = str(rng.choice(HIDDEN_ACTS))
     if name in ("leaky_relu", "elu") and rng.random() < 0.5:
         return {"name": name, "alpha": float(rng.choice([0.05, 0.2, 0.5]))}
@@ -93,6 +97,9 @@ def random_graph_spec(seed: int) -> dict:
 # ----------------------------------------------------------------------------- the oracle, from the math
 
 def _act(spec_act, z):
+    if isinstance(spec_act, dict) and "expr" in spec_act:
+        assert spec_act["expr"] == "x*tanh(x)"
+        return z * anp.tanh(z)
     name, alpha = (spec_act, None) if isinstance(spec_act, str) else (spec_act["name"], spec_act.get("alpha"))
     if name == "identity":
         return z
@@ -238,6 +245,9 @@ def test_generator_is_deterministic_and_mixes_every_kind():
     assert {len(spec["layers"]) for spec in specs} >= {2, 7}
     assert any(spec.get("regularization", {}).get("l2", 0) > 0 for spec in specs)
     assert all(any(layer.get("type", "dense") != "dense" for layer in spec["layers"]) for spec in specs)
+    acts = [json.dumps(layer["activation"]) for spec in specs for layer in spec["layers"] if "activation" in layer]
+    assert {json.dumps(a) for a in (*HIDDEN_ACTS, "softmax", {"expr": "x*tanh(x)"})} <= set(acts)
+    assert any(layer.get("bias") is False for spec in specs for layer in spec["layers"])
 
 
 @pytest.mark.parametrize("seed", range(FAST_GRAPHS))
@@ -289,6 +299,9 @@ def torch_gradients(spec, params, X, T, masks):
         if kind == "dense":
             z = F.linear(x, tp[f"W{l}"], tp.get(f"b{l}"))
             a = layer["activation"]
+            if isinstance(a, dict) and "expr" in a:
+                outs.append(z * torch.tanh(z))
+                continue
             name, alpha = (a, None) if isinstance(a, str) else (a["name"], a.get("alpha"))
             if name == "leaky_relu":
                 y = F.leaky_relu(z, 0.01 if alpha is None else alpha)

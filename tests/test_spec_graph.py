@@ -247,3 +247,13 @@ def test_accepted_edge_cases():
     assert load(top(batch_size=2)).batch_size == 2
     # regularization alone makes a dense stack a graph network
     assert isinstance(load(small(DENSE5, OUT) | {"regularization": {"l2": 0.01}}), GraphNetwork)
+
+
+def test_issue_spec_derives_via_the_cli_with_its_parameter_names(tmp_path, capsys):
+    """``derive SPEC --json``: the parameter names and shapes of the issue's spec, in layer order."""
+    path = tmp_path / "mixed.yaml"
+    path.write_text(ISSUE_YAML, encoding="utf-8")
+    assert main(["derive", str(path), "--json", "--verify", "none"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(p["name"], tuple(p["shape"])) for p in report["parameters"]] == ISSUE_PARAMETERS
+    assert [p["name"] for p in report["parameters"] if p["weight_decay"]] == ["W1", "W4", "W7"]
