@@ -213,7 +213,7 @@ def batch_size_from(value: Any) -> int:
 
 
 def check_graph(net: GraphNetwork) -> None:
-    """Cross-layer rules: a dense output layer, softmax last only, batch norm needs a batch."""
+    """Cross-layer rules: a dense output layer, softmax last only, a size limit, batch norm needs a batch."""
     last = net.nodes[-1]
     if last.kind.name != "dense":
         raise SpecError(f"layers[{last.index - 1}]", f"the last layer is {last.kind.name}, but the loss "
@@ -227,6 +227,11 @@ def check_graph(net: GraphNetwork) -> None:
         raise SpecError("loss", f"{net.loss.name} needs outputs {ops.RANGE_WORDS[net.loss.requires]}, "
                         f"but the output layer is {out.name}",
                         "set the last layer's activation to match the loss or choose a squared-error loss")
+    from .spec import MAX_PARAMETERS
+
+    if net.parameter_count > MAX_PARAMETERS:
+        raise SpecError("layers", f"the network has {net.parameter_count:,} parameters (at most {MAX_PARAMETERS:,})",
+                        "use fewer or narrower layers")
     if net.batch_coupled and net.batch_size < 2:
         raise SpecError("batch_size", "is 1, but batch normalization needs at least 2 samples per batch "
                         "(the variance of one sample is 0)", "use batch_size: 2 or more, or layernorm instead")

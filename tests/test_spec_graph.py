@@ -107,6 +107,8 @@ BAD = [
     ("regularization-unknown-key", top(regularization={"l1": 0.1}), "regularization.l1",
      ["not a known key", "l2: 1.0e-4"]),
     ("regularization-not-mapping", top(regularization=[0.1]), "regularization", ["mapping", "l2: 1.0e-4"]),
+    ("too-many-parameters", small(*[{"units": 100_000, "activation": "relu"}] * 3, {"type": "batchnorm"}, OUT),
+     "layers", ["parameters (at most", "fewer or narrower"]),
     ("batch-size-zero", top(batch_size=0), "batch_size", ["whole number", "got 0"]),
     ("batch-size-text", top(batch_size="32"), "batch_size", ["whole number"]),
 ]
