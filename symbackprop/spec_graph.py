@@ -16,6 +16,7 @@ from typing import Any
 from .errors import SpecError
 from .registry import ops
 from .registry.layers import KIND_NAMES, KINDS, LayerKind, Param
+from .registry.layers.checks import numeric_text_hint
 
 MAX_BATCH = 100_000
 
@@ -201,7 +202,7 @@ def regularization_from(value: Any) -> float:
     lam = value.get("l2", 0.0)
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam < 1e3:
         raise SpecError("regularization.l2", f"must be a number from 0 to below 1000, got {lam!r}",
-                        "write l2: 1.0e-4")
+                        f"write l2: 1.0e-4{numeric_text_hint(lam)}")
     return float(lam)
 
 

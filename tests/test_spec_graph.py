@@ -109,6 +109,9 @@ BAD = [
     ("regularization-not-mapping", top(regularization=[0.1]), "regularization", ["mapping", "l2: 1.0e-4"]),
     ("too-many-parameters", small(*[{"units": 100_000, "activation": "relu"}] * 3, {"type": "batchnorm"}, OUT),
      "layers", ["parameters (at most", "fewer or narrower"]),
+    ("yaml-epsilon-text", layer(1, type="batchnorm", epsilon="1e-5"), "layers[1].epsilon",
+     ["got '1e-5'", "YAML reads 1e-5 as text", "1.0e-5"]),
+    ("yaml-l2-text", top(regularization={"l2": "1e-4"}), "regularization.l2", ["YAML reads 1e-4 as text"]),
     ("batch-size-zero", top(batch_size=0), "batch_size", ["whole number", "got 0"]),
     ("batch-size-text", top(batch_size="32"), "batch_size", ["whole number"]),
 ]
@@ -206,6 +209,17 @@ def test_issue_spec_from_yaml_as_printed(tmp_path):
     assert opts[1]["epsilon"] == 1e-5 and opts[1]["momentum"] == 0.9  # the issue's default momentum
     assert opts[2]["rate"] == 0.5 and opts[5]["from"] == 1 and opts[4]["epsilon"] == 1e-5
     assert opts[0]["activation"].name == "relu" and opts[6]["activation"].name == "softmax"
+
+
+def test_yaml_exponent_without_a_dot_is_explained(tmp_path, capsys):
+    """YAML 1.1 reads ``1e-5`` as text: the one line says so and how to write it."""
+    path = tmp_path / "eps.yaml"
+    path.write_text(ISSUE_YAML.replace("epsilon: 1.0e-5}           # gamma", "epsilon: 1e-5}  # gamma"),
+                    encoding="utf-8")
+    assert main(["derive", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symbackprop: error: layers[1].epsilon: must be a number, got '1e-5'; ")
+    assert "write the mantissa with a dot" in err and err.count("\n") == 1
 
 
 def test_issue_spec_parameter_names_and_shapes_in_layer_order():

@@ -8,9 +8,21 @@ from ...errors import SpecError
 from .base import Option
 
 
+def numeric_text_hint(value: Any) -> str:
+    """A hint for ``1e-5`` written in YAML, which YAML 1.1 reads as text (it needs ``1.0e-5``)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return f" (YAML reads {value} as text; write the mantissa with a dot, as in 1.0e-5)"
+    return ""
+
+
 def _number(value: Any, where: str, example: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(where, f"must be a number, got {value!r}", f"write a number such as {example}")
+        raise SpecError(where, f"must be a number, got {value!r}",
+                        f"write a number such as {example}{numeric_text_hint(value)}")
     return float(value)
 
 
