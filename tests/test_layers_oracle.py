@@ -261,6 +261,21 @@ def test_more_random_mixed_graphs_match_autograd(seed):
     check_graph(seed)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_engine_own_init_and_masks_match_autograd(seed):
+    """The engine's ``init_params(spread=True)`` and ``masks(B)`` feed ``gradients`` as the oracle reads them."""
+    spec = random_graph_spec(seed)
+    d = LayerDerivation(load(spec))
+    params = d.init_params(seed, spread=True)
+    aux = d.masks(4, seed)
+    _, X, T, _ = random_point(spec, seed)
+    X, T = np.resize(X, (4, X.shape[1])), np.resize(T, (4, T.shape[1]))
+    ours = d.gradients(params, X, T, aux)
+    ref = grad(oracle_loss(spec))(params, X, T, {l: a["mask"] for l, a in aux.items()})
+    for name in ref:
+        np.testing.assert_allclose(ours[name], ref[name], rtol=1e-8, atol=1e-11, err_msg=f"{name} of {spec}")
+
+
 def test_the_oracle_can_fail():
     """A wrong convention (sample variance, /(B-1)) in the oracle is caught: the comparison has teeth."""
     spec = {"inputs": 3, "layers": [{"type": "batchnorm", "epsilon": 1e-3}, {"units": 2, "activation": "identity"}],
