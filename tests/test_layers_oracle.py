@@ -4,7 +4,8 @@
   ``LayerDerivation.gradients`` against HIPS autograd on a forward pass written
   here from the math, never from the registry.  Pass rule:
   ``|ours - autograd| <= 1e-8 |autograd| + 1e-11`` for every parameter entry.
-* A few graphs against PyTorch's ``batch_norm``/``layer_norm`` (training mode),
+* A few graphs against PyTorch's ``batch_norm``/``layer_norm`` (training mode; skipped unless
+  torch is installed, e.g. by the ``torch`` extra),
   which pins the conventions (population variance, epsilon inside the root).
 * Each registry kind at B=3, width 2: its SymPy ``forward`` against its NumPy
   ``numpy_forward``, its SymPy ``backward`` against ``sp.diff`` of the forward
