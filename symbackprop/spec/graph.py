@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import SpecError
 from ..registry import ops
 from ..registry.layers import KIND_NAMES, KINDS, LayerKind, Param
+from ..registry.layers.checks import numeric_text_hint
 
 MAX_BATCH = 100_000
 
@@ -138,6 +139,9 @@ def nodes_from(layers_data: list, inputs: int, dense_layer) -> tuple[Node, ...]:
         if not isinstance(item, Mapping):
             raise SpecError(where, "must be a mapping", "write {units: N, activation: NAME} or {type: batchnorm}")
         kind_name = item.get("type", "dense")
+        if not isinstance(kind_name, str):
+            raise SpecError(f"{where}.type", f"must be the name of a layer kind, got {kind_name!r}",
+                            f"use one of {', '.join(KIND_NAMES)}")
         if kind_name not in KINDS:
             from .schema import _close_name
 
@@ -165,6 +169,10 @@ def nodes_from(layers_data: list, inputs: int, dense_layer) -> tuple[Node, ...]:
         ins: tuple[int, ...] = (prev,)
         if kind_name == "residual":
             src = dict(opts)["from"]
+            if index == 1:
+                raise SpecError(where, "a residual cannot be the first layer: it adds an earlier layer's output "
+                                "to the previous layer's, and only the inputs come before it",
+                                "put it after a layer as wide as the inputs and write from: 0")
             if src >= index:
                 raise SpecError(f"{where}.from", f"is {src}, but layer {index} can only add an earlier layer "
                                 "(the graph must not have a cycle)", f"use a layer number below {index}")
@@ -184,12 +192,17 @@ def nodes_from(layers_data: list, inputs: int, dense_layer) -> tuple[Node, ...]:
 
 
 def regularization_from(value: Any) -> float:
-    if not isinstance(value, Mapping) or set(value) - {"l2"}:
+    if not isinstance(value, Mapping):
         raise SpecError("regularization", "must be a mapping with the key l2",
                         "write regularization: {l2: 1.0e-4}")
+    for key in value:
+        if key != "l2":
+            raise SpecError(f"regularization.{key}", "is not a known key (only L2 weight decay is supported)",
+                            "write regularization: {l2: 1.0e-4}")
     lam = value.get("l2", 0.0)
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam < 1e3:
-        raise SpecError("regularization.l2", f"must be a number >= 0, got {lam!r}", "write l2: 1.0e-4")
+        raise SpecError("regularization.l2", f"must be a number from 0 to below 1000, got {lam!r}",
+                        f"write l2: 1.0e-4{numeric_text_hint(lam)}")
     return float(lam)
 
 
@@ -201,7 +214,7 @@ def batch_size_from(value: Any) -> int:
 
 
 def check_graph(net: GraphNetwork) -> None:
-    """Cross-layer rules: a dense output layer, softmax last only, batch norm needs a batch."""
+    """Cross-layer rules: a dense output layer, softmax last only, a size limit, batch norm needs a batch."""
     last = net.nodes[-1]
     if last.kind.name != "dense":
         raise SpecError(f"layers[{last.index - 1}]", f"the last layer is {last.kind.name}, but the loss "
@@ -215,6 +228,11 @@ def check_graph(net: GraphNetwork) -> None:
         raise SpecError("loss", f"{net.loss.name} needs outputs {ops.RANGE_WORDS[net.loss.requires]}, "
                         f"but the output layer is {out.name}",
                         "set the last layer's activation to match the loss or choose a squared-error loss")
+    from .schema import MAX_PARAMETERS
+
+    if net.parameter_count > MAX_PARAMETERS:
+        raise SpecError("layers", f"the network has {net.parameter_count:,} parameters (at most {MAX_PARAMETERS:,})",
+                        "use fewer or narrower layers")
     if net.batch_coupled and net.batch_size < 2:
         raise SpecError("batch_size", "is 1, but batch normalization needs at least 2 samples per batch "
                         "(the variance of one sample is 0)", "use batch_size: 2 or more, or layernorm instead")
