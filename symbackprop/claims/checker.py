@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ..derive import Derivation, derive
+from ..derive import Derivation
 from ..latex import NotationPrinter, latex
 from ..notation import Profile
 from .diagnose import INDEX, SUM, candidates, diagnose, named_mistake

@@ -39,6 +39,9 @@ SIZE_LETTERS = {"batchnorm": ("m", "B", "N"), "layernorm": ("H", "n", "d", "m", 
                 "dropout": (), "decay": ()}
 TITLES = {"batchnorm": "batch normalization", "layernorm": "layer normalization",
           "dropout": "inverted dropout", "decay": "weight decay"}
+READ_AS = {"batchnorm": "read for the batch-normalization layer", "layernorm": "read for the layer-normalization layer",
+           "dropout": "read for the dropout layer", "decay": "read for the weight decay (L2 regularization)"}
+_SET = re.compile(r"\\\{|\\[lc]?dots\b")
 
 
 class CannotRead(Exception):
@@ -87,6 +90,7 @@ def layer_context(target: LayerClaims, notation: str | None = None) -> LayerCont
 
 _BIG = re.compile(r"\\(?:[Bb]igg?|[Bb]igg?[lrm])(?![A-Za-z])")
 _SIGMA_SUP_SUB = re.compile(r"\\sigma\s*\^\s*(\{\s*2\s*\}|2)\s*_\s*(\{[^{}]*\}|\\mathcal\s*\{\s*B\s*\}|\\mathcal\s*B|[A-Za-z])")
+_SIGMA_SQUARED = re.compile(r"\\sigma\s*\^\s*(?:\{\s*2\s*\}|2)(?!\s*[_(])")
 _SUM_MINUS = re.compile(r"(\\sum(?:\s*_\s*(?:\{[^{}]*\}|[A-Za-z0-9]))?(?:\s*\^\s*(?:\{[^{}]*\}|[A-Za-z0-9]))?)\s*-")
 
 
@@ -105,6 +109,7 @@ def prepare(text: str) -> str:
     ``(a)^{1/2}``, ``\\sigma^2_B`` as ``\\sigma_B^2``, ``\\sum_{i} -2 x`` as ``\\sum_i (-1) 2 x``."""
     text = _BIG.sub(" ", text)
     text = _SIGMA_SUP_SUB.sub(lambda m: f"\\sigma_{m.group(2)}^2", text)
+    text = _SIGMA_SQUARED.sub(r"(\\sigma)^2", text)  # a bare sigma^2 is the variance, not a function's square
     while True:
         k = text.find("\\sqrt")
         if k < 0:
@@ -145,7 +150,9 @@ class LayerEvaluator:
     # -- names
     def key(self, node: Node) -> tuple[str, int | None]:
         """The scene quantity a symbol stands for: (name, 0-based index or None)."""
-        s, kind = self.scene, self.scene.kind
+        kind = self.scene.kind
+        if isinstance(node, Pow) and isinstance(node.base, Paren) and isinstance(node.base.arg, Sym):
+            node = Pow(node.base.arg, node.exp)
         if isinstance(node, Pow) and isinstance(node.base, Sym) and node.base.name == "sigma" \
                 and isinstance(node.exp, Num) and node.exp.value == 2 and kind in ("batchnorm", "layernorm"):
             self._stat_index(node.base)
@@ -266,7 +273,8 @@ class LayerEvaluator:
 
     def _is_quantity(self, node: Node) -> bool:
         if isinstance(node, Pow):
-            return isinstance(node.base, Sym) and node.base.name == "sigma" and isinstance(node.exp, Num) \
+            base = node.base.arg if isinstance(node.base, Paren) else node.base
+            return isinstance(base, Sym) and base.name == "sigma" and isinstance(node.exp, Num) \
                 and node.exp.value == 2 and self.scene.kind in ("batchnorm", "layernorm")
         return True
 
@@ -376,6 +384,8 @@ def _read(text: str) -> Claim:
 def _judge(text: str, ctx: LayerContext) -> Verdict:
     from .judge import relation_in
 
+    if _SET.search(text):
+        return Verdict(text, "skipped", reason="a set or a list (\\{...\\}, \\ldots), not an equation between values")
     try:
         claim = _read(text)
     except ClaimSyntaxError as exc:
@@ -401,16 +411,24 @@ def _judge(text: str, ctx: LayerContext) -> Verdict:
             continue
         results.append((kind, scenes, mismatch, count))
     if not results:
-        return Verdict(text, "cannot-check", reason="; ".join(reasons) or "not a claim about these layers")
+        return Verdict(text, "cannot-check", reason=_why_not(reasons))
     for kind, _, mismatch, count in results:
         if mismatch is None:
             v = Verdict(text, "correct", method=METHOD, checked=count,
                         confidence=f"{count} comparisons agree at random points for sizes {SIZES} (high confidence)")
             if len(ctx.scenes) > 1:
-                v.note = f"read for the {TITLES[kind]} layer"
+                v.note = READ_AS[kind]
             return v
     kind, scenes, mismatch, count = results[0]
     return _incorrect(claim, text, kind, scenes, mismatch, count, len(ctx.scenes) > 1)
+
+
+def _why_not(reasons: list[str]) -> str:
+    """One reason for a claim no layer context reads."""
+    if reasons and all("layer superscripts" in r for r in reasons):
+        return ("a claim about a dense layer (a layer superscript): for a spec with layer kinds the checker reads "
+                "the notation of batchnorm, layernorm, dropout and weight decay, not the dense layers' yet")
+    return "; ".join(dict.fromkeys(reasons)) or "not a claim about these layers"
 
 
 def _as_update(claim: Claim) -> Claim | None:
@@ -437,7 +455,7 @@ def _incorrect(claim, text, kind, scenes, m: Mismatch, count, several) -> Verdic
         v.diagnosis = "not one of the common mistakes (a factor or the sign of one term); compare both sides " \
                       "at the counterexample"
     if several:
-        v.note = f"read for the {TITLES[kind]} layer"
+        v.note = READ_AS[kind]
     return v
 
 
@@ -445,11 +463,11 @@ def _incorrect(claim, text, kind, scenes, m: Mismatch, count, several) -> Verdic
 
 HALF = Bin("/", Neg(Num(Fraction(1))), Num(Fraction(2)), "frac")
 FACTORS: tuple[tuple[str, Node, str], ...] = (
-    ("-1/2", HALF, "the factor -1/2 of d/dsigma^2 (sigma_B^2 + epsilon)^{-1/2} = -1/2 (sigma_B^2 + epsilon)^{-3/2} "
-                   "is missing"),
+    ("-1/2", HALF, ("the factor -1/2 of d/dsigma^2 (sigma_B^2 + epsilon)^{-1/2} = -1/2 (sigma_B^2 + epsilon)^{-3/2} "
+                    "is missing")),
     ("-1", Num(Fraction(-1)), "sign: this term has the wrong sign"),
-    ("1/m", Bin("/", Num(Fraction(1)), Sym("m"), "frac"), "a factor 1/m is missing: mu_B and sigma_B^2 are means "
-                                                           "over the m samples of the batch"),
+    ("1/m", Bin("/", Num(Fraction(1)), Sym("m"), "frac"), ("a factor 1/m is missing: mu_B and sigma_B^2 are means "
+                                                            "over the m samples of the batch")),
     ("m", Sym("m"), "a factor 1/m too many (constant factor)"),
     ("gamma", Sym("gamma"), "gamma is missing: dy_i/dxhat_i = gamma"),
     ("1/gamma", Bin("/", Num(Fraction(1)), Sym("gamma"), "frac"), "a factor gamma too many"),
@@ -507,11 +525,24 @@ def _replace(node: Node, old: Node, new: Node) -> Node:
     return node
 
 
-def candidates(claim: Claim, side: int):
+def _kind_factors(kind: str, claim: Claim) -> tuple[tuple[str, Node, str], ...]:
+    """Factors a reader forgets in one kind's formulas (the dropout mask and its scale)."""
+    if kind != "dropout":
+        return ()
+    letters = free_letters(claim.sides[0]) or ["i"]
+    keep = Paren(Bin("-", Num(Fraction(1)), Sym("p")))
+    return (("mask", Sym("m", index=tuple(Idx(x) for x in letters[:1])),
+             "the dropout mask m_i is missing: a dropped unit passes no gradient"),
+            ("1/(1-p)", Bin("/", Num(Fraction(1)), keep, "frac"),
+             "the inverted-dropout scale 1/(1-p) is missing"),
+            ("1-p", keep, "a factor 1/(1-p) too many"))
+
+
+def candidates(claim: Claim, side: int, kind: str = "batchnorm"):
     """(diagnosis, claim) for each one-factor or one-sign repair of a term of ``side``."""
     terms = _terms(claim.sides[side])
     several = len(terms) > 1
-    for label, factor, what in FACTORS:
+    for label, factor, what in (*_kind_factors(kind, claim), *FACTORS):
         for k, (sign, term) in enumerate(terms):
             new = list(terms)
             if label == "-1":
@@ -537,7 +568,7 @@ def candidates(claim: Claim, side: int):
 
 def diagnose_layers(claim: Claim, side: int, scenes: list[Scene]) -> tuple[str, Claim] | None:
     """The first repair that makes the claim correct, as (diagnosis, fixed claim), or None."""
-    for label, fixed in candidates(claim, side):
+    for label, fixed in candidates(claim, side, scenes[0].kind):
         try:
             if compare(fixed, scenes)[0] is None:
                 return label, fixed
