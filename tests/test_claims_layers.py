@@ -33,14 +33,14 @@ MIXED = {"inputs": 4, "loss": "categorical_cross_entropy", "regularization": {"l
 
 PAPER = [  # the six backward equations of section 3, as printed
     r"\frac{\partial \ell}{\partial \widehat{x}_i} = \frac{\partial \ell}{\partial y_i} \cdot \gamma",
-    r"\frac{\partial \ell}{\partial \sigma_\mathcal{B}^2} = \sum_{i=1}^m \frac{\partial \ell}{\partial \widehat{x}_i}"
-    r" \cdot (x_i - \mu_\mathcal{B}) \cdot \frac{-1}{2} (\sigma_\mathcal{B}^2 + \epsilon)^{-3/2}",
-    r"\frac{\partial \ell}{\partial \mu_\mathcal{B}} = \bigg(\sum_{i=1}^m \frac{\partial \ell}{\partial \widehat{x}_i}"
-    r" \cdot \frac{-1}{\sqrt{\sigma_\mathcal{B}^2 + \epsilon}} \bigg) + \frac{\partial \ell}{\partial \sigma_\mathcal{B}^2}"
-    r" \cdot \frac{\sum_{i=1}^m -2(x_i - \mu_\mathcal{B})}{m}",
-    r"\frac{\partial \ell}{\partial x_i} = \frac{\partial \ell}{\partial \widehat{x}_i} \cdot"
-    r" \frac{1}{\sqrt{\sigma_\mathcal{B}^2 + \epsilon}} + \frac{\partial \ell}{\partial \sigma_\mathcal{B}^2} \cdot"
-    r" \frac{2(x_i - \mu_\mathcal{B})}{m} + \frac{\partial \ell}{\partial \mu_\mathcal{B}} \cdot \frac{1}{m}",
+    (r"\frac{\partial \ell}{\partial \sigma_\mathcal{B}^2} = \sum_{i=1}^m \frac{\partial \ell}{\partial \widehat{x}_i}"
+     r" \cdot (x_i - \mu_\mathcal{B}) \cdot \frac{-1}{2} (\sigma_\mathcal{B}^2 + \epsilon)^{-3/2}"),
+    (r"\frac{\partial \ell}{\partial \mu_\mathcal{B}} = \bigg(\sum_{i=1}^m \frac{\partial \ell}{\partial \widehat{x}_i}"
+     r" \cdot \frac{-1}{\sqrt{\sigma_\mathcal{B}^2 + \epsilon}} \bigg) + \frac{\partial \ell}{\partial \sigma_\mathcal{B}^2}"
+     r" \cdot \frac{\sum_{i=1}^m -2(x_i - \mu_\mathcal{B})}{m}"),
+    (r"\frac{\partial \ell}{\partial x_i} = \frac{\partial \ell}{\partial \widehat{x}_i} \cdot"
+     r" \frac{1}{\sqrt{\sigma_\mathcal{B}^2 + \epsilon}} + \frac{\partial \ell}{\partial \sigma_\mathcal{B}^2} \cdot"
+     r" \frac{2(x_i - \mu_\mathcal{B})}{m} + \frac{\partial \ell}{\partial \mu_\mathcal{B}} \cdot \frac{1}{m}"),
     r"\frac{\partial \ell}{\partial \gamma} = \sum_{i=1}^m \frac{\partial \ell}{\partial y_i} \cdot \widehat{x}_i",
     r"\frac{\partial \ell}{\partial \beta} = \sum_{i=1}^m \frac{\partial \ell}{\partial y_i}",
 ]
@@ -103,7 +103,7 @@ def test_scene_derivatives_match_finite_differences(size):
         g = np.array([scene.value(point, ("y", i), ("adj", "loss")) for i in range(size)])
         gamma, beta = vals[scene.symbols[("gamma", None)]], vals[scene.symbols[("beta", None)]]
         eps = vals[scene.symbols[("eps", None)]]
-        truth = fd(lambda z: bn_loss(z, g, gamma, beta, eps), x)
+        truth = fd(lambda z, g=g, c=(gamma, beta, eps): bn_loss(z, g, *c), x)
         got = [scene.value(point, ("x", i), ("adj", "loss")) for i in range(size)]
         assert np.allclose(got, truth, atol=1e-6)
         assert np.isclose(scene.value(point, ("var", None), ("adj", "loss")), paper_dx(x, g, gamma, eps)[1])
