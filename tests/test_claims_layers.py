@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from symbackprop import check
 from symbackprop.claims.layers import LayerClaims, claim_target, prepare
@@ -237,3 +239,30 @@ def test_unreadable_formulas_are_cannot_check_never_a_traceback(text):
     v = one(MIXED, text)
     assert v.verdict in ("cannot-check", "skipped"), (v.verdict, v.diagnosis)
     assert v.reason
+
+
+def test_layernorm_missing_mean_names_its_own_size_letter():
+    v = one(MIXED, r"\mu = \sum_{i=1}^H x_i")
+    assert v.verdict == "incorrect"
+    assert "1/H" in v.diagnosis and "units" in v.diagnosis
+    assert r"\frac{1}{H}" in v.expected and one(MIXED, v.expected).verdict == "correct"
+
+
+def test_cli_one_claim_exit_codes(capsys):
+    assert main(["check", SPEC, "--claim", PAPER[0]]) == 0
+    assert main(["check", SPEC, "--claim", PAPER[0].replace(r" \cdot \gamma", "")]) == 1
+    out = capsys.readouterr().out
+    assert "gamma is missing" in out and "counterexample at size" in out
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.tuples(st.integers(0, 3000), st.integers(1, 30)), min_size=1, max_size=4))
+def test_mutated_paper_notes_never_crash(cuts, tmp_path_factory, capsys):
+    text = NOTES.read_text()
+    for pos, n in cuts:
+        text = text[:pos] + text[pos + n:]
+    path = tmp_path_factory.mktemp("notes") / "n.md"
+    path.write_text(text)
+    assert main(["check", SPEC, str(path)]) in (0, 1)
+    capsys.readouterr()

@@ -26,7 +26,7 @@ import numpy as np
 
 from .checker import Verdict
 from .evaluate import close
-from .lexer import ClaimSyntaxError
+from .lexer import MAX_CLAIM_LENGTH, ClaimSyntaxError
 from .nodes import Bin, Brackets, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose
 from .parse import parse_claim
 from .printer import print_claim
@@ -107,6 +107,8 @@ def _braced(text: str, start: int) -> int:
 def prepare(text: str) -> str:
     """The paper's typography in the claim language: ``\\bigg(`` as ``(``, ``\\sqrt{a}`` as
     ``(a)^{1/2}``, ``\\sigma^2_B`` as ``\\sigma_B^2``, ``\\sum_{i} -2 x`` as ``\\sum_i (-1) 2 x``."""
+    if len(text) > MAX_CLAIM_LENGTH:
+        raise ClaimSyntaxError(f"claim is {len(text)} characters long (at most {MAX_CLAIM_LENGTH}); split it")
     text = _BIG.sub(" ", text)
     text = _SIGMA_SUP_SUB.sub(lambda m: f"\\sigma_{m.group(2)}^2", text)
     text = _SIGMA_SQUARED.sub(r"(\\sigma)^2", text)  # a bare sigma^2 is the variance, not a function's square
@@ -542,7 +544,14 @@ def candidates(claim: Claim, side: int, kind: str = "batchnorm"):
     """(diagnosis, claim) for each one-factor or one-sign repair of a term of ``side``."""
     terms = _terms(claim.sides[side])
     several = len(terms) > 1
+    used = {n.name for s in claim.sides for n in _nodes(s) if isinstance(n, (Sym, Idx))}
+    size = next((x for x in SIZE_LETTERS.get(kind, ()) if x in used), "m")  # 1/H for a layer norm in H
     for label, factor, what in (*_kind_factors(kind, claim), *FACTORS):
+        if label in ("1/m", "m"):
+            factor = _replace(factor, factor.right if label == "1/m" else factor, Sym(size))
+            what = what.replace("1/m", f"1/{size}")
+            if kind == "layernorm" and label == "1/m":
+                what = f"a factor 1/{size} is missing: mu and sigma^2 are means over the {size} units of the sample"
         for k, (sign, term) in enumerate(terms):
             new = list(terms)
             if label == "-1":
