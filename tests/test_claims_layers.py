@@ -266,3 +266,14 @@ def test_mutated_paper_notes_never_crash(cuts, tmp_path_factory, capsys):
     path.write_text(text)
     assert main(["check", SPEC, str(path)]) in (0, 1)
     capsys.readouterr()
+
+
+def test_engine_layer_derivation_is_accepted_as_the_truth_source():
+    from symbackprop.engine.layergraph import LayerDerivation
+    from symbackprop.spec import load
+
+    d = LayerDerivation(load(SPEC))
+    (v,) = check(SPEC, PAPER[5], derivation=d)
+    assert v.verdict == "correct"
+    (v,) = check(SPEC, PAPER[5].replace(r"\sum_{i=1}^m", ""), derivation=d)
+    assert v.verdict == "incorrect" and "sum" in v.diagnosis

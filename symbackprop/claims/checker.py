@@ -396,13 +396,11 @@ def check(spec: Any, text: str, notation: str | None = None, derivation: Derivat
           ) -> list[Verdict]:
     """Check every claim in ``text`` (one per line, or align lines) against ``spec``."""
     from .judge import judge, judge_claim, new_context, profile_quantities, profile_words, relation_in
+    from .layers import check_layers, claim_target
 
-    if derivation is None:
-        from .layers import LayerClaims, check_layers, claim_target
-        target = claim_target(spec)
-        if isinstance(target, LayerClaims):  # a spec with layer kinds
-            return check_layers(target, text, notation)
-    d = derivation if derivation is not None else target
+    d = derivation if derivation is not None else claim_target(spec)
+    if not isinstance(d, Derivation):  # a spec with layer kinds
+        return check_layers(d, text, notation)
     ctx = new_context(d, notation)
     verdicts = []
     for n, line in enumerate(split_claims(text), start=1):

@@ -82,7 +82,11 @@ def claim_target(spec: Any):
     return derive(net, verify=False)
 
 
-def layer_context(target: LayerClaims, notation: str | None = None) -> LayerContext:
+def layer_context(target: Any, notation: str | None = None) -> LayerContext:
+    """The judging state for ``target``: a :class:`LayerClaims`, or anything with a GraphNetwork
+    as ``.network`` (the engine's LayerDerivation)."""
+    if not isinstance(target, LayerClaims):
+        target = LayerClaims(target.network)
     return LayerContext(target, {k: scenes_for(k, target.network) for k in target.kinds}, notation)
 
 
