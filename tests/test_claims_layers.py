@@ -277,3 +277,16 @@ def test_engine_layer_derivation_is_accepted_as_the_truth_source():
     assert v.verdict == "correct"
     (v,) = check(SPEC, PAPER[5].replace(r"\sum_{i=1}^m", ""), derivation=d)
     assert v.verdict == "incorrect" and "sum" in v.diagnosis
+
+
+@pytest.mark.parametrize("text", [  # Algorithm 1 of the paper: definitions written with \leftarrow
+    r"\mu_\mathcal{B} \leftarrow \frac{1}{m} \sum_{i=1}^m x_i",
+    r"\sigma_\mathcal{B}^2 \leftarrow \frac{1}{m} \sum_{i=1}^m (x_i - \mu_\mathcal{B})^2",
+    r"\widehat{x}_i \leftarrow \frac{x_i - \mu_\mathcal{B}}{\sqrt{\sigma_\mathcal{B}^2 + \epsilon}}",
+    r"y_i \leftarrow \gamma \widehat{x}_i + \beta \equiv \mathrm{BN}_{\gamma,\beta}(x_i)",
+])
+def test_algorithm_1_definitions(text):
+    assert one(SPEC, text).verdict == "correct"
+    wrong = text.replace(r"\frac{1}{m}", r"\frac{1}{m-1}").replace(r"+ \beta", r"- \beta").replace(
+        r"x_i - \mu", r"x_i + \mu")
+    assert one(SPEC, wrong).verdict == "incorrect"

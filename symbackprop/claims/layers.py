@@ -95,6 +95,7 @@ def layer_context(target: Any, notation: str | None = None) -> LayerContext:
 _BIG = re.compile(r"\\(?:[Bb]igg?|[Bb]igg?[lrm])(?![A-Za-z])")
 _SIGMA_SUP_SUB = re.compile(r"\\sigma\s*\^\s*(\{\s*2\s*\}|2)\s*_\s*(\{[^{}]*\}|\\mathcal\s*\{\s*B\s*\}|\\mathcal\s*B|[A-Za-z])")
 _SIGMA_SQUARED = re.compile(r"\\sigma\s*\^\s*(?:\{\s*2\s*\}|2)(?!\s*[_(])")
+_NAMED_MAP = re.compile(r"(?:\\equiv|=)\s*\\(?:mathrm|operatorname|text|textrm)\s*\{\s*(?:BN|LN)\s*\}.*$")
 _SUM_MINUS = re.compile(r"(\\sum(?:\s*_\s*(?:\{[^{}]*\}|[A-Za-z0-9]))?(?:\s*\^\s*(?:\{[^{}]*\}|[A-Za-z0-9]))?)\s*-")
 
 
@@ -114,6 +115,7 @@ def prepare(text: str) -> str:
     if len(text) > MAX_CLAIM_LENGTH:
         raise ClaimSyntaxError(f"claim is {len(text)} characters long (at most {MAX_CLAIM_LENGTH}); split it")
     text = _BIG.sub(" ", text)
+    text = _NAMED_MAP.sub(" ", text)  # y_i = ... \equiv \mathrm{BN}_{\gamma,\beta}(x_i): the map's name, no value
     text = _SIGMA_SUP_SUB.sub(lambda m: f"\\sigma_{m.group(2)}^2", text)
     text = _SIGMA_SQUARED.sub(r"(\\sigma)^2", text)  # a bare sigma^2 is the variance, not a function's square
     while True:
@@ -405,9 +407,6 @@ def _judge(text: str, ctx: LayerContext) -> Verdict:
                                                     "graph specs yet")
     if claim.relations and claim.relations[0] == "<-":
         claim = _as_update(claim)
-        if claim is None:
-            return Verdict(text, "cannot-check", reason="an update is read only for a weight with decay "
-                                                        "(w \\leftarrow ...)")
     reasons, results = [], []
     for kind, scenes in ctx.scenes.items():
         try:
@@ -437,11 +436,12 @@ def _why_not(reasons: list[str]) -> str:
     return "; ".join(dict.fromkeys(reasons)) or "not a claim about these layers"
 
 
-def _as_update(claim: Claim) -> Claim | None:
-    """``w \\leftarrow rhs`` read as ``w - \\eta \\partial E/\\partial w = rhs`` (decay)."""
+def _as_update(claim: Claim) -> Claim:
+    """``w \\leftarrow rhs`` read as ``w - \\eta \\partial E/\\partial w = rhs`` (decay); any other
+    ``a \\leftarrow b`` (the paper's Algorithm 1) as the definition ``a = b``."""
     lhs = claim.sides[0]
-    if not (isinstance(lhs, Sym) and lhs.name in ("W", "w", "theta")):
-        return None
+    if not (isinstance(lhs, Sym) and lhs.name in ("W", "w", "theta")):  # Algorithm 1's mu_B <- ...: a definition
+        return replace(claim, relations=("=",) * len(claim.relations))
     step = Bin("-", lhs, Bin("*", Sym("eta"), Deriv(Sym("E"), lhs)))
     return replace(claim, sides=(step, *claim.sides[1:]), relations=("=",) * len(claim.relations))
 
