@@ -190,7 +190,8 @@ def _check_notes(spec: str | None, path: str, args: argparse.Namespace) -> int:
         check_target(path, args.annotate, force=args.force)  # refuse before any work
     notes = read_notes(path)
     if spec is not None:
-        d = derive(spec, verify=False)
+        from .claims.layers import claim_target
+        d = claim_target(spec)  # a Derivation, or the layers of a spec with layer kinds
         options = [[Option(d, (), "the spec")]]
         fallback = profile(None, d.network.notation).name
         network = f"network {d.network.architecture} from {spec}"

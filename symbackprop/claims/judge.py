@@ -56,6 +56,9 @@ STANDARD_FUNCTIONS = ("sigmoid", "tanh", "relu", "softplus")
 
 def new_context(derivation: Derivation, notation: str | None = None) -> Context:
     """The judging state for one run of claims in one notation profile."""
+    if not isinstance(derivation, Derivation):  # a graph spec's layers (claims.layers.LayerClaims)
+        from .layers import layer_context
+        return layer_context(derivation, notation)
     prof = make_profile(notation, derivation.network.notation)
     ctx = Context(Truth(derivation, points=POINTS), prof)
     ctx.signs = {"delta": 1, "Delta": -1 if prof.descent_sign == "plus" else 1,
@@ -79,6 +82,9 @@ def profile_words(ctx: Context) -> frozenset:
 
 def judge(text: str, ctx: Context) -> Verdict:
     """The verdict on one claim text (a single relation, or a chain ``a = b = c``)."""
+    if not isinstance(ctx, Context):  # a graph spec's layers
+        from .layers import judge_layers
+        return judge_layers(text, ctx)
     try:
         return _judge(text, ctx)
     except Exception as exc:  # noqa: BLE001 - the contract: never raise for any text
