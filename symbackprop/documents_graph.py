@@ -81,7 +81,7 @@ class GraphBuilder:
             return rf"{node.index}: dropout\\$p = {_n(o['rate'])}$"
         if name == "residual":
             return rf"{node.index}: residual\\$+$ layer {o['from']}"
-        return rf"{node.index}: {tikz_graph.SHORT[name]}\\{node.units} units"
+        return rf"{node.index}: {tikz_graph.SHORT[name]}\\{node.units} unit{'s' if node.units > 1 else ''}"
 
     def network_section(self) -> Section:
         sym, net = self.sym, self.net
@@ -212,9 +212,12 @@ class GraphBuilder:
         a, t, n = sp.Symbol("aa"), sp.Symbol("tt"), sp.Symbol("nn")
         names = {a: f"{sym.out(L)}_{{ij}}", t: f"{sym.target}_{{ij}}", n: sym.n(L)}
         scale = net.loss.scale(n)
-        term = sp.latex(net.loss.term(a, t), symbol_names=names)
+        expr = net.loss.term(a, t)
+        term = sp.latex(expr, symbol_names=names)
+        if isinstance(expr, sp.Add) or expr.could_extract_minus_sign():
+            term = rf"\left({term}\right)"
         lead = "" if scale == 1 else sp.latex(scale, symbol_names=names) + " "
-        ell = rf"\ell_{{i}} = {lead}\sum_{{j=1}}^{{{sym.n(L)}}} \left({term}\right)"
+        ell = rf"\ell_{{i}} = {lead}\sum_{{j=1}}^{{{sym.n(L)}}} {term}"
         E = rf"{sym.E} = \frac{{1}}{{{sym.B}}} \sum_{{i=1}}^{{{sym.B}}} \ell_{{i}}"
         if net.l2 > 0:
             layers = ",".join(str(nd.index) for nd in net.nodes if nd.kind.name == "dense")
@@ -322,18 +325,18 @@ class GraphBuilder:
         names = ", ".join(name for name, *_ in net.parameter_shapes())
         if opt.name == "sgd":
             rows = [rf"{theta} &\leftarrow {theta} - {a} \, {dE}"]
-            text = [f"{_opt_title(opt.name)} with ", m(f"{a} = {_n(opt.learning_rate)}"), ":"]
+            text = [f"{_opt_title(opt.name, True)} with ", m(f"{a} = {_n(opt.learning_rate)}"), ":"]
         elif opt.name == "momentum":
             rows = [rf"v_{{{theta}}} &\leftarrow \rho \, v_{{{theta}}} - {a} \, {dE}",
                     rf"{theta} &\leftarrow {theta} + v_{{{theta}}}"]
-            text = [f"{_opt_title(opt.name)} with ", m(f"{a} = {_n(opt.learning_rate)}"), " and momentum ",
+            text = [f"{_opt_title(opt.name, True)} with ", m(f"{a} = {_n(opt.learning_rate)}"), " and momentum ",
                     m(rf"\rho = {_n(opt.momentum)}"), " (the velocity ", m(rf"v_{{{theta}}}"), " starts at zero):"]
         else:
             rows = [rf"m_{{{theta}}} &\leftarrow \beta_1 m_{{{theta}}} + (1 - \beta_1) \, {dE}",
                     rf"v_{{{theta}}} &\leftarrow \beta_2 v_{{{theta}}} + (1 - \beta_2) \left({dE}\right)^{{2}}",
                     (rf"{theta} &\leftarrow {theta} - {a} \, \frac{{m_{{{theta}}} / (1 - \beta_1^{{\tau}})}}"
                     rf"{{\sqrt{{v_{{{theta}}} / (1 - \beta_2^{{\tau}})}} + \varepsilon}}")]
-            text = [f"{_opt_title(opt.name)} with ", m(f"{a} = {_n(opt.learning_rate)}"), ", ",
+            text = [f"{_opt_title(opt.name, True)} with ", m(f"{a} = {_n(opt.learning_rate)}"), ", ",
                     m(rf"\beta_1 = {_n(opt.beta1)}, \beta_2 = {_n(opt.beta2)}, \varepsilon = {_n(opt.epsilon)}"),
                     "; the moments ", m(rf"m_{{{theta}}}, v_{{{theta}}}"), " start at zero and ", m(r"\tau"),
                     " counts the steps (element-wise):"]
@@ -421,8 +424,9 @@ def _cell(value: str) -> list:
     return [m(value[1:-1])] if value.startswith("$") and value.endswith("$") else [value]
 
 
-def _opt_title(name: str) -> str:
-    return {"sgd": "gradient descent", "momentum": "gradient descent with momentum", "adam": "Adam"}[name]
+def _opt_title(name: str, capital: bool = False) -> str:
+    title = {"sgd": "gradient descent", "momentum": "gradient descent with momentum", "adam": "Adam"}[name]
+    return title[0].upper() + title[1:] if capital else title
 
 
 # ----------------------------------------------------------------------------- rendering

@@ -122,7 +122,7 @@ _DVAR = (
 _DX = (
     Step("dx", DX,
          rf"\frac{{<g>_{{ij}} \gamma_j}}{{\hat{{\sigma}}_j}} + {DVAR} \frac{{2\left(<x>_{{ij}} - \mu_{{B,j}}\right)}}{{<B>}} + \frac{{1}}{{<B>}} {DMU}",
-         "the paper's equation, $\\partial <E>/\\partial \\hat{x}_{ij} = <g>_{ij} \\gamma_j$",
+         "the paper's, with $\\partial <E>/\\partial \\hat{x}_{ij}$ filled in",
          lambda s, i: s.dxhat(i) / s.sig + s.dvar() * 2 * (s.x[i] - s.mu) / s.B + s.dmu() / s.B),
     Step("dx", "",
          rf"\frac{{\gamma_j <g>_{{ij}}}}{{\hat{{\sigma}}_j}} - \frac{{\gamma_j}}{{2 \hat{{\sigma}}_j^{{2}}}} \left({SUM_B} <g>_{{bj}} \hat{{x}}_{{bj}}\right) \frac{{2 \hat{{\sigma}}_j \hat{{x}}_{{ij}}}}{{<B>}} \\ &\qquad - \frac{{1}}{{<B>}} \frac{{\gamma_j}}{{\hat{{\sigma}}_j}} {SUM_B} <g>_{{bj}}",

@@ -104,6 +104,9 @@ def kind_section(sym: Symbols, node: Node, same_kind: list[int]) -> Section:
                                m(f"{sym.g(node.index)}_{{ij}} = \\partial {sym.E}/\\partial "
                                  f"{sym.out(node.index)}_{{ij}}"), ":"))
         sec.blocks.append(display([fill(t) for t in doc.backward]))
+        if any(r"\mathrel{{+}}=" in t for t in doc.backward):
+            sec.blocks.append(para("Here ", m(r"\mathrel{+}="), " adds the contribution to whatever else reaches "
+                                   "that output: a layer read by two layers receives the sum of both."))
     if doc.params:
         sec.blocks.append(Heading(para("Parameter gradients")))
         sec.blocks.append(para("Every sample of the batch uses the same parameters, so their gradients sum over ",

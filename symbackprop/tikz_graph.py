@@ -40,9 +40,5 @@ def diagram(net: GraphNetwork, boxes: list[str], below: list[str]) -> str:
 
 
 def ascii_chain(net: GraphNetwork, boxes: list[str]) -> str:
-    """``x (4) -> [1 dense 5 relu] -> ...``, one line per layer, with the skips named."""
-    out = [boxes[0]]
-    for node in net.nodes:
-        extra = f"   (+ layer {node.inputs[1]}: skip connection)" if len(node.inputs) > 1 else ""
-        out.append(f"  -> [{node.index}] {boxes[node.index]}{extra}")
-    return "\n".join(out)
+    """``input 4 values`` then ``  -> 1: dense 5 relu`` per layer (a residual's box names the layer it adds)."""
+    return "\n".join([boxes[0], *(f"  -> {boxes[node.index]}" for node in net.nodes)])
