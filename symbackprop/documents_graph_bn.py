@@ -122,11 +122,11 @@ _DVAR = (
 _DX = (
     Step("dx", DX,
          rf"\frac{{<g>_{{ij}} \gamma_j}}{{\hat{{\sigma}}_j}} + {DVAR} \frac{{2\left(<x>_{{ij}} - \mu_{{B,j}}\right)}}{{<B>}} + \frac{{1}}{{<B>}} {DMU}",
-         "the paper's, with $\\partial <E>/\\partial \\hat{x}_{ij}$ filled in",
+         "the paper's, its first path filled in",
          lambda s, i: s.dxhat(i) / s.sig + s.dvar() * 2 * (s.x[i] - s.mu) / s.B + s.dmu() / s.B),
     Step("dx", "",
          rf"\frac{{\gamma_j <g>_{{ij}}}}{{\hat{{\sigma}}_j}} - \frac{{\gamma_j}}{{2 \hat{{\sigma}}_j^{{2}}}} \left({SUM_B} <g>_{{bj}} \hat{{x}}_{{bj}}\right) \frac{{2 \hat{{\sigma}}_j \hat{{x}}_{{ij}}}}{{<B>}} \\ &\qquad - \frac{{1}}{{<B>}} \frac{{\gamma_j}}{{\hat{{\sigma}}_j}} {SUM_B} <g>_{{bj}}",
-         "substitute both results above and $<x>_{ij} - \\mu_{B,j} = \\hat{\\sigma}_j \\hat{x}_{ij}$",
+         "substitute both results; $<x>_{ij} - \\mu_{B,j} = \\hat{\\sigma}_j \\hat{x}_{ij}$",
          lambda s, i: s.gamma * s.g[i] / s.sig
          - s.gamma / (2 * s.sig ** 2) * s.sum(lambda b: s.g[b] * s.xhat(b)) * 2 * s.sig * s.xhat(i) / s.B
          - s.gamma / (s.B * s.sig) * s.sum(lambda b: s.g[b])),

@@ -210,10 +210,19 @@ def test_document_outputs_dispatches_layer_graphs():
     assert b"Derivation: batch normalization" in files["derivation.md"]
 
 
+def test_verification_line_is_read_from_the_derivation():
+    d = derivation("dropout")
+    assert "Not verified" in documents_graph.markdown(d)
+    d.verification = SimpleNamespace(headline=lambda: "Verified: 3 tiers passed on 31 checks.")
+    md = documents_graph.markdown(d)
+    assert "Verified: 3 tiers passed on 31 checks." in md and "Not verified" not in md
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(documents.tex_engine() is None, reason="pdflatex is not installed")
-@pytest.mark.parametrize("prof", ["seed", "aima"])
-def test_tex_compiles(rendered, prof):
-    pdf, log = documents.compile_pdf_with_log(rendered["mixed", prof][0])
+@pytest.mark.parametrize(("name", "prof"), [("mixed", "seed"), ("mixed", "aima"), ("one_unit", "wikipedia"),
+                                            ("adam_mse", "bishop")])
+def test_tex_compiles(rendered, name, prof):
+    pdf, log = documents.compile_pdf_with_log(rendered[name, prof][0])
     assert pdf.startswith(b"%PDF")
     assert "Undefined control sequence" not in log
