@@ -21,7 +21,7 @@ import sympy as sp
 
 from . import documents, tikz_graph
 from .documents import Diagram, Display, Document, Section, Table, Text, m, para
-from .documents_graph_kinds import display, filler, kind_section
+from .documents_graph_kinds import display, filler, kind_section, paired
 from .documents_graph_symbols import Symbols, symbols
 from .spec_graph import Node
 
@@ -413,11 +413,6 @@ class GraphDiagram(Diagram):
     def __init__(self, tikz: str, caption: Text, ascii: str):
         super().__init__(tikz, caption)
         self.ascii = ascii
-
-
-def paired(texts: list[str]) -> list[str]:
-    """Short equations two to a row."""
-    return [r",\qquad ".join(texts[i:i + 2]) for i in range(0, len(texts), 2)]
 
 
 def _cell(value: str) -> list:

@@ -71,6 +71,11 @@ def align_row(tex: str) -> list[str]:
     return rows
 
 
+def paired(texts: list[str]) -> list[str]:
+    """Short equations two to a row."""
+    return [r",\qquad ".join(texts[i:i + 2]) for i in range(0, len(texts), 2)]
+
+
 def display(texts, labels=None) -> Display:
     rows, out_labels = [], []
     for n, tex in enumerate(texts):
@@ -95,7 +100,7 @@ def kind_section(sym: Symbols, node: Node, same_kind: list[int]) -> Section:
     sec.blocks.append(display([fill(t) for t in forward]))
     sec.blocks.append(Heading(para("Local derivatives")))
     sec.blocks.append(para("Each follows from one line of the forward definition (SymPy differentiates it):"))
-    sec.blocks.append(display([fill(t) for t in doc.local]))
+    sec.blocks.append(display(paired([fill(t) for t in doc.local])))
     if node.kind.name == "batchnorm":
         sec.blocks += batchnorm_blocks(sym, node)
     else:
@@ -103,7 +108,11 @@ def kind_section(sym: Symbols, node: Node, same_kind: list[int]) -> Section:
         sec.blocks.append(para("The chain rule through the local derivatives above, from the upstream gradient ",
                                m(f"{sym.g(node.index)}_{{ij}} = \\partial {sym.E}/\\partial "
                                  f"{sym.out(node.index)}_{{ij}}"), ":"))
-        sec.blocks.append(display([fill(t) for t in doc.backward]))
+        backward = list(doc.backward)
+        if node.kind.name == "dense" and node.opts["activation"].vector:
+            backward[0] = (r"{delta}_{{ij}} = \sum_{{k}} {g}_{{ik}} \frac{{\partial {y}_{{ik}}}}{{\partial {z}_{{ij}}}}"
+                           r" = {y}_{{ij}} \left({g}_{{ij}} - \sum_{{k}} {g}_{{ik}} {y}_{{ik}}\right)")
+        sec.blocks.append(display([fill(t) for t in backward]))
         if any(r"\mathrel{{+}}=" in t for t in doc.backward):
             sec.blocks.append(para("Here ", m(r"\mathrel{+}="), " adds the contribution to whatever else reaches "
                                    "that output: a layer read by two layers receives the sum of both."))
@@ -111,7 +120,15 @@ def kind_section(sym: Symbols, node: Node, same_kind: list[int]) -> Section:
         sec.blocks.append(Heading(para("Parameter gradients")))
         sec.blocks.append(para("Every sample of the batch uses the same parameters, so their gradients sum over ",
                                m("b"), ":"))
-        sec.blocks.append(display([fill(t) for t in doc.params]))
+        sec.blocks.append(display(paired([fill(t) for t in doc.params])))
+        if node.kind.name == "dense" and sym.net.l2 > 0:
+            w = sym.weight(node.index)
+            sec.blocks.append(para("The weight decay ", m(r"\frac{\lambda}{2} \sum " + rf"\left({w}\right)^{{2}}"),
+                                   " in the loss adds its own derivative to each weight's gradient:"))
+            sec.blocks.append(display([fill(doc.params[0]) + rf" + \lambda \, {w}"],
+                                      [f"$\\partial/\\partial {w}$ of the decay: $\\lambda {w}$"]))
+    if node.kind.name == "dense":
+        sec.blocks += dense_matrix_blocks(sym, node)
     for heading, eqs in doc.extra:
         sec.blocks += [Heading(para(heading)), display([fill(t) for t in eqs])]
     return sec
@@ -155,3 +172,38 @@ def batchnorm_blocks(sym: Symbols, node: Node) -> list:
 def fill_marks(text: str, node: Node) -> str:
     """``\\gamma_j`` and ``\\beta_j`` with the layer mark of ``node``."""
     return _PARAM_MARK.sub(lambda mt: rf"\{mt.group(1)}^{{({node.index})}}_{mt.group(2)}", text)
+
+
+def dense_matrix_blocks(sym: Symbols, node: Node) -> list:
+    """The dense layer's equations for the whole batch at once, with shapes."""
+    l, p = node.index, node.inputs[0]
+    n, fan_in, B = node.units, sym.net.width(p), sym.B
+    W, X = sym.weight_matrix(l), sym.batch("a", p)
+    Z, G, D = sym.batch("z", l), sym.batch("g", l), sym.batch("delta", l)
+    bias = node.opts.get("bias", True)
+    rows = [rf"{Z} = {X} \, {_t(W)}" + (rf" + \mathbf{{1}} \, {_t(sym.param(node, 'b', None))}" if bias else "")]
+    labels = [f"${B} \\times {n}$"]
+    if not node.opts["activation"].vector:
+        rows.append(rf"{D} = {G} \odot {sym.f(l)}'\left({Z}\right)")
+        labels.append(f"${B} \\times {n}$")
+    decay = rf" + \lambda \, {W}" if sym.net.l2 > 0 else ""
+    rows.append(rf"\frac{{\partial {sym.E}}}{{\partial {W}}} = {_t(D)} \, {X}{decay}")
+    labels.append(f"${n} \\times {fan_in}$")
+    if bias:
+        rows.append(rf"\frac{{\partial {sym.E}}}{{\partial {sym.param(node, 'b', None)}}} = {_t(D)} \, \mathbf{{1}}")
+        labels.append(f"${n}$")
+    rows.append(rf"\frac{{\partial {sym.E}}}{{\partial {X}}} = {D} \, {W}")
+    labels.append(f"${B} \\times {fan_in}$")
+    return [Heading(para("Matrix form")),
+            para("The same equations for the whole batch at once: bold letters are ", m(B), "-row matrices "
+                 "(one row per sample), ", m(r"\mathbf{1}"), " is the column of ", m(B), " ones and ",
+                 m(r"\odot"), " the element-wise product. The rows of ", m(W), " are the units of layer ",
+                 m(str(l)), ":"),
+            display(rows, labels)]
+
+
+def _t(tex: str) -> str:
+    """The transpose, inside an existing superscript: ``W^{(1)}`` -> ``W^{(1)\\top}``."""
+    if tex.endswith("}") and "^{" in tex:
+        return tex[:-1] + r"\top}"
+    return tex + r"^{\top}"

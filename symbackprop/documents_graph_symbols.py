@@ -69,6 +69,16 @@ class Symbols:
     def target(self) -> str:
         return self.prof.target
 
+    def batch(self, kind: str, l: int) -> str:
+        """A whole batch as a matrix, in bold (rows are samples): ``\\mathbf{a}^{(l)}``, ``\\mathbf{X}``."""
+        if kind == "a" and l == 0:
+            stem = self.prof.input
+            return rf"\mathbf{{{stem.upper() if len(stem) == 1 else stem}}}"
+        stem = {"a": self.prof.activation_value, "z": self.prof.preactivation, "g": self.gsym,
+                "delta": self.prof.gradient_delta}[kind]
+        bold = rf"\boldsymbol{{{stem}}}" if stem.startswith("\\") else rf"\mathbf{{{stem}}}"
+        return f"{bold}^{{({l})}}"
+
     # ------------------------------------------------------------------ parameters
 
     def weight(self, l: int, j: str = "j", k: str = "k") -> str:
