@@ -99,13 +99,18 @@ class GraphBuilder:
         sec = Section("The network")
         sec.blocks.append(GraphDiagram(tikz, caption, tikz_graph.ascii_chain(net, plain)))
         rows = []
-        for name, node, p, shp in net.parameter_shapes():
-            symb = sym.param(node, p.stem, None)
-            rows.append([para(name), para(m(symb)), para(*_cell(shape(*shp))),
-                         para(f"{p.title} of layer {node.index}" + (" (weight decay)" if p.decay and net.l2 > 0
-                                                                    else ""))])
+        for node in net.nodes:
+            entries = [(name, p, shp) for name, nd, p, shp in net.parameter_shapes() if nd is node]
+            if not entries:
+                continue
+            names, shapes, meaning = [], [], []
+            for name, p, shp in entries:
+                names += [f"{name} = ", m(sym.param(node, p.stem, None)), ", "]
+                shapes += [m(r" \times ".join(map(str, shp))), ", "]
+                meaning.append(p.title + (" (decayed)" if p.decay and net.l2 > 0 else ""))
+            rows.append([para(str(node.index)), para(*names[:-1]), para(*shapes[:-1]), para(", ".join(meaning))])
         sec.blocks.append(para("Parameters, as named in the generated code and in gradients.json:"))
-        sec.blocks.append(Table([para("name"), para("symbol"), para("shape"), para("meaning")], rows))
+        sec.blocks.append(Table([para("layer"), para("name = symbol"), para("shapes"), para("meaning")], rows))
         return sec
 
     # ------------------------------------------------------------------ 2. notation
