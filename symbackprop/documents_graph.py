@@ -23,6 +23,7 @@ from . import documents, tikz_graph
 from .documents import Diagram, Display, Document, Section, Table, Text, m, para
 from .documents_graph_kinds import display, filler, kind_section, paired
 from .documents_graph_symbols import Symbols, symbols
+from .latex import escape_tex
 from .spec_graph import Node
 
 CANONICAL = {("softmax", "categorical_cross_entropy"), ("sigmoid", "binary_cross_entropy"),
@@ -76,7 +77,7 @@ class GraphBuilder:
         o, name = node.opts, node.kind.name
         if name == "dense":
             act = o["activation"]
-            return rf"{node.index}: dense\\{node.units} {act.name}"
+            return rf"{node.index}: dense\\{node.units} {escape_tex(act.describe())}"
         if name == "dropout":
             return rf"{node.index}: dropout\\$p = {_n(o['rate'])}$"
         if name == "residual":
@@ -90,7 +91,7 @@ class GraphBuilder:
         below = [f"${sym.out(0)}$"] + [
             f"${sym.out(n.index)}$" + ("\\\\" + ", ".join(n.param_name(p) for p in n.params) if n.params else "")
             for n in net.nodes]
-        plain = [b.replace("\\\\", " ").replace("$", "").replace("+", "+") for b in boxes]
+        plain = [b.replace("\\\\", " ").replace("$", "").replace("\\_", "_") for b in boxes]
         tikz = tikz_graph.diagram(net, boxes, below)
         caption = para("Each box is a layer, with its output symbol and parameters underneath; arrows carry "
                        "a batch of outputs forward. "

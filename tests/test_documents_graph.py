@@ -53,7 +53,12 @@ SPECS = {"mixed": MIXED, **{k: alone(k) for k in KINDS},
                       "loss": "half_sse", "optimizer": {"name": "momentum"}, "batch_size": 4},
          "adam_mse": {"inputs": 2, "layers": [{"units": 2, "activation": "relu"}, {"type": "layernorm"},
                                               {"units": 2, "activation": "identity"}],
-                      "loss": "mse", "optimizer": {"name": "adam"}, "regularization": {"l2": 0.01}}}
+                      "loss": "mse", "optimizer": {"name": "adam"}, "regularization": {"l2": 0.01}},
+         "odd": {"name": "odd_net #1 & {co} $x$", "inputs": 2,
+                 "layers": [{"units": 2, "activation": {"name": "leaky_relu", "alpha": 0.2}},
+                            {"type": "dropout", "rate": 0.1}, {"units": 2, "activation": {"expr": "x*sigmoid(x)"}},
+                            {"units": 1, "activation": "sigmoid"}],
+                 "loss": "binary_cross_entropy", "regularization": {"l2": 0.5}}}
 
 
 def derivation(name: str) -> LayerDerivation:
@@ -221,7 +226,7 @@ def test_verification_line_is_read_from_the_derivation():
 @pytest.mark.slow
 @pytest.mark.skipif(documents.tex_engine() is None, reason="pdflatex is not installed")
 @pytest.mark.parametrize(("name", "prof"), [("mixed", "seed"), ("mixed", "aima"), ("one_unit", "wikipedia"),
-                                            ("adam_mse", "bishop")])
+                                            ("adam_mse", "bishop"), ("odd", "seed")])
 def test_tex_compiles(rendered, name, prof):
     pdf, log = documents.compile_pdf_with_log(rendered[name, prof][0])
     assert pdf.startswith(b"%PDF")
