@@ -77,7 +77,7 @@ class GraphBuilder:
         o, name = node.opts, node.kind.name
         if name == "dense":
             act = o["activation"]
-            return rf"{node.index}: dense\\{node.units} {escape_tex(act.describe())}"
+            return rf"{node.index}: dense\\{node.units} {escape_tex(act.name.replace('_', ' '))}"
         if name == "dropout":
             return rf"{node.index}: dropout\\$p = {_n(o['rate'])}$"
         if name == "residual":
