@@ -231,3 +231,53 @@ def test_tex_compiles(rendered, name, prof):
     pdf, log = documents.compile_pdf_with_log(rendered[name, prof][0])
     assert pdf.startswith(b"%PDF")
     assert "Undefined control sequence" not in log
+
+
+# ----------------------------------------------------------------------------- output layer rows
+
+
+def test_softmax_cross_entropy_rows_hold():
+    """Each printed row of the output-layer derivation, checked with SymPy for 3 outputs (one sample)."""
+    n, B = 3, sp.Symbol("B", positive=True)
+    z = sp.symbols("z1:4", real=True)
+    t = list(sp.symbols("t1:3", positive=True))
+    t.append(1 - t[0] - t[1])  # targets sum to one
+    e = [sp.exp(zk) for zk in z]
+    a = [ek / sp.Add(*e) for ek in e]
+    A = sp.symbols("a1:4", positive=True)
+    E_of_a = sp.Add(*(-tk * sp.log(ak) for tk, ak in zip(t, A))) / B
+    for k in range(n):
+        assert sp.simplify(sp.diff(E_of_a, A[k]) - (-t[k] / (B * A[k]))) == 0  # row 1
+        for j in range(n):
+            iverson = 1 if j == k else 0
+            assert sp.simplify(sp.diff(a[k], z[j]) - a[k] * (iverson - a[j])) == 0  # row 2
+    E = sp.Add(*(-tk * sp.log(ak) for tk, ak in zip(t, a))) / B
+    for j in range(n):
+        truth = sp.diff(E, z[j])
+        rows = [sp.Add(*(-t[k] / (B * a[k]) * a[k] * ((1 if j == k else 0) - a[j]) for k in range(n))),
+                -sp.Add(*(t[k] * ((1 if j == k else 0) - a[j]) for k in range(n))) / B,
+                (-t[j] + a[j] * sp.Add(*t)) / B,
+                (a[j] - t[j]) / B]
+        for row in rows:
+            assert sp.simplify(row - truth) == 0
+
+
+def test_output_layer_section_names_the_steps(rendered):
+    seed, _ = rendered["mixed", "seed"]
+    for label in ("softmax Jacobian", "chain rule over every output", "only $k = j$ keeps $[j = k]$",
+                  "targets sum to one"):
+        assert label in seed
+    bce, _ = rendered["batchnorm", "seed"]
+    assert r"\sigma' = \sigma (1 - \sigma)" in bce
+
+
+def test_sigmoid_binary_cross_entropy_rows_hold():
+    B, z, t = sp.Symbol("B", positive=True), sp.Symbol("z", real=True), sp.Symbol("t", positive=True)
+    A = sp.Symbol("a", positive=True)
+    E_of_a = -(t * sp.log(A) + (1 - t) * sp.log(1 - A)) / B
+    row1 = (-t / A + (1 - t) / (1 - A)) / B
+    assert sp.simplify(sp.diff(E_of_a, A) - row1) == 0
+    assert sp.simplify(row1 - (A - t) / (B * A * (1 - A))) == 0
+    a = 1 / (1 + sp.exp(-z))
+    assert sp.simplify(sp.diff(a, z) - a * (1 - a)) == 0
+    assert sp.simplify(sp.diff(E_of_a.subs(A, a), z) - (a - t) / B) == 0
