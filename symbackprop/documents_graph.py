@@ -160,7 +160,8 @@ class GraphBuilder:
                          m(r"\sqrt{\sigma^2 + \epsilon}"), " of the normalization layer at hand", ""])
             rows.append([m(r"\gamma^{(l)}_{j}, \beta^{(l)}_{j}"), "scale and shift of unit ", m("j"),
                          " of normalization layer ", m("l"), shape("n_{l}")])
-            rows.append([m(r"\epsilon"), "small constant added to the variance (the layer's epsilon)", "scalar"])
+            eps = ", ".join(dict.fromkeys(f"{n.opts['epsilon']:g}" for n in net.nodes if "epsilon" in n.opts))
+            rows.append([m(r"\epsilon"), "small constant added to the variance, here ", m(eps), "scalar"])
         if "batchnorm" in kinds:
             rows.append([m(r"\mu_{B,j}, \sigma^2_{B,j}"), "batch mean and variance of unit ", m("j"),
                          " (over the samples)", shape("n_{l}")])
