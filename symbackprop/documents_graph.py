@@ -32,7 +32,12 @@ CANONICAL = {("softmax", "categorical_cross_entropy"), ("sigmoid", "binary_cross
 
 
 def _n(v: float) -> str:
-    return f"{v:g}"
+    """A number for math mode: ``0.1``, or ``1 \\times 10^{-5}`` where ``{v:g}`` has an exponent."""
+    text = f"{v:g}"
+    if "e" not in text:
+        return text
+    mant, exp = text.split("e")
+    return rf"{mant} \times 10^{{{int(exp)}}}"
 
 
 def shape(*dims) -> str:
@@ -160,7 +165,7 @@ class GraphBuilder:
                          m(r"\sqrt{\sigma^2 + \epsilon}"), " of the normalization layer at hand", ""])
             rows.append([m(r"\gamma^{(l)}_{j}, \beta^{(l)}_{j}"), "scale and shift of unit ", m("j"),
                          " of normalization layer ", m("l"), shape("n_{l}")])
-            eps = ", ".join(dict.fromkeys(f"{n.opts['epsilon']:g}" for n in net.nodes if "epsilon" in n.opts))
+            eps = ", ".join(dict.fromkeys(_n(n.opts['epsilon']) for n in net.nodes if "epsilon" in n.opts))
             rows.append([m(r"\epsilon"), "small constant added to the variance, here ", m(eps), "scalar"])
         if "batchnorm" in kinds:
             rows.append([m(r"\mu_{B,j}, \sigma^2_{B,j}"), "batch mean and variance of unit ", m("j"),
