@@ -63,8 +63,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from symbackprop import codegen, codegen_xp
-from symbackprop.derive import derive
+from symbackprop.codegen import array_api as codegen_xp
+from symbackprop.codegen import numpy_code as codegen
+from symbackprop.engine.derive import derive
 
 LR = 0.01
 CONFIGS = [  # (sizes, batch, hidden activation, output activation, loss)

@@ -3,8 +3,8 @@
 This compares the code with its own earlier output, not with any truth: it catches unintended
 changes of the documents and code a user sees.  A failure shows the diff; regenerating
 (scripts/regenerate.py) is right only after reading it and confirming every changed line is meant
-(the formulas themselves are checked against independent oracles elsewhere: tests/test_matrix.py,
-tests/test_derive_pairs.py, tests/test_codegen.py).
+(the formulas themselves are checked against independent oracles elsewhere: tests/engine/test_matrix.py,
+tests/engine/test_derive_pairs.py, tests/codegen/test_codegen.py).
 """
 
 import difflib
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from symbackprop.cli import main
-from symbackprop.documents import compile_pdf
 from symbackprop.output import MANIFEST
+from symbackprop.render.documents import compile_pdf
 
 ROOT = Path(__file__).resolve().parent.parent
 DIFF_LINES = 40

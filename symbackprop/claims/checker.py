@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ..derive import Derivation, derive
-from ..latex import NotationPrinter, latex
-from ..notation import Profile
+from ..engine.derive import Derivation, derive
+from ..render.latex import NotationPrinter, latex
+from ..render.notation import Profile
 from .diagnose import INDEX, SUM, candidates, diagnose, named_mistake
 from .evaluate import CannotCheck, Evaluator, NoBinding, Resolver, ShapeMismatch, Truth, close, kind_of
 from .lexer import ClaimSyntaxError, split_claims

@@ -28,8 +28,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..derive import Derivation
-from ..notation import profile as make_profile
+from ..engine.derive import Derivation
+from ..render.notation import profile as make_profile
 from .checker import POINTS, Context, Verdict, check_claim
 from .evaluate import (
     GENERIC_ACTIVATIONS,
@@ -391,7 +391,7 @@ def _generic_definition(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict
     var = lhs.args[0]
     if var.layer is not None or var.index is not None:
         return verdict
-    from .. import ops
+    from ..registry import ops
     point = ctx.truth.points[0]
     for name in STANDARD_FUNCTIONS:
         act = ops.activation(name)
