@@ -916,7 +916,7 @@ def document_names(args) -> tuple[str, ...]:
 
 def document_outputs(d: Derivation, args) -> dict[str, bytes]:
     """``derive -o DIR`` writer: derivation.tex, derivation.md and (when possible) derivation.pdf."""
-    from .engine.layergraph import LayerDerivation
+    from ..engine.layergraph import LayerDerivation
 
     if isinstance(d, LayerDerivation):  # a graph of layers has its own document builder
         from . import documents_graph

@@ -19,12 +19,12 @@ import sys
 
 import sympy as sp
 
+from ..spec.graph import Node
 from . import documents, tikz_graph
 from .documents import Diagram, Display, Document, Section, Table, Text, m, para
 from .documents_graph_kinds import display, filler, kind_section, paired
 from .documents_graph_symbols import Symbols, symbols
 from .latex import escape_tex
-from .spec_graph import Node
 
 CANONICAL = {("softmax", "categorical_cross_entropy"), ("sigmoid", "binary_cross_entropy"),
              ("identity", "half_sse")}
@@ -454,14 +454,14 @@ def _formatted(doc: Document, escape) -> dict:
 
 
 def render_tex(doc: Document) -> str:
-    from . import _templates
+    from .. import _templates
     from .latex import escape_tex
 
     return _templates.render("graph_derivation.tex.j2", doc=_formatted(doc, escape_tex))
 
 
 def render_markdown(doc: Document) -> str:
-    from . import _templates
+    from .. import _templates
     from .markdown import escape_markdown
 
     return _templates.render("graph_derivation.md.j2", doc=_formatted(doc, escape_markdown))

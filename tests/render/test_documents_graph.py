@@ -14,12 +14,12 @@ from types import SimpleNamespace
 import pytest
 import sympy as sp
 
-from symbackprop import documents, documents_graph
-from symbackprop import documents_graph_bn as bn_algebra
 from symbackprop.engine.layergraph import LayerDerivation
-from symbackprop.notation import PROFILE_NAMES
 from symbackprop.registry.layers import KINDS
 from symbackprop.registry.layers import batchnorm as bn
+from symbackprop.render import documents, documents_graph
+from symbackprop.render import documents_graph_bn as bn_algebra
+from symbackprop.render.notation import PROFILE_NAMES
 from symbackprop.spec import load
 
 MIXED = {

@@ -6,7 +6,7 @@ version for Markdown.  Box texts come from the caller (already LaTeX-safe).
 
 from __future__ import annotations
 
-from .spec_graph import GraphNetwork
+from ..spec.graph import GraphNetwork
 
 WIDTH = 14.4  # cm from the first box centre to the last, at most
 STEP = 2.1   # cm between box centres, at most

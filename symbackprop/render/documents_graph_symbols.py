@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from ..registry import ops
+from ..spec.graph import GraphNetwork, Node
 from .notation import Profile
 from .notation import profile as notation_profile
-from .registry import ops
-from .spec_graph import GraphNetwork, Node
 
 BATCH = "B"
 """The batch-size symbol (the batch-normalization paper writes m)."""

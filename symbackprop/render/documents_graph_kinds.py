@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from ..spec.graph import Node
 from . import documents_graph_bn as bn_algebra
 from .documents import Display, Heading, Section, m, para
 from .documents_graph_symbols import Symbols
-from .spec_graph import Node
 
 _PARAM_MARK = re.compile(r"\\(gamma|beta)_(j|\{[a-z]\})")
 
