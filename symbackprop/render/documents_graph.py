@@ -74,7 +74,7 @@ class GraphBuilder:
                     " samples", *decay, f"; training uses {_opt_title(opt.name)} with learning rate ",
                     m(f"{sym.prof.learning_rate} = {_n(opt.learning_rate)}"),
                     ". The results come first (forward pass, backpropagation, updates); each is derived in the "
-                    f"sections after them. Notation: the {sym.prof.name} profile.")
+                    f"sections after them. Notation: the {sym.prof.name} profile. " + self.verification_line())
 
     # ------------------------------------------------------------------ 1. network
 
@@ -366,10 +366,12 @@ class GraphBuilder:
 
     # ------------------------------------------------------------------ 6. verification
 
-    def verification_section(self) -> Section:
+    def verification_line(self) -> str:
         v = getattr(self.d, "verification", None)
-        line = v.headline() if v is not None else "Not verified: this document was built without verification."
-        return Section("Verification", [para(line)])
+        return v.headline() if v is not None else "Not verified: this document was built without verification."
+
+    def verification_section(self) -> Section:
+        return Section("Verification", [para(self.verification_line())])
 
     # ------------------------------------------------------------------ 7. output layer
 

@@ -224,6 +224,19 @@ def test_verification_line_is_read_from_the_derivation():
 
 
 @pytest.mark.slow
+def test_derive_of_the_issue_example_documents_its_verification():
+    from pathlib import Path
+
+    from symbackprop.engine.derive import derive
+
+    d = derive(Path(__file__).resolve().parents[2] / "examples" / "mixed_layers.yaml")
+    assert isinstance(d, LayerDerivation) and d.verification is not None
+    md = documents_graph.markdown(d)
+    assert md.count(d.verification.headline()) == 2  # in the summary and in its section
+    assert "Backpropagation for mixed-layers" in md
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(documents.tex_engine() is None, reason="pdflatex is not installed")
 @pytest.mark.parametrize(("name", "prof"), [("mixed", "seed"), ("mixed", "aima"), ("one_unit", "wikipedia"),
                                             ("adam_mse", "bishop"), ("odd", "seed")])
