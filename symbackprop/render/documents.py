@@ -916,6 +916,12 @@ def document_names(args) -> tuple[str, ...]:
 
 def document_outputs(d: Derivation, args) -> dict[str, bytes]:
     """``derive -o DIR`` writer: derivation.tex, derivation.md and (when possible) derivation.pdf."""
+    from ..engine.layergraph import LayerDerivation
+
+    if isinstance(d, LayerDerivation):  # a graph of layers has its own document builder
+        from . import documents_graph
+
+        return documents_graph.document_outputs(d, args)
     notation = getattr(args, "notation", None)
     per_weight = getattr(args, "per_weight", "auto") or "auto"
     want_pdf = getattr(args, "pdf", None)
