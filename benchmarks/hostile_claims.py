@@ -1,6 +1,6 @@
 """Benchmark: hostile claims are refused fast (target: each under 1 s).
 
-Moved here from tests/test_claims.py, which checks only *that* they are refused: wall-clock
+Moved here from tests/claims/test_claims.py, which checks only *that* they are refused: wall-clock
 limits are flaky on shared machines.  Run: ``PYTHONPATH=. python benchmarks/hostile_claims.py``.
 """
 

@@ -36,7 +36,7 @@ set as well, which brings it to one.
 Graph networks (``--graph`` times only these): ``784-256(bn)-256(bn, dropout)-10``, i.e.
 dense 256 ReLU, batch normalization, dense 256 ReLU, batch normalization, dropout 0.5,
 dense 10 softmax with categorical cross-entropy, at batch 256.  ``generated`` is
-``model.train_step`` of :mod:`symbackprop.codegen_graph`'s NumPy target; PyTorch eager
+``model.train_step`` of :mod:`symbackprop.codegen.graph_code`'s NumPy target; PyTorch eager
 (``F.batch_norm`` in training mode) and ``jax.jit`` run the same step: the same fixed
 dropout mask as an input, the running statistics updated with the spec's momentum, SGD
 (PyTorch keeps the unbiased batch variance in its running statistics; the work is the same).
@@ -76,8 +76,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from symbackprop import codegen, codegen_graph, codegen_xp
-from symbackprop.derive import derive
+from symbackprop.codegen import array_api as codegen_xp
+from symbackprop.codegen import graph_code as codegen_graph
+from symbackprop.codegen import numpy_code as codegen
+from symbackprop.engine.derive import derive
 from symbackprop.engine.layergraph import LayerDerivation
 from symbackprop.spec import load
 

@@ -32,8 +32,8 @@ from dask.distributed import Client, LocalCluster
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from symbackprop import codegen_xp
-from symbackprop.derive import derive
+from symbackprop.codegen import array_api as codegen_xp
+from symbackprop.engine.derive import derive
 
 SPEC = ROOT / "examples" / "classifier_4_5_3.yaml"
 

@@ -38,31 +38,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 GROUPS = {
-    "engine": ["symbackprop/derive.py", "symbackprop/general.py", "symbackprop/verify.py",
-               "symbackprop/matrix.py", "symbackprop/numeric.py"],
-    "printers": ["symbackprop/codegen.py", "symbackprop/stable.py"],
+    "engine": ["symbackprop/engine/derive.py", "symbackprop/engine/general.py", "symbackprop/engine/verify.py",
+               "symbackprop/engine/matrix.py", "symbackprop/engine/numeric.py"],
+    "printers": ["symbackprop/codegen/numpy_code.py", "symbackprop/registry/stable.py"],
     "diagnoses": ["symbackprop/claims/diagnose.py"],
 }
 SHARE = {"engine": 0.45, "printers": 0.30, "diagnoses": 0.25}
 
 TESTS = [
-    "tests/test_general.py", "tests/test_derive.py", "tests/test_verify.py", "tests/test_derive_pairs.py", "tests/test_matrix.py",
-    "tests/test_ops.py", "tests/test_oracle_autograd.py", "tests/test_gradcheck.py",
-    "tests/test_codegen.py", "tests/test_stable.py",
-    "tests/test_claims.py", "tests/test_claims_corpus.py", "tests/test_claims_fixes.py",
+    "tests/engine/test_general.py", "tests/engine/test_derive.py", "tests/engine/test_verify.py",
+    "tests/engine/test_derive_pairs.py", "tests/engine/test_matrix.py",
+    "tests/registry/test_ops.py", "tests/engine/test_oracle_autograd.py", "tests/engine/test_gradcheck.py",
+    "tests/codegen/test_codegen.py", "tests/registry/test_stable.py",
+    "tests/claims/test_claims.py", "tests/claims/test_claims_corpus.py", "tests/claims/test_claims_fixes.py",
 ]
 """The targeted selection: fast tests of the three groups (``slow`` ones are deselected)."""
 
 PYTEST_ARGS = ["-m", "not slow and not pdf", "-p", "no:cacheprovider",
                # the closed-form oracle takes minutes for softmax and SiLU nets: keep the cheap activations
-               "--deselect", "tests/test_derive_pairs.py::test_every_gradient_equals_sympy_diff_of_closed_form[softmax",
-               "--deselect", "tests/test_derive_pairs.py::test_every_gradient_equals_sympy_diff_of_closed_form[silu"]
+               "--deselect",
+               "tests/engine/test_derive_pairs.py::test_every_gradient_equals_sympy_diff_of_closed_form[softmax",
+               "--deselect",
+               "tests/engine/test_derive_pairs.py::test_every_gradient_equals_sympy_diff_of_closed_form[silu"]
 PRELOAD = ["numpy", "sympy", "jinja2", "lark", "yaml", "pytest", "hypothesis"]
 
 COPY = ["symbackprop", "tests", "templates", "examples", "benchmarks", "scripts", "generated", "docs",
         "pyproject.toml", "README.md"]
 
-EMBEDDED = {"symbackprop/codegen.py": ["def fixed_point("]}
+EMBEDDED = {"symbackprop/codegen/numpy_code.py": ["def fixed_point("]}
 """Functions whose source is copied verbatim into generated files (inspect.getsource): mutmut's trampolines
 would land in the generated test_model.py, so they are left unmutated (``# pragma: no mutate block``)."""
 

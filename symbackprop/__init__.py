@@ -1,7 +1,8 @@
 """symbackprop: derive, document, generate and check backpropagation with SymPy."""
 
-from .derive import Derivation, Step, derive
+from .engine.derive import Derivation, Step, derive
 from .errors import SpecError, SymbackpropError
+from .render import notebook as _notebook  # noqa: F401  (attaches Derivation's Jupyter display)
 from .spec import Layer, Network, Optimizer, load
 
 __all__ = ["Derivation", "Layer", "Network", "Optimizer", "SpecError", "Step", "SymbackpropError",

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 from . import __version__
 from .codegen import code_names, code_outputs
-from .derive import Derivation, derive
-from .documents import check_tex_engine, document_names, document_outputs
+from .engine.derive import Derivation, derive
+from .engine.verify import MODES
 from .errors import SymbackpropError
-from .notation import PROFILE_NAMES
 from .output import check_folder, stale_outputs, write_outputs
 from .progress import Stages
+from .render.documents import check_tex_engine, document_names, document_outputs
+from .render.notation import PROFILE_NAMES
+from .render.textreport import gradients_json, gradients_text, headline
 from .spec import SEED_SPEC, load
-from .textreport import gradients_json, gradients_text, headline
-from .verify import MODES
 
 OutputWriter = Callable[[Derivation, argparse.Namespace], dict[str, bytes]]
 
@@ -184,13 +184,14 @@ def _check_notes(spec: str | None, path: str, args: argparse.Namespace) -> int:
     from .claims.notes import auto_profile, check_notes, items
     from .claims.report import notes_json, notes_text
     from .claims.sources import read_notes
-    from .notation import profile
+    from .render.notation import profile
 
     if args.annotate:
         check_target(path, args.annotate, force=args.force)  # refuse before any work
     notes = read_notes(path)
     if spec is not None:
-        d = derive(spec, verify=False)
+        from .claims.layers import claim_target
+        d = claim_target(spec)  # a Derivation, or the layers of a spec with layer kinds
         options = [[Option(d, (), "the spec")]]
         fallback = profile(None, d.network.notation).name
         network = f"network {d.network.architecture} from {spec}"

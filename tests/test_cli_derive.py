@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from symbackprop import cli, derive
-from symbackprop.documents import tex_engine
+from symbackprop.render.documents import tex_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = str(ROOT / "examples" / "seed_2_3_1.yaml")
@@ -54,7 +54,7 @@ def test_foreign_file_is_refused_before_the_derivation(tmp_path, monkeypatch, ca
 
 
 def test_pdf_without_tex_is_refused_before_the_derivation(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("symbackprop.documents.tex_engine", lambda: None)
+    monkeypatch.setattr("symbackprop.render.documents.tex_engine", lambda: None)
     _forbid_derivation(monkeypatch)
     assert cli.main(["derive", SEED, "-o", str(tmp_path / "o"), "--pdf"]) == 2
     assert "--pdf needs pdflatex" in capsys.readouterr().err
@@ -148,7 +148,8 @@ NASTY = 'net \\alpha "q" """ {x} 100% $5 #1 a_b & ~ ^ \u03b4'
 def test_any_name_gives_clean_code_and_latex(tmp_path):
     spec = {"name": NASTY, "inputs": 2, "layers": [{"units": 2, "activation": "tanh"},
                                                    {"units": 1, "activation": "sigmoid"}], "loss": "half_sse"}
-    from symbackprop import codegen, documents
+    from symbackprop.codegen import numpy_code as codegen
+    from symbackprop.render import documents
 
     d = derive(spec, verify=False)
     for name, text in {"model.py": codegen.numpy_model(d), "test_model.py": codegen.generated_test(d),
@@ -164,7 +165,7 @@ def test_any_name_gives_clean_code_and_latex(tmp_path):
 
 
 def test_generated_test_counts_its_samples():
-    from symbackprop import codegen
+    from symbackprop.codegen import numpy_code as codegen
 
     text = codegen.generated_test(derive(SEED, verify=False))
     assert "a batch of 3 samples" in text
@@ -198,7 +199,7 @@ def test_repr_markdown_is_short_with_an_inline_diagram():
 
 
 def test_appendix_says_in_words_what_was_not_checked():
-    from symbackprop import documents
+    from symbackprop.render import documents
 
     md = documents.markdown(derive(ROOT / "examples" / "deep_mixed.toml"))
     appendix = md.split("## Appendix: verification")[1]

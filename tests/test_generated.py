@@ -3,20 +3,22 @@
 This compares the code with its own earlier output, not with any truth: it catches unintended
 changes of the documents and code a user sees.  A failure shows the diff; regenerating
 (scripts/regenerate.py) is right only after reading it and confirming every changed line is meant
-(the formulas themselves are checked against independent oracles elsewhere: tests/test_matrix.py,
-tests/test_derive_pairs.py, tests/test_codegen.py).
+(the formulas themselves are checked against independent oracles elsewhere: tests/engine/test_matrix.py,
+tests/engine/test_derive_pairs.py, tests/codegen/test_codegen.py).
 """
 
 import difflib
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from symbackprop.cli import main
-from symbackprop.documents import compile_pdf
 from symbackprop.output import MANIFEST
+from symbackprop.render.documents import compile_pdf
 
 ROOT = Path(__file__).resolve().parent.parent
 DIFF_LINES = 40
@@ -67,3 +69,25 @@ def test_stale_message_shows_the_diff_and_warns():
     assert "Read this diff first" in msg and "only if every changed line is an intended change" in msg
     long = stale_message("f", "".join(f"{i}\n" for i in range(200)).encode(), b"")
     assert long.count("\n-") <= DIFF_LINES and "more diff lines" in long
+
+
+def test_committed_generated_tests_pass(tmp_path):
+    """Every committed generated/<example>/test_model.py passes, run by pytest in a fresh process.
+
+    Those tests compare the generated gradients with central finite differences of the generated
+    loss (an independent truth), so this runs each example's own check as a user would.
+    """
+    folders = sorted(p for p in (ROOT / "generated").iterdir() if (p / "test_model.py").is_file())
+    assert {p.name for p in folders} >= {s.stem for s in SPECS}, "an example has no generated test_model.py"
+    paths = []
+    for folder in folders:  # copies: running in generated/ would leave caches in the repository
+        target = tmp_path / folder.name
+        target.mkdir()
+        for name in ("model.py", "test_model.py"):
+            shutil.copy(folder / name, target / name)
+        paths.append(str(target / "test_model.py"))
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "--import-mode=importlib", "--rootdir", str(tmp_path), *paths],
+                            check=False, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout

@@ -1,6 +1,6 @@
 """Every formula a generated document prints, read back and judged by ``symbackprop check``.
 
-The documents (``symbackprop.documents``) and the claim checker (``symbackprop.claims``) test
+The documents (``symbackprop.render.documents``) and the claim checker (``symbackprop.claims``) test
 each other: each document is checked against its own spec, and every formula the checker reads
 must come back correct -- forward pass, deltas, gradients, matrix and batch form, update rules,
 hyper-parameters.  The truth the checker compares with is the derivation's numbers at random
@@ -29,11 +29,12 @@ from pathlib import Path
 
 import pytest
 
-from symbackprop import cli, documents
+from symbackprop import cli
 from symbackprop.claims.infer import Option
 from symbackprop.claims.notes import check_notes
 from symbackprop.claims.sources import Notes, scan
-from symbackprop.derive import derive
+from symbackprop.engine.derive import derive
+from symbackprop.render import documents
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".yaml", ".toml"))

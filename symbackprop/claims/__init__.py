@@ -21,6 +21,12 @@ The claim language is the LaTeX (or Unicode) people write:
 * Ng's batch notation (Z, A, X, Y, dZ, 1/m) is checked with several examples at once;
 * definitions ``=``, ``\\equiv``, ``:=``, ``\\triangleq``; updates ``\\leftarrow``,
   ``\\rightarrow``, or ``=`` with the same parameter on both sides;
+* for a spec with layer kinds (:mod:`.layers`): the batch-normalization paper's notation
+  (``\\mu_\\mathcal{B}``, ``\\sigma_\\mathcal{B}^2``, ``\\widehat{x}_i``, ``y_i``, ``\\gamma``,
+  ``\\beta``, ``\\epsilon``, ``m``, ``\\sqrt``, ``\\bigg(``), layer normalization (the same
+  symbols over the units of a sample), inverted dropout (mask ``m_i`` or ``r_i``, rate ``p``)
+  and weight decay (``\\lambda``, ``E_0`` the loss without it), judged against SymPy
+  derivatives of the registry's forward at sizes 3 and 4 (:mod:`.scenes`);
 * delta's sign is the profile's (aima's Delta is -dE/dz): a definition with the other sign
   is diagnosed, never adopted, and no claim's verdict depends on an earlier one, except
   an algorithm's running variable (``g \\leftarrow \\nabla_{\\hat y} J``) used later.

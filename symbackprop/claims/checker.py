@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ..derive import Derivation, derive
-from ..latex import NotationPrinter, latex
-from ..notation import Profile
+from ..engine.derive import Derivation
+from ..render.latex import NotationPrinter, latex
+from ..render.notation import Profile
 from .diagnose import INDEX, SUM, candidates, diagnose, named_mistake
 from .evaluate import CannotCheck, Evaluator, NoBinding, Resolver, ShapeMismatch, Truth, close, kind_of
 from .lexer import ClaimSyntaxError, split_claims
@@ -396,8 +396,11 @@ def check(spec: Any, text: str, notation: str | None = None, derivation: Derivat
           ) -> list[Verdict]:
     """Check every claim in ``text`` (one per line, or align lines) against ``spec``."""
     from .judge import judge, judge_claim, new_context, profile_quantities, profile_words, relation_in
+    from .layers import check_layers, claim_target
 
-    d = derivation if derivation is not None else derive(spec, verify=False)
+    d = derivation if derivation is not None else claim_target(spec)
+    if not isinstance(d, Derivation):  # a spec with layer kinds
+        return check_layers(d, text, notation)
     ctx = new_context(d, notation)
     verdicts = []
     for n, line in enumerate(split_claims(text), start=1):

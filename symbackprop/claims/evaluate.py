@@ -1,7 +1,7 @@
 """Numeric meaning of a claim: symbols resolved in a notation profile, evaluated at points.
 
 Truth comes from the Derivation only: its deltas and gradients
-(:class:`~symbackprop.numeric.DerivedGradients`) and the registry's activations
+(:class:`~symbackprop.engine.numeric.DerivedGradients`) and the registry's activations
 and loss; derivatives that are not a delta or a gradient (``dE/do_j``,
 ``do_j/dnet_j``) are central finite differences of the forward pass.  Values are
 2-D arrays (a scalar is 1x1, a vector a column).
@@ -19,11 +19,11 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from .. import ops
-from ..derive import Derivation
+from ..engine.derive import Derivation
+from ..engine.numeric import DerivedGradients
 from ..errors import SymbackpropError
-from ..notation import Profile
-from ..numeric import DerivedGradients
+from ..registry import ops
+from ..render.notation import Profile
 from .nodes import Bin, Call, Deriv, Idx, Node, Num, Paren, SumOver, Sym, walk, weight_indices
 
 MAX_BINDINGS = 400

@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..derive import Derivation, derive
-from ..ops import LOSSES, activation, loss_accepts
+from ..engine.derive import Derivation, derive
+from ..registry.ops import LOSSES, activation, loss_accepts
 from .lexer import ClaimSyntaxError
 from .nodes import Bin, Call, Num, Paren, Sym
 from .parse import parse_claim

@@ -28,8 +28,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..derive import Derivation
-from ..notation import profile as make_profile
+from ..engine.derive import Derivation
+from ..render.notation import profile as make_profile
 from .checker import POINTS, Context, Verdict, check_claim
 from .evaluate import (
     GENERIC_ACTIVATIONS,
@@ -56,6 +56,9 @@ STANDARD_FUNCTIONS = ("sigmoid", "tanh", "relu", "softplus")
 
 def new_context(derivation: Derivation, notation: str | None = None) -> Context:
     """The judging state for one run of claims in one notation profile."""
+    if not isinstance(derivation, Derivation):  # a graph spec's layers (claims.layers.LayerClaims)
+        from .layers import layer_context
+        return layer_context(derivation, notation)
     prof = make_profile(notation, derivation.network.notation)
     ctx = Context(Truth(derivation, points=POINTS), prof)
     ctx.signs = {"delta": 1, "Delta": -1 if prof.descent_sign == "plus" else 1,
@@ -79,6 +82,9 @@ def profile_words(ctx: Context) -> frozenset:
 
 def judge(text: str, ctx: Context) -> Verdict:
     """The verdict on one claim text (a single relation, or a chain ``a = b = c``)."""
+    if not isinstance(ctx, Context):  # a graph spec's layers
+        from .layers import judge_layers
+        return judge_layers(text, ctx)
     try:
         return _judge(text, ctx)
     except Exception as exc:  # noqa: BLE001 - the contract: never raise for any text
@@ -391,7 +397,7 @@ def _generic_definition(claim: Claim, ctx: Context, verdict: Verdict) -> Verdict
     var = lhs.args[0]
     if var.layer is not None or var.index is not None:
         return verdict
-    from .. import ops
+    from ..registry import ops
     point = ctx.truth.points[0]
     for name in STANDARD_FUNCTIONS:
         act = ops.activation(name)

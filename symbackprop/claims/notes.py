@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..notation import PROFILE_NAMES
+from ..render.notation import PROFILE_NAMES
 from .checker import Verdict
 from .infer import Option
 from .judge import judge, new_context

@@ -11,7 +11,8 @@ NAMES = {"alpha": r"\alpha", "eta": r"\eta", "sigma": r"\sigma", "varphi": r"\va
          "in": r"\mathrm{in}", "out": r"\mathrm{out}", "relu": r"\operatorname{ReLU}",
          "softmax": r"\operatorname{softmax}", "sigmoid": r"\operatorname{sigmoid}", "DeltaW": r"\Delta W", "Deltaw": r"\Delta w",
          "Deltab": r"\Delta b", "Deltatheta": r"\Delta\theta", "ell": r"\ell", "one": r"\mathbb{1}", "normsq": r"\mathrm{normsq}", "kron": r"\delta", "onehot": "y", "step": r"\mathbb{1}", "diag": r"\operatorname{diag}", "max": r"\max", "rowsum": r"\mathrm{rowsum}",
-         "theta": r"\theta", "lambda": r"\lambda", "epsilon": r"\epsilon", "mu": r"\mu", "beta": r"\beta"}
+         "theta": r"\theta", "lambda": r"\lambda", "epsilon": r"\epsilon", "mu": r"\mu", "beta": r"\beta",
+         "gamma": r"\gamma"}
 RELATIONS = {"=": "=", "<-": r"\leftarrow"}
 MUL = {"cdot": r" \cdot ", "times": r" \times ", "*": " ", "": " "}
 

@@ -23,6 +23,9 @@ def verdicts_text(verdicts: list[Verdict]) -> str:
             if v.expected:
                 lines.append(f"    fix:       {v.expected}")
             ce = v.counterexample or {}
+            if "point" in ce:  # a layer claim (claims.layers)
+                lines.append(f"    {_counterexample_line(v)}")
+                continue
             where = ", ".join(f"{k}={n}" for k, n in ce.get("indices", {}).items())
             lines.append(f"    counterexample{' at ' + where if where else ''}: left side {ce.get('left')}, "
                          f"right side {ce.get('right')} (x={ce.get('x')}, target={ce.get('target')}, "
@@ -30,7 +33,7 @@ def verdicts_text(verdicts: list[Verdict]) -> str:
     counts = {k: sum(v.verdict == k for v in verdicts) for k in MARKS}
     lines.append(f"{counts['correct']} correct, {counts['incorrect']} incorrect, "
                  f"{counts['skipped']} skipped, {counts['cannot-check']} cannot-check")
-    lines.append(f"method: {METHOD}")
+    lines.append(f"method: {next((v.method for v in verdicts if v.method), METHOD)}")
     return "\n".join(lines) + "\n"
 
 
@@ -48,6 +51,10 @@ def _counterexample_line(v: Verdict) -> str | None:
     if "left" not in ce:
         return f"counterexample: {ce.get('note') or ce}"
     where = ", ".join(f"{k}={n}" for k, n in ce.get("indices", {}).items())
+    if "point" in ce:  # a layer claim (claims.layers): the size and the random point
+        where = ", ".join([f"size {ce['size']}"] + ([where] if where else []))
+        point = ", ".join(f"{k}={n}" for k, n in ce["point"].items())
+        return f"counterexample at {where}: left side {ce['left']}, right side {ce['right']} ({point})"
     shape = f"; {ce['shape_error']}" if ce.get("shape_error") else ""
     return (f"counterexample{' at ' + where if where else ''}: left side {ce.get('left')}, right side "
             f"{ce.get('right')} (x={ce.get('x')}, target={ce.get('target')}, learning rate={ce.get('learning_rate')}"

@@ -2,7 +2,7 @@
 
 Both sides are written in the derivation's compact symbols (z, W, b, x, t and the
 next layer's deltas, with every activation ``a`` replaced by ``f(z)``) and
-compared with :func:`symbackprop.verify.symbolic_equal`.  Only claims built from
+compared with :func:`symbackprop.engine.verify.symbolic_equal`.  Only claims built from
 plain quantities, sums and the network's functions are attempted; anything else
 (finite-difference derivatives, matrices) is left to the numeric check.  The
 symbolic result only ever adds confidence: it never overturns a numeric verdict.
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .. import ops
-from ..graph import symbol
-from ..verify import constraint_substitution, symbolic_equal
+from ..engine.graph import symbol
+from ..engine.verify import constraint_substitution, symbolic_equal
+from ..registry import ops
 from .evaluate import GENERIC_ACTIVATIONS, CannotCheck, Evaluator
 from .nodes import Node, Sym
 

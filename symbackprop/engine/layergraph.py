@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 import sympy as sp
 
-from ..spec_graph import GraphNetwork, Node
+from ..spec.graph import GraphNetwork, Node
 
 
 @dataclass(frozen=True)

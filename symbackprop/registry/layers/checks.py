@@ -8,15 +8,27 @@ from ...errors import SpecError
 from .base import Option
 
 
-def _number(value: Any, where: str) -> float:
+def numeric_text_hint(value: Any) -> str:
+    """A hint for ``1e-5`` written in YAML, which YAML 1.1 reads as text (it needs ``1.0e-5``)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return f" (YAML reads {value} as text; write the mantissa with a dot, as in 1.0e-5)"
+    return ""
+
+
+def _number(value: Any, where: str, example: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(where, f"must be a number, got {value!r}", "write a number such as 1.0e-5")
+        raise SpecError(where, f"must be a number, got {value!r}",
+                        f"write a number such as {example}{numeric_text_hint(value)}")
     return float(value)
 
 
 def epsilon_option() -> Option:
     def check(value, where):
-        v = _number(value, where)
+        v = _number(value, where, "1.0e-5")
         if not 0 < v < 1:
             raise SpecError(where, f"is {v}, outside (0, 1)", "use a small positive number such as 1.0e-5")
         return v
@@ -25,7 +37,7 @@ def epsilon_option() -> Option:
 
 def momentum_option() -> Option:
     def check(value, where):
-        v = _number(value, where)
+        v = _number(value, where, "0.9")
         if not 0 <= v < 1:
             raise SpecError(where, f"is {v}, outside [0, 1)", "use a value such as 0.9")
         return v
@@ -35,7 +47,7 @@ def momentum_option() -> Option:
 
 def rate_option() -> Option:
     def check(value, where):
-        v = _number(value, where)
+        v = _number(value, where, "0.5 (the probability that a unit is dropped)")
         if not 0 <= v < 1:
             raise SpecError(where, f"is {v}, outside [0, 1)",
                             "use a drop probability such as 0.5 (1 would drop every unit)")

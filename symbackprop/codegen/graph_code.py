@@ -1,0 +1,806 @@
+"""NumPy training code for a graph of layers (:class:`~symbackprop.engine.layergraph.LayerDerivation`).
+
+``model.py`` (``--target numpy``) calls the registry's NumPy functions of each
+layer kind, copied here with :func:`inspect.getsource` (``kind.code``), so the
+generated code and the registry cannot diverge.  Backpropagation visits the
+layers in reverse order; a layer read by two later layers (a residual source)
+gets the sum of what both send back.  Activations come from
+:data:`symbackprop.registry.ops.NUMPY_ACTIVATIONS`, their derivatives are printed from the
+registry's SymPy form (:meth:`Activation.derivative_at`) by
+:class:`symbackprop.codegen.numpy_code.CodePrinter`, and softmax or sigmoid outputs with
+their cross-entropy use the fused delta ``(A - T) / B`` and the losses from the
+logits.  ``train_step`` of the NumPy target runs ``step_gradients``: the same equations
+written into preallocated workspace buffers (allocating batch-sized arrays each step
+costs more than their arithmetic), which ``test_model.py`` checks equal to
+``gradients``.  ``--target scalar`` writes the same network as explicit per-unit loops.
+``test_model.py`` checks either by finite differences with a fixed dropout mask.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE, precedence
+
+from .._templates import environment
+from ..errors import SpecError
+from ..registry import ops
+from ..registry.stable import sigmoid, stabilize
+from .numpy_code import CodePrinter, _activation_code, _helpers, gradcheck_source
+
+TARGETS = ("numpy", "scalar")
+FD_ENTRIES = 40
+"""Most entries per parameter tensor that the generated test checks by finite differences."""
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def out_name(net, index: int) -> str:
+    """The array that holds layer ``index``'s output in generated code (``X`` for 0)."""
+    if index == 0:
+        return "X"
+    return f"a{index}" if net.nodes[index - 1].kind.name == "dense" else f"y{index}"
+
+
+def _fused(net) -> ops.NumpyCode | None:
+    return ops.NUMPY_LOSSES_FROM_LOGITS.get((net.output.opts["activation"].name, net.loss.name))
+
+
+def _fname(source: str) -> str:
+    return source.split("(")[0].removeprefix("def ")
+
+
+def _printer() -> CodePrinter:
+    return CodePrinter()
+
+
+def _derivative(act: ops.Activation, z: str, a: str) -> tuple[sp.Expr, str, set[str]]:
+    """f'(z) from the registry's SymPy form, printed with the names ``z`` and ``a`` (= f(z))."""
+    zs, as_ = sp.Symbol(z, real=True), sp.Symbol(a, real=True)
+    expr = stabilize(act.derivative_at(zs, as_))
+    text = _printer().doprint(expr)
+    if precedence(expr) < PRECEDENCE["Mul"] and not text.startswith("("):
+        text = f"({text})"  # a factor of g * f'(z)
+    return expr, text, ({"sigmoid"} if expr.has(sigmoid) else set())
+
+
+def _loss_terms(net) -> tuple[str, str, str]:
+    """(per-sample loss of ``A`` and ``T`` as code, dloss/dA as code, its comment) for an unfused loss."""
+    m = net.output.units
+    a, t = sp.Symbol("A", real=True), sp.Symbol("T", real=True)
+    term = net.loss.scale(sp.Integer(m)) * net.loss.term(a, t)
+    printer = _printer()
+    return (f"np.sum({printer.doprint(term)}, axis=-1)", printer.doprint(sp.diff(term, a)),
+            f"dE/dA = {sp.sstr(sp.diff(term, a))}")
+
+
+def live_gradients(net) -> dict[int, bool]:
+    """Whether dE/dy of each layer (0 = X) is needed: the layer or one it reads has parameters."""
+    live = {0: False}
+    for node in net.nodes:
+        live[node.index] = bool(node.params) or any(live[src] for src in node.inputs)
+    return live
+
+
+class _Grads:
+    """Where each layer's dE/dy comes from: assignments that sum the readers' contributions."""
+
+    def __init__(self, net):
+        self.net = net
+        self.seen: set[int] = set()
+        self.live = live_gradients(net)
+
+    def add(self, src: int, expr: str, reader: int) -> list[str]:
+        if not self.live[src]:
+            return []
+        if src in self.seen:
+            readers = ", ".join(str(n.index) for n in self.net.consumers(src))
+            return [f"# layer {src} feeds layers {readers}: dE/dy{src} is the sum of what each reader sends back",
+                    f"g{src} = g{src} + {expr}"]
+        self.seen.add(src)
+        return [f"g{src} = {expr}"]
+
+
+# ----------------------------------------------------------------------------- numpy target
+
+
+def _dense_forward(net, node, mode: str, helpers: set) -> list[str]:
+    i, x = node.index, out_name(net, node.inputs[0])
+    act = node.opts["activation"]
+    bias = f"b{i}" if node.opts.get("bias", True) else "None"
+    lines = [(f"# layer {i}, dense ({node.units} units): z{i} = {x} W{i}^T + b{i}   "
+             f"[z{i}[b, j] = sum_k W{i}[j, k] {x}[b, k] + b{i}[j]]"),
+             f"z{i} = dense_forward({x}, W{i}, {bias})"]
+    call, used = _activation_code(act, _printer(), f"z{i}", None)
+    helpers |= used
+    lines += [f"# a{i} = {act.describe()}(z{i})", f"a{i} = {call}"]
+    return lines
+
+
+def numpy_forward_lines(net, mode: str, helpers: set) -> list[list[str]]:
+    """Forward statements per layer; ``mode`` is ``train`` (batch statistics, masks) or ``infer``."""
+    blocks = []
+    for node in net.nodes:
+        i, kind = node.index, node.kind.name
+        x = out_name(net, node.inputs[0])
+        o = node.opts
+        if kind == "dense":
+            lines = _dense_forward(net, node, mode, helpers)
+        elif kind == "batchnorm":
+            if mode == "train":
+                lines = [(f"# layer {i}, batch normalization over the batch: mu = mean_b {x}[b], "
+                         f"var = mean_b ({x}[b] - mu)^2,"),
+                         f"#   xhat = ({x} - mu) / sqrt(var + eps), y{i} = gamma{i} xhat + beta{i}",
+                         f"y{i}, xhat{i}, sigma{i}, mu{i}, var{i} = batchnorm_forward({x}, gamma{i}, beta{i}, EPS{i})",
+                         ("if running is not None:  # running statistics for predict: "
+                         "r <- momentum r + (1 - momentum) batch"),
+                         f"    running[\"mean{i}\"] = BN_MOMENTUM{i} * running[\"mean{i}\"] + (1 - BN_MOMENTUM{i}) * mu{i}",
+                         f"    running[\"var{i}\"] = BN_MOMENTUM{i} * running[\"var{i}\"] + (1 - BN_MOMENTUM{i}) * var{i}"]
+            else:
+                lines = [(f"# layer {i}, batch normalization at inference: the running mean and variance "
+                         "in place of the batch's"),
+                         (f"y{i} = gamma{i} * ({x} - running[\"mean{i}\"]) / np.sqrt(running[\"var{i}\"] + EPS{i}) "
+                         f"+ beta{i}")]
+        elif kind == "layernorm":
+            lines = [f"# layer {i}, layer normalization over the units of each sample: mu_b = mean_k {x}[b, k],",
+                     (f"#   var_b = mean_k ({x}[b, k] - mu_b)^2, y{i} = gamma{i} ({x} - mu_b) / sqrt(var_b + eps) "
+                     f"+ beta{i}")]
+            lines.append(f"y{i}, xhat{i}, sigma{i} = layernorm_forward({x}, gamma{i}, beta{i}, EPS{i})"
+                         if mode == "train" else f"y{i} = layernorm_forward({x}, gamma{i}, beta{i}, EPS{i})[0]")
+        elif kind == "dropout":
+            if mode == "train":
+                lines = [(f"# layer {i}, inverted dropout: y{i} = {x} * m / (1 - p), p = {o['rate']} "
+                         "(no masks: every unit kept, no scaling)"),
+                         f"y{i} = {x} if masks is None else dropout_forward({x}, masks[\"mask{i}\"], RATE{i})"]
+            else:
+                lines = [f"# layer {i}, dropout at inference: the identity", f"y{i} = {x}"]
+        elif kind == "residual":
+            s = out_name(net, node.inputs[1])
+            lines = [f"# layer {i}, residual: y{i} = {x} + {s} (layer {o['from']}'s output)",
+                     f"y{i} = residual_forward({x}, {s})"]
+        else:  # pragma: no cover - the registry's kinds are all handled above
+            raise SpecError(f"layers[{i - 1}].type", f"no code generator for {kind}", "use a registry kind")
+        blocks.append(lines)
+    return blocks
+
+
+def _dense_delta(net, node, helpers: set, scalar: bool = False) -> list[str]:
+    """delta_i = dE/dz_i from g_i (numpy form)."""
+    i = node.index
+    act = node.opts["activation"]
+    if act.name == "identity":
+        return [f"# delta{i} = dE/dz{i} = g{i} (identity)", f"delta{i} = g{i}"]
+    if act.vector:
+        return [f"# delta{i} = dE/dz{i} = a{i} * (g{i} - sum_k g{i}[b, k] a{i}[b, k])   (softmax Jacobian)",
+                f"delta{i} = a{i} * (g{i} - np.sum(g{i} * a{i}, axis=-1, keepdims=True))"]
+    _, text, used = _derivative(act, f"z{i}", f"a{i}")
+    helpers |= used
+    return [f"# delta{i} = dE/dz{i} = g{i} * f'(z{i}),  f'(z{i}) = {text}", f"delta{i} = g{i} * {text}"]
+
+
+def numpy_backward_lines(net, helpers: set) -> list[list[str]]:
+    """Backward statements per layer, last layer first."""
+    grads = _Grads(net)
+    live = grads.live
+    blocks = []
+    lam = net.l2 > 0
+    for node in reversed(net.nodes):
+        i, kind = node.index, node.kind.name
+        src = node.inputs[0]
+        x = out_name(net, src)
+        lines: list[str] = []
+        if kind == "dense":
+            if node is net.output:
+                act = node.opts["activation"]
+                if _fused(net) is not None:
+                    lines += [(f"# output layer: {act.name} with {net.loss.name} gives delta{i} = dE/dz{i} = "
+                              f"(a{i} - T) / B   (fused, stable)"), f"delta{i} = (a{i} - T) / batch"]
+                else:
+                    _, dloss, comment = _loss_terms(net)
+                    dloss = re.sub(r"\bA\b", f"a{i}", dloss)
+                    lines += [f"# output layer: g{i} = dE/da{i} = (per-sample {comment}) / B",
+                              f"g{i} = ({dloss}) / batch"]
+                    lines += _dense_delta(net, node, helpers)
+            else:
+                lines += _dense_delta(net, node, helpers)
+            has_b = node.opts.get("bias", True)
+            if not live[src]:
+                lines += [f"# dE/dW{i} = delta{i}^T {x}, dE/db{i} = sum_b delta{i}[b] (dE/d{x} is not needed)",
+                          f"grads[\"W{i}\"] = delta{i}.T @ {x}"]
+                if has_b:
+                    lines.append(f"grads[\"b{i}\"] = np.sum(delta{i}, axis=0)")
+            else:
+                lines.append(f"# dE/d{x} = delta{i} W{i}, dE/dW{i} = delta{i}^T {x}, dE/db{i} = sum_b delta{i}[b]")
+                bias = f"grads[\"b{i}\"]" if has_b else "_"
+                lines.append(f"dx{i}, grads[\"W{i}\"], {bias} = dense_backward(delta{i}, {x}, W{i})")
+            if lam:
+                lines += [f"# weight decay: dE/dW{i} += lambda W{i}", f"grads[\"W{i}\"] += L2 * W{i}"]
+            if live[src]:
+                lines += grads.add(src, f"dx{i}", i)
+        elif kind in ("batchnorm", "layernorm"):
+            name = "batch" if kind == "batchnorm" else "layer"
+            lines.append(f"# layer {i}, {name} normalization: dE/dgamma{i} = sum_b g{i} xhat, "
+                         f"dE/dbeta{i} = sum_b g{i}, dE/d{x} in the compact form")
+            dx = f"dx{i}" if live[src] else "_"
+            lines.append(f"{dx}, grads[\"gamma{i}\"], grads[\"beta{i}\"] = {kind}_backward(g{i}, gamma{i}, "
+                         f"xhat{i}, sigma{i})")
+            lines += grads.add(src, f"dx{i}", i)
+        elif kind == "dropout":
+            if live[src]:
+                lines += [f"# layer {i}, dropout: dE/d{x} = g{i} * m / (1 - p)",
+                          f"dx{i} = g{i} if masks is None else dropout_backward(g{i}, masks[\"mask{i}\"], RATE{i})"]
+                lines += grads.add(src, f"dx{i}", i)
+        elif kind == "residual":
+            lines.append(f"# layer {i}, residual: dE/dy{i} reaches both inputs unchanged")
+            lines += grads.add(src, f"g{i}", i)
+            lines += grads.add(node.inputs[1], f"g{i}", i)
+        if lines:
+            blocks.append(lines)
+    return blocks
+
+
+# ----------------------------------------------------------------------------- numpy fast path (train_step)
+
+
+def _fast_add(grads: _Grads, src: int, expr: str, owned: bool) -> list[str]:
+    """Accumulate into g{src} without allocating where ``expr`` is a buffer of its own (``owned``)."""
+    if not grads.live[src]:
+        return []
+    if src in grads.seen and owned:
+        readers = ", ".join(str(n.index) for n in grads.net.consumers(src))
+        return [f"# layer {src} feeds layers {readers}: dE/dy{src} is the sum of what each reader sends back",
+                f"g{src} = np.add({expr}, g{src}, out={expr})"]
+    return grads.add(src, expr, 0)
+
+
+def fast_forward_lines(net, helpers: set) -> list[list[str]]:
+    """Training-mode forward statements of step_gradients: every array written into the workspace ``ws``."""
+    blocks = []
+    for node in net.nodes:
+        i, kind, o = node.index, node.kind.name, node.opts
+        x = out_name(net, node.inputs[0])
+        if kind == "dense":
+            act = o["activation"]
+            lines = [f"# layer {i}: z{i} = {x} W{i}^T + b{i}, a{i} = {act.describe()}(z{i})",
+                     f"z{i} = np.matmul({x}, W{i}.T, out=ws.z{i})"]
+            if o.get("bias", True):
+                lines.append(f"z{i} += b{i}")
+            out = f"ws.a{i}" if _has_out(act) else None
+            call, used = _activation_code(act, _printer(), f"z{i}", out)
+            helpers |= used
+            lines.append(f"a{i} = {call}")
+        elif kind == "batchnorm":
+            lines = [(f"# layer {i}: mu{i}, var{i} over the batch; xc{i} = {x} - mu{i}, xhat{i} = xc{i} / sigma{i} "
+                     f"with sigma{i} = sqrt(var{i} + eps);"),
+                     f"#   y{i} = gamma{i} xhat{i} + beta{i} (xhat{i} itself is never stored: one pass less)",
+                     f"mu{i} = {x}.mean(axis=0)", f"xc{i} = np.subtract({x}, mu{i}, out=ws.xc{i})",
+                     f"var{i} = np.einsum(\"bj,bj->j\", xc{i}, xc{i}) / batch",
+                     f"sigma{i} = np.sqrt(var{i} + EPS{i})",
+                     f"y{i} = np.multiply(xc{i}, gamma{i} / sigma{i}, out=ws.y{i})", f"y{i} += beta{i}",
+                     "if running is not None:",
+                     f"    running[\"mean{i}\"] = BN_MOMENTUM{i} * running[\"mean{i}\"] + (1 - BN_MOMENTUM{i}) * mu{i}",
+                     f"    running[\"var{i}\"] = BN_MOMENTUM{i} * running[\"var{i}\"] + (1 - BN_MOMENTUM{i}) * var{i}"]
+        elif kind == "layernorm":
+            lines = [(f"# layer {i}: per sample, xhat{i} = ({x} - mu) / sqrt(var + eps) over the units; "
+                     f"y{i} = gamma{i} xhat{i} + beta{i}"),
+                     f"xhat{i} = np.subtract({x}, {x}.mean(axis=1, keepdims=True), out=ws.xhat{i})",
+                     f"sigma{i} = np.sqrt(np.einsum(\"bj,bj->b\", xhat{i}, xhat{i})[:, None] / {node.units} + EPS{i})",
+                     f"xhat{i} /= sigma{i}",
+                     f"y{i} = np.multiply(xhat{i}, gamma{i}, out=ws.y{i})", f"y{i} += beta{i}"]
+        elif kind == "dropout":
+            lines = [f"# layer {i}: y{i} = {x} * m / (1 - p)",
+                     f"y{i} = np.multiply({x}, 1.0 if masks is None else masks[\"mask{i}\"], out=ws.y{i})",
+                     "if masks is not None:", f"    y{i} *= 1 / (1 - RATE{i})"]
+        else:  # residual
+            lines = [f"# layer {i}: y{i} = {x} + {out_name(net, node.inputs[1])}",
+                     f"y{i} = np.add({x}, {out_name(net, node.inputs[1])}, out=ws.y{i})"]
+        blocks.append(lines)
+    return blocks
+
+
+def fast_backward_lines(net, helpers: set) -> list[list[str]]:
+    """Backward statements of step_gradients: gradients into ``ws.grads``, dE/dx into workspace buffers."""
+    grads = _Grads(net)
+    live = grads.live
+    blocks = []
+    for node in reversed(net.nodes):
+        i, kind, n = node.index, node.kind.name, node.units
+        src = node.inputs[0]
+        x = out_name(net, src)
+        lines: list[str] = []
+        if kind == "dense":
+            act = node.opts["activation"]
+            if node is net.output and _fused(net) is not None:
+                lines += [f"# delta{i} = (a{i} - T) / B   ({act.name} with {net.loss.name}, fused)",
+                          f"delta{i} = np.subtract(a{i}, T, out=ws.delta{i})", f"delta{i} *= scale / batch"]
+            else:
+                if node is net.output:
+                    _, dloss, comment = _loss_terms(net)
+                    dloss = re.sub(r"\bA\b", f"a{i}", dloss)
+                    lines += [f"# g{i} = dE/da{i} / B   ({comment})", f"g{i} = ({dloss}) * (scale / batch)"]
+                if act.name == "identity":
+                    lines += [f"# delta{i} = g{i} (identity)", f"delta{i} = g{i}"]
+                elif act.vector:
+                    lines += [f"# delta{i} = a{i} * (g{i} - sum_k g{i} a{i})   (softmax Jacobian)",
+                              (f"delta{i} = np.multiply(a{i}, g{i} - np.sum(g{i} * a{i}, axis=-1, keepdims=True), "
+                              f"out=ws.delta{i})")]
+                else:
+                    _, text, used = _derivative(act, f"z{i}", f"a{i}")
+                    helpers |= used
+                    lines += [f"# delta{i} = g{i} * f'(z{i}),  f'(z{i}) = {text}",
+                              f"delta{i} = np.multiply(g{i}, {text}, out=ws.delta{i})"]
+            lines += [f"# dE/dW{i} = delta{i}^T {x}" + (f", dE/db{i} = sum_b delta{i}" if node.opts.get("bias", True)
+                                                        else "") + (f", dE/d{x} = delta{i} W{i}" if live[src] else ""),
+                      f"np.matmul(delta{i}.T, {x}, out=grads[\"W{i}\"])"]
+            if node.opts.get("bias", True):
+                lines.append(f"np.sum(delta{i}, axis=0, out=grads[\"b{i}\"])")
+            if net.l2 > 0:
+                lines.append(f"grads[\"W{i}\"] += (L2 * scale) * W{i}")
+            if live[src]:
+                lines.append(f"dx{i} = np.matmul(delta{i}, W{i}, out=ws.dx{i})")
+                lines += _fast_add(grads, src, f"dx{i}", True)
+        elif kind == "batchnorm":
+            lines += [(f"# layer {i}: dE/dbeta{i} = sum_b g{i}, dE/dgamma{i} = sum_b g{i} xhat{i} "
+                      f"= (sum_b g{i} xc{i}) / sigma{i}"),
+                      f"np.sum(g{i}, axis=0, out=grads[\"beta{i}\"])",
+                      f"np.einsum(\"bj,bj->j\", g{i}, xc{i}, out=grads[\"gamma{i}\"])",
+                      f"grads[\"gamma{i}\"] /= sigma{i}"]
+            if live[src]:
+                lines += [(f"# dE/d{x} = gamma{i} / sigma{i} (g{i} - dE/dbeta{i} / B - xhat{i} dE/dgamma{i} / B), "
+                          f"xhat{i} = xc{i} / sigma{i}"),
+                          f"dx{i} = np.multiply(xc{i}, grads[\"gamma{i}\"] / (batch * sigma{i}), out=ws.dx{i})",
+                          f"np.subtract(g{i}, dx{i}, out=dx{i})", f"dx{i} -= grads[\"beta{i}\"] / batch",
+                          f"dx{i} *= gamma{i} / sigma{i}"]
+                lines += _fast_add(grads, src, f"dx{i}", True)
+        elif kind == "layernorm":
+            lines += [f"# layer {i}: dE/dbeta{i} = sum_b g{i}, dE/dgamma{i} = sum_b g{i} xhat{i}",
+                      f"np.sum(g{i}, axis=0, out=grads[\"beta{i}\"])",
+                      f"np.einsum(\"bj,bj->j\", g{i}, xhat{i}, out=grads[\"gamma{i}\"])"]
+            if live[src]:
+                lines += [f"# h = g{i} gamma{i}; dE/d{x} = (h - mean_k h - xhat{i} mean_k h xhat{i}) / sigma{i}",
+                          f"dx{i} = np.multiply(g{i}, gamma{i}, out=ws.dx{i})",
+                          f"hx{i} = np.einsum(\"bj,bj->b\", dx{i}, xhat{i})[:, None] / {n}",
+                          f"dx{i} -= dx{i}.mean(axis=1, keepdims=True)", f"dx{i} -= xhat{i} * hx{i}",
+                          f"dx{i} /= sigma{i}"]
+            if live[src]:
+                lines += _fast_add(grads, src, f"dx{i}", True)
+        elif kind == "dropout":
+            if live[src]:
+                lines += [f"# layer {i}: dE/d{x} = g{i} * m / (1 - p)",
+                          f"dx{i} = np.multiply(g{i}, 1.0 if masks is None else masks[\"mask{i}\"], out=ws.dx{i})",
+                          "if masks is not None:", f"    dx{i} *= 1 / (1 - RATE{i})"]
+                lines += _fast_add(grads, src, f"dx{i}", True)
+        else:
+            lines.append(f"# layer {i}: dE/dy{i} reaches both inputs unchanged")
+            lines += _fast_add(grads, src, f"g{i}", False)
+            lines += _fast_add(grads, node.inputs[1], f"g{i}", False)
+        if lines:
+            blocks.append(lines)
+    return blocks
+
+
+def _has_out(act: ops.Activation) -> bool:
+    code = ops.NUMPY_ACTIVATIONS.get(act.name)
+    return code is not None and code.out
+
+
+def workspace_buffers(net) -> list[tuple[str, str]]:
+    """(name, shape) of every buffer of the fast path, for a batch of ``batch`` rows."""
+    out, live = [], live_gradients(net)
+    for node in net.nodes:
+        i, kind, n = node.index, node.kind.name, node.units
+        src = node.inputs[0]
+        rows = f"(batch, {n})"
+        if kind == "dense":
+            out.append((f"z{i}", rows))
+            if _has_out(node.opts["activation"]):
+                out.append((f"a{i}", rows))
+            out.append((f"delta{i}", rows))
+        elif kind in ("batchnorm", "layernorm"):
+            out += [(f"xc{i}" if kind == "batchnorm" else f"xhat{i}", rows), (f"y{i}", rows)]
+        elif kind in ("dropout", "residual"):
+            out.append((f"y{i}", rows))
+        if live[src] and kind != "residual":
+            out.append((f"dx{i}", f"(batch, {net.width(src)})"))
+    return out
+
+
+def _drop_unused(lines: list[str]) -> list[str]:
+    """Statements ``name = call(..., out=...)`` whose name is never read again keep only the call."""
+    out = []
+    for k, line in enumerate(lines):
+        m = re.match(r"^(\s*)(\w+) = (.*)$", line)
+        if m and "out=" in m.group(3):
+            rest = _strip_strings("\n".join(l for l in lines[k + 1:] if not l.lstrip().startswith("#")))
+            if not re.search(rf"\b{m.group(2)}\b", rest):
+                line = f"{m.group(1)}{m.group(3)}"
+        out.append(line)
+    return out
+
+
+def _registry_sources(net) -> list[str]:
+    """The registry's NumPy functions of every kind in the network, in registry order."""
+    seen, out = set(), []
+    for node in net.nodes:
+        if node.kind.name in seen:
+            continue
+        seen.add(node.kind.name)
+        out += [inspect.getsource(fn).rstrip() for fn in node.kind.code]
+    return out
+
+
+# ----------------------------------------------------------------------------- scalar target
+
+
+def _scalar_act(act: ops.Activation, arg: str, helpers: set) -> str:
+    call, used = _activation_code(act, _printer(), arg, None)
+    helpers |= used
+    return call
+
+
+def scalar_forward_lines(net, mode: str, helpers: set) -> list[list[str]]:
+    """Per-unit loops of the forward pass (``train`` or ``infer`` mode)."""
+    blocks = []
+    for node in net.nodes:
+        i, kind, n = node.index, node.kind.name, node.units
+        src = node.inputs[0]
+        x, fan_in = out_name(net, src), net.width(src)
+        o = node.opts
+        if kind == "dense":
+            act = o["activation"]
+            start = f"b{i}[j]" if o.get("bias", True) else "0.0"
+            out = f"a{i}[b] = softmax(z{i}[b])" if act.vector else f"a{i}[b, j] = {act.describe()}(z{i}[b, j])"
+            lines = [f"# layer {i}, dense: z{i}[b, j] = sum_k W{i}[j, k] {x}[b, k] + b{i}[j], {out}",
+                     f"z{i} = np.empty((batch, {n}), dtype=dtype)", f"a{i} = np.empty((batch, {n}), dtype=dtype)",
+                     "for b in range(batch):", f"    for j in range({n}):", f"        s = {start}",
+                     f"        for k in range({fan_in}):", f"            s += W{i}[j, k] * {x}[b, k]",
+                     f"        z{i}[b, j] = s"]
+            if act.vector:
+                lines += [(f"    # softmax: a{i}[b, j] = exp(z{i}[b, j] - top) / sum_k exp(z{i}[b, k] - top), "
+                          "top = max_k z (stable)"),
+                          f"    top = z{i}[b, 0]", f"    for k in range(1, {n}):", f"        top = max(top, z{i}[b, k])",
+                          "    total = 0.0", f"    for k in range({n}):",
+                          f"        a{i}[b, k] = np.exp(z{i}[b, k] - top)", f"        total += a{i}[b, k]",
+                          f"    for k in range({n}):", f"        a{i}[b, k] /= total"]
+            else:
+                lines.append(f"        a{i}[b, j] = {_scalar_act(act, 's', helpers)}")
+        elif kind == "batchnorm" and mode == "infer":
+            lines = [(f"# layer {i}, batch normalization at inference: y{i}[b, j] = gamma{i}[j] "
+                     f"({x}[b, j] - mean[j]) / sqrt(var[j] + eps) + beta{i}[j] (running statistics)"),
+                     f"y{i} = np.empty((batch, {n}), dtype=dtype)",
+                     f"for j in range({n}):",
+                     f"    scale = gamma{i}[j] / np.sqrt(running[\"var{i}\"][j] + EPS{i})",
+                     "    for b in range(batch):",
+                     f"        y{i}[b, j] = scale * ({x}[b, j] - running[\"mean{i}\"][j]) + beta{i}[j]"]
+        elif kind == "batchnorm":
+            lines = [f"# layer {i}, batch normalization, per unit j over the batch:",
+                     f"#   mu{i}[j] = 1/B sum_b {x}[b, j], var{i}[j] = 1/B sum_b ({x}[b, j] - mu{i}[j])^2,",
+                     f"#   xhat{i}[b, j] = ({x}[b, j] - mu{i}[j]) / sigma{i}[j], sigma{i}[j] = sqrt(var{i}[j] + eps),",
+                     f"#   y{i}[b, j] = gamma{i}[j] xhat{i}[b, j] + beta{i}[j]",
+                     f"mu{i} = np.empty({n}, dtype=dtype)", f"var{i} = np.empty({n}, dtype=dtype)",
+                     f"sigma{i} = np.empty({n}, dtype=dtype)",
+                     f"xhat{i} = np.empty((batch, {n}), dtype=dtype)", f"y{i} = np.empty((batch, {n}), dtype=dtype)",
+                     f"for j in range({n}):", "    s = 0.0", "    for b in range(batch):", f"        s += {x}[b, j]",
+                     f"    mu{i}[j] = s / batch", "    s = 0.0", "    for b in range(batch):",
+                     f"        s += ({x}[b, j] - mu{i}[j]) ** 2", f"    var{i}[j] = s / batch",
+                     f"    sigma{i}[j] = np.sqrt(var{i}[j] + EPS{i})", "    for b in range(batch):",
+                     f"        xhat{i}[b, j] = ({x}[b, j] - mu{i}[j]) / sigma{i}[j]",
+                     f"        y{i}[b, j] = gamma{i}[j] * xhat{i}[b, j] + beta{i}[j]",
+                     "if running is not None:  # running statistics for predict: r <- momentum r + (1 - momentum) batch",
+                     f"    for j in range({n}):",
+                     (f"        running[\"mean{i}\"][j] = BN_MOMENTUM{i} * running[\"mean{i}\"][j] "
+                     f"+ (1 - BN_MOMENTUM{i}) * mu{i}[j]"),
+                     (f"        running[\"var{i}\"][j] = BN_MOMENTUM{i} * running[\"var{i}\"][j] "
+                     f"+ (1 - BN_MOMENTUM{i}) * var{i}[j]")]
+        elif kind == "layernorm":
+            lines = [f"# layer {i}, layer normalization, per sample b over its {n} units:",
+                     (f"#   mu = 1/n sum_k {x}[b, k], var = 1/n sum_k ({x}[b, k] - mu)^2, "
+                     f"sigma{i}[b] = sqrt(var + eps),"),
+                     (f"#   xhat{i}[b, j] = ({x}[b, j] - mu) / sigma{i}[b], y{i}[b, j] = gamma{i}[j] xhat{i}[b, j] "
+                     f"+ beta{i}[j]"),
+                     f"sigma{i} = np.empty(batch, dtype=dtype)",
+                     f"xhat{i} = np.empty((batch, {n}), dtype=dtype)", f"y{i} = np.empty((batch, {n}), dtype=dtype)",
+                     "for b in range(batch):", "    s = 0.0", f"    for k in range({n}):", f"        s += {x}[b, k]",
+                     f"    mu = s / {n}", "    s = 0.0", f"    for k in range({n}):", f"        s += ({x}[b, k] - mu) ** 2",
+                     f"    sigma{i}[b] = np.sqrt(s / {n} + EPS{i})", f"    for j in range({n}):",
+                     f"        xhat{i}[b, j] = ({x}[b, j] - mu) / sigma{i}[b]",
+                     f"        y{i}[b, j] = gamma{i}[j] * xhat{i}[b, j] + beta{i}[j]"]
+        elif kind == "dropout" and mode == "infer":
+            lines = [f"# layer {i}, dropout at inference: the identity", f"y{i} = {x}"]
+        elif kind == "dropout":
+            lines = [(f"# layer {i}, inverted dropout: y{i}[b, j] = {x}[b, j] m[b, j] / (1 - p), p = {o['rate']} "
+                     "(no masks: every unit kept, no scaling)"),
+                     f"y{i} = np.empty((batch, {n}), dtype=dtype)", "for b in range(batch):",
+                     f"    for j in range({n}):",
+                     f"        keep = 1.0 if masks is None else masks[\"mask{i}\"][b, j] / (1 - RATE{i})",
+                     f"        y{i}[b, j] = {x}[b, j] * keep"]
+        elif kind == "residual":
+            s = out_name(net, node.inputs[1])
+            lines = [f"# layer {i}, residual: y{i}[b, j] = {x}[b, j] + {s}[b, j] (layer {o['from']}'s output)",
+                     f"y{i} = np.empty((batch, {n}), dtype=dtype)", "for b in range(batch):",
+                     f"    for j in range({n}):", f"        y{i}[b, j] = {x}[b, j] + {s}[b, j]"]
+        else:  # pragma: no cover
+            raise SpecError(f"layers[{i - 1}].type", f"no code generator for {kind}", "use a registry kind")
+        blocks.append(lines)
+    return blocks
+
+
+def scalar_backward_lines(net, helpers: set) -> list[list[str]]:
+    """Per-unit loops of the backward pass, last layer first."""
+    grads = _Grads(net)
+    live = grads.live
+    blocks = []
+    lam = net.l2 > 0
+    for node in reversed(net.nodes):
+        i, kind, n = node.index, node.kind.name, node.units
+        src = node.inputs[0]
+        x, fan_in = out_name(net, src), net.width(src)
+        lines: list[str] = []
+        if kind == "dense":
+            act = node.opts["activation"]
+            lines.append(f"delta{i} = np.empty((batch, {n}), dtype=dtype)")
+            if node is net.output and _fused(net) is not None:
+                lines += [(f"# output layer: {act.name} with {net.loss.name}: delta{i}[b, j] = "
+                          f"(a{i}[b, j] - T[b, j]) / B   (fused, stable)"),
+                          "for b in range(batch):", f"    for j in range({n}):",
+                          f"        delta{i}[b, j] = (a{i}[b, j] - T[b, j]) / batch"]
+            else:
+                if node is net.output:
+                    a, t = sp.Symbol("a", real=True), sp.Symbol("t", real=True)
+                    term = net.loss.scale(sp.Integer(n)) * net.loss.term(a, t)
+                    dl = sp.diff(term, a)
+                    lines += [f"# output layer: g{i}[b, j] = dE/da{i}[b, j] / B = ({sp.sstr(dl)}) / B",
+                              f"g{i} = np.empty((batch, {n}), dtype=dtype)", "for b in range(batch):",
+                              f"    for j in range({n}):", f"        a = a{i}[b, j]", "        t = T[b, j]",
+                              f"        g{i}[b, j] = ({_printer().doprint(dl)}) / batch"]
+                if act.vector:
+                    lines += [(f"# softmax Jacobian: delta{i}[b, j] = a{i}[b, j] (g{i}[b, j] - "
+                              f"sum_k g{i}[b, k] a{i}[b, k])"),
+                              "for b in range(batch):", "    s = 0.0", f"    for k in range({n}):",
+                              f"        s += g{i}[b, k] * a{i}[b, k]", f"    for j in range({n}):",
+                              f"        delta{i}[b, j] = a{i}[b, j] * (g{i}[b, j] - s)"]
+                else:
+                    expr, text, used = _derivative(act, "z", "a")
+                    helpers |= used
+                    names = {s.name for s in expr.free_symbols}
+                    lines += [f"# delta{i}[b, j] = g{i}[b, j] f'(z{i}[b, j]),  f'(z) = {text}",
+                              "for b in range(batch):", f"    for j in range({n}):"]
+                    lines += [f"        {v} = {v}{i}[b, j]" for v in ("z", "a") if v in names]
+                    lines.append(f"        delta{i}[b, j] = g{i}[b, j] * {text}")
+            has_b = node.opts.get("bias", True)
+            need_dx = live[src]
+            lines.append(f"# dE/dW{i}[j, k] = sum_b delta{i}[b, j] {x}[b, k]"
+                         + (f", dE/db{i}[j] = sum_b delta{i}[b, j]" if has_b else "")
+                         + (f", dE/d{x}[b, k] = sum_j delta{i}[b, j] W{i}[j, k]" if need_dx else ""))
+            lines.append(f"dW{i} = np.zeros(({n}, {fan_in}), dtype=dtype)")
+            if has_b:
+                lines.append(f"db{i} = np.zeros({n}, dtype=dtype)")
+            if need_dx:
+                lines.append(f"dx{i} = np.zeros((batch, {fan_in}), dtype=dtype)")
+            lines += ["for b in range(batch):", f"    for j in range({n}):"]
+            if has_b:
+                lines.append(f"        db{i}[j] += delta{i}[b, j]")
+            lines += [f"        for k in range({fan_in}):", f"            dW{i}[j, k] += delta{i}[b, j] * {x}[b, k]"]
+            if need_dx:
+                lines.append(f"            dx{i}[b, k] += delta{i}[b, j] * W{i}[j, k]")
+            if lam:
+                lines += [f"# weight decay: dE/dW{i}[j, k] += lambda W{i}[j, k]", f"for j in range({n}):",
+                          f"    for k in range({fan_in}):", f"        dW{i}[j, k] += L2 * W{i}[j, k]"]
+            lines.append(f"grads[\"W{i}\"] = dW{i}")
+            if has_b:
+                lines.append(f"grads[\"b{i}\"] = db{i}")
+            if need_dx:
+                lines += grads.add(src, f"dx{i}", i)
+        elif kind == "batchnorm":
+            lines += [(f"# layer {i}, batch normalization, per unit j: dE/dbeta{i}[j] = sum_b g{i}[b, j], "
+                      f"dE/dgamma{i}[j] = sum_b g{i}[b, j] xhat{i}[b, j],"),
+                      (f"#   dE/d{x}[b, j] = gamma{i}[j] / (B sigma{i}[j]) (B g{i}[b, j] - dE/dbeta{i}[j] "
+                      f"- xhat{i}[b, j] dE/dgamma{i}[j])"),
+                      f"dgamma{i} = np.zeros({n}, dtype=dtype)", f"dbeta{i} = np.zeros({n}, dtype=dtype)"]
+            if live[src]:
+                lines.append(f"dx{i} = np.empty((batch, {n}), dtype=dtype)")
+            lines += [f"for j in range({n}):", "    for b in range(batch):",
+                      f"        dbeta{i}[j] += g{i}[b, j]", f"        dgamma{i}[j] += g{i}[b, j] * xhat{i}[b, j]"]
+            if live[src]:
+                lines += ["    for b in range(batch):",
+                          (f"        dx{i}[b, j] = gamma{i}[j] / (batch * sigma{i}[j]) * (batch * g{i}[b, j] "
+                          f"- dbeta{i}[j] - xhat{i}[b, j] * dgamma{i}[j])")]
+            lines += [f"grads[\"gamma{i}\"] = dgamma{i}", f"grads[\"beta{i}\"] = dbeta{i}"]
+            lines += grads.add(src, f"dx{i}", i)
+        elif kind == "layernorm":
+            lines += [f"# layer {i}, layer normalization, per sample b with h[b, k] = g{i}[b, k] gamma{i}[k]:",
+                      (f"#   dE/d{x}[b, j] = (n h[b, j] - sum_k h[b, k] - xhat{i}[b, j] sum_k h[b, k] xhat{i}[b, k]) "
+                      f"/ (n sigma{i}[b]),"),
+                      f"#   dE/dgamma{i}[j] = sum_b g{i}[b, j] xhat{i}[b, j], dE/dbeta{i}[j] = sum_b g{i}[b, j]",
+                      f"dgamma{i} = np.zeros({n}, dtype=dtype)", f"dbeta{i} = np.zeros({n}, dtype=dtype)"]
+            if live[src]:
+                lines += [f"dx{i} = np.empty((batch, {n}), dtype=dtype)", "for b in range(batch):",
+                          "    hs = 0.0", "    hx = 0.0", f"    for k in range({n}):",
+                          f"        hs += g{i}[b, k] * gamma{i}[k]",
+                          f"        hx += g{i}[b, k] * gamma{i}[k] * xhat{i}[b, k]", f"    for j in range({n}):",
+                          (f"        dx{i}[b, j] = ({n} * g{i}[b, j] * gamma{i}[j] - hs - xhat{i}[b, j] * hx) "
+                          f"/ ({n} * sigma{i}[b])")]
+            lines += ["for b in range(batch):", f"    for j in range({n}):",
+                      f"        dgamma{i}[j] += g{i}[b, j] * xhat{i}[b, j]", f"        dbeta{i}[j] += g{i}[b, j]",
+                      f"grads[\"gamma{i}\"] = dgamma{i}", f"grads[\"beta{i}\"] = dbeta{i}"]
+            lines += grads.add(src, f"dx{i}", i)
+        elif kind == "dropout":
+            if live[src]:
+                lines += [f"# layer {i}, dropout: dE/d{x}[b, j] = g{i}[b, j] m[b, j] / (1 - p)",
+                          f"dx{i} = np.empty((batch, {n}), dtype=dtype)", "for b in range(batch):",
+                          f"    for j in range({n}):",
+                          f"        keep = 1.0 if masks is None else masks[\"mask{i}\"][b, j] / (1 - RATE{i})",
+                          f"        dx{i}[b, j] = g{i}[b, j] * keep"]
+                lines += grads.add(src, f"dx{i}", i)
+        elif kind == "residual":
+            lines.append(f"# layer {i}, residual: dE/dy{i} reaches both inputs unchanged")
+            lines += grads.add(src, f"g{i}", i)
+            lines += grads.add(node.inputs[1], f"g{i}", i)
+        if lines:
+            blocks.append(lines)
+    return blocks
+
+
+# ----------------------------------------------------------------------------- context and rendering
+
+
+def _problem(net) -> str:
+    out = net.output.opts["activation"]
+    if out.vector:
+        return "blobs"
+    return "regression"
+
+
+def _strip_strings(text: str) -> str:
+    return re.sub(r'"[^"]*"', "", text)
+
+
+def _unpack(names: list[str], source: str, body: str) -> list[str]:
+    body = _strip_strings(body)
+    return [f"{n} = {source}[\"{n}\"]" for n in names if re.search(rf"\b{n}\b", body)]
+
+
+def _cache_names(net, target: str) -> list[str]:
+    names = []
+    for node in net.nodes:
+        i, kind = node.index, node.kind.name
+        if kind == "dense":
+            names += [f"z{i}", f"a{i}"]
+        elif kind in ("batchnorm", "layernorm"):
+            names += [f"y{i}", f"xhat{i}", f"sigma{i}"]
+        else:
+            names.append(f"y{i}")
+    return names
+
+
+def graph_context(d, target: str = "numpy") -> dict:
+    """Everything the graph templates need, for ``target`` numpy or scalar."""
+    if target not in TARGETS:
+        raise SpecError("target", f"{target!r} is not a target of layer-graph networks",
+                        f"use one of {', '.join(TARGETS)}")
+    net = d.network
+    opt = net.optimizer
+    helpers: set[str] = set()
+    step_lines: list[str] = []
+    if target == "numpy":
+        fast = [line for block in fast_forward_lines(net, helpers) + fast_backward_lines(net, helpers)
+                for line in block]
+        step_lines = _drop_unused(fast)
+        forward = numpy_forward_lines(net, "train", helpers)
+        infer = numpy_forward_lines(net, "infer", helpers)
+        backward = numpy_backward_lines(net, helpers)
+        sources = _registry_sources(net)
+    else:
+        forward = scalar_forward_lines(net, "train", helpers)
+        infer = scalar_forward_lines(net, "infer", helpers)
+        backward = scalar_backward_lines(net, helpers)
+        sources = []
+    fused = _fused(net)
+    L = net.depth
+    if fused is not None:
+        loss_call = f"{_fname(fused.source)}(cache[\"z{L}\"], T)"
+        infer_loss = f"{_fname(fused.source)}(z, T)"
+        infer_unpack = "_, z"
+        loss_comment = f"{net.loss.title} from the logits z{L} (stable)"
+    else:
+        per_sample, _, _ = _loss_terms(net)
+        loss_call = re.sub(r"\bA\b", f"cache[\"a{L}\"]", per_sample)
+        infer_loss = re.sub(r"\bA\b", "y", per_sample)
+        infer_unpack = "y, _"
+        loss_comment = net.loss.title
+    body = "\n".join(line for block in backward for line in block if not line.lstrip().startswith("#"))
+    cache_names = _cache_names(net, target)
+    params = d.parameters
+    bn = [n for n in net.nodes if n.kind.name == "batchnorm"]
+    constants = []
+    for n in net.nodes:
+        o = n.opts
+        if n.kind.name in ("batchnorm", "layernorm"):
+            constants.append((f"EPS{n.index}", repr(float(o["epsilon"])), f"epsilon of layer {n.index}"))
+        if n.kind.name == "batchnorm":
+            constants.append((f"BN_MOMENTUM{n.index}", repr(float(o["momentum"])),
+                              f"momentum of layer {n.index}'s running statistics"))
+        if n.kind.name == "dropout":
+            constants.append((f"RATE{n.index}", repr(float(o["rate"])), f"drop probability of layer {n.index}"))
+    kinked = [f"z{n.index}" for n in net.nodes if n.kind.name == "dense" and n.opts["activation"].kink]
+    return {
+        "name": json.dumps(net.name, ensure_ascii=False)[1:-1],
+        "architecture": net.architecture,
+        "target": target,
+        "target_note": ("Vectorized matrix form: each layer calls its registry function (copied below)."
+                        if target == "numpy" else
+                        "Scalar form: explicit loops over samples b and units j, k, for reading and teaching."),
+        "inputs": net.inputs,
+        "outputs": net.output.units,
+        "layers": [n.describe() for n in net.nodes],
+        "params": [{"name": p.name, "shape": p.shape, "init": p.param.init, "title": p.param.title,
+                    "kind": p.node.kind.name, "layer": p.node.index} for p in params],
+        "keys": [p.name for p in params],
+        "weights": [p.name for p in params if p.param.decay],
+        "bn": [{"l": n.index, "units": n.units, "input": out_name(net, n.inputs[0]),
+                "momentum": repr(float(n.opts["momentum"]))} for n in bn],
+        "stochastic": any(n.kind.name in ("batchnorm", "dropout") for n in net.nodes),
+        "dropout": [{"l": n.index, "units": n.units, "rate": n.opts["rate"]}
+                    for n in net.nodes if n.kind.name == "dropout"],
+        "constants": constants,
+        "l2": repr(float(net.l2)),
+        "has_l2": net.l2 > 0,
+        "forward": forward,
+        "infer": infer,
+        "backward": backward,
+        "forward_unpack": [f"{p.name} = params[\"{p.name}\"]" for p in params],
+        "backward_unpack": _unpack(["X", *cache_names], "cache", body) + _unpack([p.name for p in params], "params", body),
+        "cache_names": cache_names,
+        "output_name": out_name(net, L),
+        "L": L,
+        "helpers": _helpers(helpers),
+        "sources": sources,
+        "loss_helper": fused.source if fused is not None else None,
+        "loss_call": loss_call,
+        "infer_loss": infer_loss,
+        "infer_unpack": infer_unpack,
+        "step_lines": step_lines,
+        "buffers": workspace_buffers(net) if target == "numpy" else [],
+        "loss_comment": loss_comment,
+        "loss_title": net.loss.title,
+        "optimizer": opt.name,
+        "learning_rate": repr(opt.learning_rate),
+        "momentum": repr(opt.momentum),
+        "beta1": repr(opt.beta1),
+        "beta2": repr(opt.beta2),
+        "epsilon": repr(opt.epsilon),
+        "problem": _problem(net),
+        "target_kind": net.loss.target_kind,
+        "batch_size": net.batch_size,
+        "min_batch": 2 if bn else 1,
+        "kinked": kinked,
+    }
+
+
+def _render(template: str, ctx: dict) -> str:
+    return environment().get_template(template).render(ctx)
+
+
+def graph_model(d, target: str = "numpy") -> str:
+    """model.py of a layer graph: ``numpy`` (registry functions, matrix form) or ``scalar`` (loops)."""
+    return _render("graph_model.py.j2", graph_context(d, target))
+
+
+def graph_test(d) -> str:
+    """test_model.py of a layer graph: finite differences with fixed masks, running statistics, training."""
+    ctx = graph_context(d, "numpy")
+    ctx["gradcheck_source"] = gradcheck_source()
+    ctx["fd_entries"] = FD_ENTRIES
+    return _render("graph_test_model.py.j2", ctx)
+
+
+def graph_outputs(d, target: str = "numpy") -> dict[str, bytes]:
+    """``model.py`` and ``test_model.py`` for ``derive -o`` (``target`` numpy or scalar)."""
+    if target == "array-api":
+        raise SpecError("--target", "array-api is not generated yet for networks with batchnorm, layernorm, "
+                        "dropout, residual or regularization", "use --target numpy or --target scalar")
+    return {"model.py": graph_model(d, target).encode(), "test_model.py": graph_test(d).encode()}

@@ -1,0 +1,580 @@
+"""NumPy training code generated from a derivation: a printer and two renderers.
+
+``--target numpy`` prints the general index form of every layer
+(:mod:`symbackprop.engine.general`) as batch matrix code: an ``Indexed`` with the unit
+index is a whole (batch, units) array, a ``Sum`` over a weight and a delta is a
+matrix product.  ``--target scalar`` prints the concrete per-unit deltas
+(``Derivation.delta``) after ``sympy.cse`` and the per-weight gradients
+(``Derivation.compact_gradient``).  Stable code for activations and fused
+losses comes from the registry (:data:`symbackprop.registry.ops.NUMPY_ACTIVATIONS`).
+Generated code imports only NumPy.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from argparse import Namespace
+
+import numpy as np
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+
+from .._templates import environment
+from ..engine import general, gradcheck
+from ..engine.derive import Derivation
+from ..errors import SpecError
+from ..registry import ops
+from ..registry.stable import sigmoid, stability_limit, stability_note, stabilize
+
+SCALAR_LIMIT = 2000
+"""Most parameters the scalar target prints one formula for."""
+KINK_ATTEMPTS = 30
+"""Fixed points tried for one whose kinked pre-activations all keep 1/8 from the kink (else the widest margin)."""
+REFERENCE_ENTRIES = 40
+"""Most entries per parameter array embedded as reference data in test_model.py."""
+
+
+class CodePrinter(NumPyPrinter):
+    """NumPy printer for generated code: ``np.`` prefix, ``np.where`` for Piecewise.
+
+    ``names`` maps an ``IndexedBase`` label to an array name; an ``Indexed`` with
+    the unit index prints as the whole (batch, units) array, a contraction
+    ``Sum(W[k, j] * delta[k], k)`` as ``delta @ W``, any other ``Sum`` over the
+    units as ``np.sum(..., axis=-1, keepdims=True)``.
+    """
+
+    def __init__(self, names: dict[str, str] | None = None):
+        super().__init__({"fully_qualified_modules": False, "allow_unknown_functions": True})
+        self.names = names if names is not None else {}
+
+    def _module_format(self, fqn, register=True):
+        return "np." + fqn.split(".")[-1] if fqn.startswith("numpy.") else fqn
+
+    def _print_Indexed(self, expr):
+        label = str(expr.base.label)
+        return self.names.get(label, label)
+
+    def _print_sigmoid(self, expr):
+        return f"sigmoid({self._print(expr.args[0])})"
+
+    def _print_softplus(self, expr):
+        return f"np.logaddexp(0, {self._print(expr.args[0])})"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.as_base_exp()
+        if exp == -1:
+            return f"1/{self.parenthesize(base, sp.printing.precedence.PRECEDENCE['Pow'])}"
+        if exp == sp.Rational(1, 2):
+            return f"np.sqrt({self._print(base)})"
+        if exp.is_Integer:
+            return f"{self.parenthesize(base, sp.printing.precedence.PRECEDENCE['Pow'])}**{int(exp)}"
+        return f"np.power({self._print(base)}, {self._print(exp)})"
+
+    def _print_Rational(self, expr):
+        return f"{expr.p}/{expr.q}"
+
+    def _print_Piecewise(self, expr):
+        value, cond = expr.args[-1]
+        if cond != sp.true:
+            raise ValueError(f"Piecewise without a default branch: {expr}")
+        args = expr.args[:-1]
+        if len(args) == 1 and args[0][0] == 0 and value == 1:
+            return f"({self._print(args[0][1].negated)})"  # a 0/1 mask: bool array, keeps the dtype
+        out = self._print(value)
+        for branch, cond in reversed(args):
+            out = f"np.where({self._print(cond)}, {self._print(branch)}, {out})"
+        return out
+
+    def _print_Sum(self, expr):
+        body, index = expr.function, expr.limits[0][0]
+        factors = sp.Mul.make_args(body)
+        matrices = [f for f in factors if isinstance(f, sp.Indexed) and len(f.indices) == 2]
+        if len(matrices) == 1 and len(factors) == 2:
+            matrix = matrices[0]
+            vector = factors[0] if factors[1] is matrix else factors[1]
+            name = self._print(matrix)
+            if matrix.indices[0] == index:
+                return f"({self._print(vector)} @ {name})"
+            return f"({self._print(vector)} @ {name}.T)"
+        return f"np.sum({self._print(body)}, axis=-1, keepdims=True)"
+
+
+def code_name(label: str) -> str:
+    """The array name of an IndexedBase label in generated code."""
+    return {"x": "X", "t": "T"}.get(label, label)
+
+
+class _Names(dict):
+    def get(self, key, default=None):  # every label maps to its code name
+        return code_name(key)
+
+
+def array_printer() -> CodePrinter:
+    return CodePrinter(_Names())
+
+
+# ----------------------------------------------------------------------------- shared context
+
+
+def _activation_code(act: ops.Activation, printer: CodePrinter, arg: str, out: str | None) -> tuple[str, set]:
+    """The call that applies ``act`` to ``arg`` and the helpers it needs."""
+    if act.vector or act.name in ops.NUMPY_ACTIVATIONS:
+        code = ops.NUMPY_ACTIVATIONS[act.name]
+        extra = "".join(f", {k}={printer.doprint(v)}" for k, v in act.params)
+        target = f", out={out}" if code.out and out else ""
+        return f"{act.name}({arg}{extra}{target})", {act.name, *code.needs}
+    if act.name == "identity":
+        return arg, set()
+    z = sp.Symbol(arg, real=True)
+    expr = stabilize(act.at(z))
+    text = printer.doprint(expr)
+    return text, ({"sigmoid"} if expr.has(sigmoid) else set())
+
+
+def _helpers(names: set[str]) -> list[str]:
+    """Sources of the registry helpers, dependencies first, in a fixed order."""
+    needed = set(names)
+    for name in list(needed):
+        needed.update(ops.NUMPY_ACTIVATIONS[name].needs if name in ops.NUMPY_ACTIVATIONS else ())
+    order = sorted(needed, key=lambda n: (n != "sigmoid", n))
+    return [ops.NUMPY_ACTIVATIONS[n].source for n in order if n in ops.NUMPY_ACTIVATIONS]
+
+
+def _loss_code(d: Derivation, printer: CodePrinter) -> tuple[str, str, str | None]:
+    """(call on Z and Y, comment, helper source) of the per-sample loss."""
+    net = d.network
+    out_act = net.layers[-1].activation
+    fused = ops.NUMPY_LOSSES_FROM_LOGITS.get((out_act.name, net.loss.name))
+    if fused is not None:
+        fname = fused.source.split("(")[0].removeprefix("def ")
+        return f"{fname}(cache[\"z{d.L}\"], T)", f"{net.loss.title} from the logits (stable)", fused.source
+    m = net.sizes[-1]
+    a, t = general.base("a", d.L), general.base("t")
+    expr = net.loss.indexed(a, t, general.K, sp.Integer(m))
+    text = CodePrinter({str(a.label): f"cache[\"a{d.L}\"]", "t": "T"}).doprint(expr)
+    return f"({text})[..., 0]", net.loss.title, None
+
+
+def _common(d: Derivation) -> dict:
+    net = d.network
+    opt = net.optimizer
+    sizes = net.sizes
+    return {
+        "name": json.dumps(net.name, ensure_ascii=False)[1:-1],  # safe in a docstring and in "..." literals
+        "architecture": net.architecture,
+        "sizes": sizes,
+        "L": d.L,
+        "layers": [{"l": l, "bias": net.layers[l - 1].bias, "fan_in": sizes[l - 1], "units": sizes[l],
+                    "activation": net.layers[l - 1].activation.describe(),
+                    "init_gain": 2.0 if net.layers[l - 1].activation.name in ("relu", "leaky_relu") else 1.0}
+                   for l in range(1, d.L + 1)],
+        "keys": [f"{kind}{l}" for l in range(1, d.L + 1) for kind in ("W", "b")
+                 if kind == "W" or net.layers[l - 1].bias],
+        "loss_title": net.loss.title,
+        "optimizer": opt.name,
+        "learning_rate": repr(opt.learning_rate),
+        "momentum": repr(opt.momentum),
+        "beta1": repr(opt.beta1),
+        "beta2": repr(opt.beta2),
+        "epsilon": repr(opt.epsilon),
+        "problem": _problem(d),
+        "epochs": {"xor": 8000, "blobs": 100, "regression": 200}[_problem(d)],
+        "batch_size": {"xor": 4, "blobs": 32, "regression": 32}[_problem(d)],
+        "target_note": "",
+        "stability_note": stability_note(d.network),
+        "target_constraint": d.target_constraint,
+    }
+
+
+def _problem(d: Derivation) -> str:
+    net = d.network
+    if net.layers[-1].activation.vector:
+        return "blobs"
+    if net.inputs == 2 and net.sizes[-1] == 1:
+        return "xor"
+    return "regression"
+
+
+def _render(template: str, context: dict) -> str:
+    return environment().get_template(template).render(context)
+
+
+# ----------------------------------------------------------------------------- numpy target
+
+
+def _eq(lhs: str, rhs: sp.Expr) -> str:
+    """An equation of the general form as one comment line."""
+    return f"{lhs} = {sp.sstr(rhs)}"
+
+
+def numpy_context(d: Derivation) -> dict:
+    """Statements of the vectorized forward and backward pass, from the general form."""
+    printer = array_printer()
+    helpers: set[str] = set()
+    net, L = d.network, d.L
+    forward, backward = [], []
+    prev = "X"
+    for l in range(1, L + 1):
+        form = d.general.layers[l]
+        act = net.layers[l - 1].activation
+        bias = f" + b{l}" if form.dz_db is not None else ""
+        lines = [f"# z{l} = {prev} W{l}^T{bias}   [{_eq(f'z{l}[j]', form.z)}]",
+                 f"z{l} = np.matmul({prev}, W{l}.T, out=ws.z{l})"]
+        if form.dz_db is not None:
+            lines.append(f"z{l} += b{l}")
+        call, used = _activation_code(act, printer, f"z{l}", f"ws.a{l}")
+        helpers |= used
+        lines += [f"# a{l} = {act.describe()}(z{l})   [a{l}[j] = f{l}(z{l}[j])]", f"a{l} = {call}"]
+        forward.append(lines)
+        prev = f"a{l}"
+    for l in range(L, 0, -1):
+        form = d.general.layers[l]
+        delta = form.delta.subs(d.sizes)
+        lines = []
+        if l == L:
+            expr = stabilize(delta)
+            why = "the output delta simplifies to a - t" if d.simplifies_to_error \
+                else "dE/da times the activation derivative"
+            lines += [f"# delta{l} = scale * dE/dz{l} / batch   [{_eq(f'delta{l}[j]', form.delta)}]  ({why})",
+                      f"delta{l} = np.multiply({printer.doprint(expr)}, scale / batch, out=ws.delta{l})"]
+        else:
+            sums = [f for f in sp.Mul.make_args(delta) if isinstance(f, sp.Sum)]
+            if len(sums) != 1:
+                raise ValueError(f"unexpected hidden delta form {delta}")
+            rest = stabilize(delta / sums[0])
+            matmul = printer.doprint(sums[0])[1:-1].split(" @ ")
+            lines += [f"# delta{l} = (delta{l + 1} W{l + 1}) * f{l}'(z{l})   [{_eq(f'delta{l}[j]', form.delta)}]",
+                      f"delta{l} = np.matmul({matmul[0]}, {matmul[1]}, out=ws.delta{l})"]
+            if rest != 1:
+                lines.append(f"delta{l} *= {printer.doprint(rest)}")
+            helpers |= {"sigmoid"} if rest.has(sigmoid) else set()
+        helpers |= {"sigmoid"} if delta.has(sigmoid) or stabilize(delta).has(sigmoid) else set()
+        local = printer.doprint(form.dz_dW)
+        lines += [f"# dW{l} = delta{l}^T {local}   [dE/dW{l}[j, k] = delta{l}[j] * {sp.sstr(form.dz_dW)}]",
+                  f"dW{l} = grads[\"W{l}\"]", f"np.matmul(delta{l}.T, {local}, out=dW{l})"]
+        if form.dz_db is not None:
+            if form.dz_db != 1:
+                raise ValueError(f"unexpected bias derivative {form.dz_db}")
+            lines += [f"# db{l} = sum of delta{l} over the batch (ones @ delta{l})   [dE/db{l}[j] = delta{l}[j]]",
+                      f"db{l} = grads[\"b{l}\"]", f"np.matmul(ws.ones, delta{l}, out=db{l})"]
+        backward.append(lines)
+    loss_call, loss_comment, loss_helper = _loss_code(d, printer)
+    body = re.sub(r'"[^"]*"', "", "\n".join(line for block in backward for line in block if not line.startswith("#")))
+    unpack = []
+    for l in range(1, L + 1):
+        unpack += [f"{name} = {source}" for name, source in
+                   ((f"W{l}", f"params[\"W{l}\"]"), (f"z{l}", f"cache[\"z{l}\"]"), (f"a{l}", f"cache[\"a{l}\"]"))
+                   if re.search(rf"\b{name}\b", body)]
+    ctx = _common(d)
+    ctx["target_note"] = ("Vectorized matrix form: each block prints one equation of the general "
+                          "index form (the comment in brackets).")
+    ctx.update(forward=forward, backward=backward, backward_unpack=unpack, helpers=_helpers(helpers),
+               loss_call=loss_call, loss_comment=loss_comment, loss_helper=loss_helper,
+               out_layers=[l for l in range(1, L + 1) if _writes_into(net.layers[l - 1].activation)])
+    return ctx
+
+
+def _writes_into(act: ops.Activation) -> bool:
+    code = ops.NUMPY_ACTIVATIONS.get(act.name)
+    return code is not None and code.out
+
+
+def numpy_model(d: Derivation) -> str:
+    """model.py, vectorized matrix form."""
+    return _render("model.py.j2", numpy_context(d))
+
+
+# ----------------------------------------------------------------------------- scalar target
+
+
+def scalar_context(d: Derivation) -> dict:
+    """Per-unit forward pass, per-unit deltas after ``sympy.cse`` and per-weight gradients."""
+    net, g, L = d.network, d.graph, d.L
+    if len(d.parameters) > SCALAR_LIMIT:
+        raise SpecError("layers", f"the network has {len(d.parameters)} parameters, too many for "
+                        f"--target scalar (at most {SCALAR_LIMIT})", "use --target numpy")
+    printer = CodePrinter()
+    helpers: set[str] = set()
+    unpack = [f"{p.name} = params[\"{p.name.split('_')[0]}\"][{', '.join(str(int(i) - 1) for i in p.name.split('_')[1:])}]"
+              for p in d.parameters]
+    inputs = [f"{x.name} = X[..., {i}]" for i, x in enumerate(g.x)]
+    targets = [f"{t.name} = T[..., {i}]" for i, t in enumerate(g.t)]
+    forward = []
+    for l in range(1, L + 1):
+        act = net.layers[l - 1].activation
+        lines = [f"{z.name} = {printer.doprint(zd)}" for z, zd in zip(g.z[l], g.z_def[l])]
+        if act.vector:
+            stack = ", ".join(z.name for z in g.z[l])
+            lines.append(f"a{l} = softmax(np.stack([{stack}], axis=-1))")
+            lines += [f"{a.name} = a{l}[..., {j}]" for j, a in enumerate(g.a[l])]
+            helpers.add("softmax")
+        else:
+            for z, a in zip(g.z[l], g.a[l]):
+                call, used = _activation_code(act, printer, z.name, None)
+                helpers |= used
+                lines.append(f"{a.name} = {call}")
+        forward.append(lines)
+    backward = []
+    for l in range(L, 0, -1):
+        deltas = [stabilize(d.delta(l, j)) for j in range(1, net.sizes[l] + 1)]
+        helpers |= {"sigmoid"} if any(e.has(sigmoid) for e in deltas) else set()
+        shared, reduced = sp.cse(deltas, symbols=sp.numbered_symbols(f"u{l}_"), optimizations=None)
+        lines = [f"{s} = {printer.doprint(e)}" for s, e in shared]
+        lines += [f"{d.delta_symbol(l, j).name} = {printer.doprint(e)}"
+                  for j, e in enumerate(reduced, start=1)]
+        for p in d.parameters:
+            if g.layer_of(p)[0] == l:
+                lines.append(f"d{p.name} = {printer.doprint(d.compact_gradient(p))}")
+        backward.append((l, lines))
+    grads = {}
+    for key in _common(d)["keys"]:
+        shape = (net.sizes[int(key[1:])], net.sizes[int(key[1:]) - 1]) if key[0] == "W" else None
+        if shape:
+            grads[key] = [[f"d{key}_{j}_{k}" for k in range(1, shape[1] + 1)] for j in range(1, shape[0] + 1)]
+        else:
+            grads[key] = [f"d{key}_{j}" for j in range(1, net.sizes[int(key[1:])] + 1)]
+    loss_call, loss_comment, loss_helper = _loss_code(d, printer)
+    cache_names = [s.name for l in range(1, L + 1) for s in (*g.z[l], *g.a[l])]
+    body = "\n".join(line for _, block in backward for line in block)
+    candidates = unpack + [f"{n} = cache[\"{n}\"]" for n in cache_names] + inputs + targets
+    backward_unpack = [line for line in candidates if re.search(rf"\b{line.split(' = ')[0]}\b", body)]
+    ctx = _common(d)
+    ctx["target_note"] = ("Scalar form: one formula per weight, after common-subexpression "
+                          "elimination; every formula works on floats and on arrays (a batch).")
+    ctx.update(unpack=unpack, inputs=inputs, targets=targets, scalar_forward=forward, scalar_backward=backward,
+               grads=grads, helpers=_helpers(helpers | {"softmax"} if net.layers[-1].activation.vector
+                                              else helpers),
+               loss_call=loss_call, loss_comment=loss_comment, loss_helper=loss_helper,
+               stacked=[(l, [z.name for z in g.z[l]], [a.name for a in g.a[l]]) for l in range(1, L + 1)],
+               cache_names=cache_names, backward_unpack=backward_unpack)
+    return ctx
+
+
+def scalar_model(d: Derivation) -> str:
+    """model.py with one formula per weight."""
+    return _render("model_scalar.py.j2", scalar_context(d))
+
+
+# ----------------------------------------------------------------------------- test_model.py
+
+
+def fixed_point(shapes: dict, inputs: int, outputs: int, target_kind: str, attempt: int = 0, batch: int = 3):
+    """A fixed point with dyadic values (exact in float32 and float64): params, X, T.
+
+    Values come from an integer hash of each entry's position, not from a random
+    generator, so that a generated test rebuilds the same point from a few numbers.
+    """
+    def ints(n: int, salt: int, lo: int, hi: int) -> np.ndarray:
+        i = np.arange(n, dtype=np.uint64) + np.uint64(1 + 7919 * salt + 104729 * attempt)
+        h = (i * np.uint64(2654435761)) % np.uint64(4294967291)
+        h = (h ^ (h >> np.uint64(13))) * np.uint64(40503) % np.uint64(4294967291)
+        return lo + (h % np.uint64(hi - lo + 1)).astype(np.int64)
+
+    params = {}
+    for salt, (key, shape) in enumerate(shapes.items(), start=1):
+        n = int(np.prod(shape))
+        if key.startswith("W"):
+            params[key] = (np.round(ints(n, salt, -48, 48) / 32 / np.sqrt(shape[1]) * 256) / 256).reshape(shape)
+        else:
+            params[key] = ints(n, salt, -16, 16).reshape(shape) / 32
+    X = (ints(batch * inputs, 0, -64, 64) / 32).reshape(batch, inputs)
+    if target_kind == "simplex":
+        raw = ints(batch * outputs, 99, 1, 8).reshape(batch, outputs).astype(float)
+        T = raw / raw.sum(axis=1, keepdims=True)
+    elif target_kind == "unit":
+        T = (ints(batch * outputs, 99, 2, 30) / 32).reshape(batch, outputs)
+    else:
+        T = (ints(batch * outputs, 99, -32, 32) / 32).reshape(batch, outputs)
+    return params, X, T
+
+
+def reference_point(d: Derivation, batch: int = 3):
+    """The fixed point of ``d``'s generated test and its attempt number: (params, X, T), attempt.
+
+    Points where a pre-activation of a kinked activation lies within 1/8 of its
+    kink are skipped, so that finite differences are meaningful there.
+    """
+    from ..engine.numeric import NumericNetwork
+
+    numeric = NumericNetwork(d.network)
+    net = d.network
+    kinked = [l for l, layer in enumerate(net.layers, start=1) if layer.activation.kink]
+    best = (-1.0, 0)
+    for attempt in range(KINK_ATTEMPTS):
+        params, X, _ = fixed_point(numeric.shapes(), net.inputs, net.sizes[-1], net.loss.target_kind, attempt, batch)
+        margin = min((np.min(np.abs(numeric.forward(params, x)[0][l])) for x in X for l in kinked), default=np.inf)
+        best = max(best, (margin, -attempt))
+        if margin >= 0.125:
+            break
+    attempt = -best[1]
+    return fixed_point(numeric.shapes(), net.inputs, net.sizes[-1], net.loss.target_kind, attempt, batch), attempt
+
+
+def symbolic_gradients(d: Derivation, params: dict, X: np.ndarray, T: np.ndarray, entries: dict | None = None,
+                       digits: int = 30) -> dict:
+    """Batch-mean dE/dp from the derivation's templates, in ``digits``-digit arithmetic.
+
+    The index-form delta and local-derivative templates of every layer (the
+    derivation itself, before any printing) are evaluated with mpmath at every
+    unit, on a forward pass in the same precision (exact for the first layer's
+    dyadic sums).  ``entries`` (key -> list of indices) limits the result to those
+    entries.
+    """
+    import mpmath
+
+    net = d.network
+    wanted = entries or {key: list(np.ndindex(*value.shape)) for key, value in params.items()}
+    total = {key: {tuple(i): mpmath.mpf(0) for i in idx} for key, idx in wanted.items()}
+    with mpmath.workdps(digits):
+        mp = np.vectorize(lambda v: mpmath.mpf(float(v)), otypes=[object])
+        weights = {l: mp(params[f"W{l}"]) for l in range(1, d.L + 1)}
+        deltas = {}
+        for l in range(d.L, 0, -1):
+            template = d.general.layers[l].delta.subs(d.sizes)
+            bases = sorted({e.base for e in template.atoms(sp.Indexed)}, key=str)
+            deltas[l] = ([str(b.label) for b in bases], sp.lambdify([*bases, general.J], template, modules="mpmath"))
+        locals_ = {}
+        for l in range(1, d.L + 1):
+            form = d.general.layers[l]
+            locals_[l] = (sp.lambdify([general.base("a", l - 1), general.J, general.K], form.dz_dW, modules="mpmath"),
+                          None if form.dz_db is None else sp.lambdify([general.J], form.dz_db, modules="mpmath"))
+        acts = {l: sp.lambdify([ops.X], layer.activation.expr, modules="mpmath")
+                for l, layer in enumerate(net.layers, start=1) if not layer.activation.vector}
+        for x_row, t_row in zip(X, T):
+            arrays = {"x": _padded_mp(mp(x_row)), "t": _padded_mp(mp(t_row))}
+            prev = list(mp(x_row))
+            for l in range(1, d.L + 1):
+                b = params.get(f"b{l}")
+                exact = _dyadic_product(params[f"W{l}"], x_row) if l == 1 else None
+                z = [(exact[j] if exact is not None else mpmath.fsum(w * a for w, a in zip(weights[l][j], prev)))
+                     + (mpmath.mpf(float(b[j])) if b is not None else 0) for j in range(net.sizes[l])]
+                if l in acts:
+                    a = [acts[l](v) for v in z]
+                else:  # softmax
+                    top = max(z)
+                    e = [mpmath.exp(v - top) for v in z]
+                    a = [v / mpmath.fsum(e) for v in e]
+                arrays.update({f"z{l}": _padded_mp(z), f"a{l}": _padded_mp(a), f"W{l}": _padded_mp(weights[l])})
+                prev = a
+            for l in range(d.L, 0, -1):
+                names, fn = deltas[l]
+                values = [fn(*(arrays[n] for n in names), j) for j in range(1, net.sizes[l] + 1)]
+                arrays[f"delta{l}"] = _padded_mp(values)
+            for key, idx in total.items():
+                l = int(key[1:])
+                delta, prev_a = arrays[f"delta{l}"], arrays["x" if l == 1 else f"a{l - 1}"]
+                w_local, b_local = locals_[l]
+                for index in idx:
+                    j = index[0] + 1
+                    idx[index] += delta[j] * (w_local(prev_a, j, index[1] + 1) if key[0] == "W" else b_local(j))
+    return {key: {index: float(value / len(X)) for index, value in idx.items()} for key, idx in total.items()}
+
+
+def _padded_mp(values) -> np.ndarray:
+    """An object array of mpmath numbers, padded so that 1-based indices address the values."""
+    arr = np.asarray(values, dtype=object)
+    return np.pad(arr, [(1, 0)] * arr.ndim, constant_values=None)
+
+
+def _dyadic_product(W: np.ndarray, x: np.ndarray, scale: int = 1 << 12):
+    """``W @ x`` exactly (as mpmath numbers) when every entry is a multiple of 1/scale, else None."""
+    import mpmath
+
+    Wi, xi = np.asarray(W) * scale, np.asarray(x) * scale
+    if not (np.all(Wi == np.round(Wi)) and np.all(xi == np.round(xi))) or np.abs(Wi).max(initial=0) > 2**20:
+        return None
+    total = Wi.astype(np.int64) @ xi.astype(np.int64)  # |entries| < 2**20 each: no overflow for 2**23 terms
+    return [mpmath.mpf(int(v)) / scale**2 for v in total]
+
+
+def _entries(shape: tuple[int, ...], rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """Every entry of a small array; of a larger one a sample that includes both corners."""
+    everything = list(np.ndindex(*shape))
+    if len(everything) <= REFERENCE_ENTRIES:
+        return everything
+    chosen = {0, len(everything) - 1, *rng.choice(len(everything), size=REFERENCE_ENTRIES - 2, replace=False)}
+    return [everything[i] for i in sorted(chosen)][:REFERENCE_ENTRIES]
+
+
+def generated_test_context(d: Derivation) -> dict:
+    (params, X, T), attempt = reference_point(d)
+    rng = np.random.default_rng(7)
+    sampled = {key: _entries(value.shape, rng) for key, value in params.items()}
+    ref = symbolic_gradients(d, params, X, T, sampled)
+    ctx = _common(d)
+    net = d.network
+    ctx.update(
+        fixed_point_source=inspect.getsource(fixed_point),
+        point_call=(f"fixed_point({ {k: v.shape for k, v in params.items()} !r}, {net.inputs}, {net.sizes[-1]}, "
+                    f"{net.loss.target_kind!r}, attempt={attempt}, batch={len(X)})"),
+        batch=len(X),
+        reference={k: [(list(i), repr(ref[k][tuple(i)])) for i in sampled[k]] for k in params},
+        gradcheck_source=gradcheck_source(),
+        reduction=_reduction(d),
+        stability_scales=repr(_stability_scales(d)),
+        stability_limit=_fmt_limit(stability_limit(d.network)),
+        fd_entries=REFERENCE_ENTRIES,
+    )
+    return ctx
+
+
+_BOUNDED = ("unit", "open_pm1", "simplex")
+
+
+def _fmt_limit(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _stability_scales(d: Derivation) -> list[float]:
+    """Weight magnitude per layer so that |z| reaches the stability limit with all-ones inputs."""
+    layers, sizes = d.network.layers, d.network.sizes
+    limit = stability_limit(d.network)
+    return [(limit if l == 1 or layers[l - 2].activation.output_range in _BOUNDED else 1.0) / sizes[l - 1]
+            for l in range(1, d.L + 1)]
+
+
+def _reduction(d: Derivation) -> int:
+    """Factor by which the generated test requires training to reduce the loss."""
+    return 2
+
+
+def gradcheck_source() -> str:
+    """The finite-difference checker's source, embedded in generated tests."""
+    parts = [inspect.getsource(gradcheck.GradientCheckError), inspect.getsource(gradcheck.central_difference),
+             inspect.getsource(gradcheck.check_gradients)]
+    return "\n\n".join(p.rstrip() for p in parts)
+
+
+def generated_test(d: Derivation) -> str:
+    """test_model.py: finite differences, reference values from the derivation, training."""
+    return _render("test_model.py.j2", generated_test_context(d))
+
+
+# ----------------------------------------------------------------------------- CLI writer
+
+
+def code_names(args: Namespace) -> tuple[str, ...]:
+    """The files :func:`code_outputs` writes."""
+    if (getattr(args, "target", "numpy") or "numpy") == "array-api":
+        return ("model_xp.py", "test_model_xp.py")
+    return ("model.py", "test_model.py")
+
+
+def code_outputs(d: Derivation, args: Namespace) -> dict[str, bytes]:
+    """``model.py`` (``args.target``: numpy or scalar) and ``test_model.py`` for ``derive -o``;
+    with ``array-api``, ``model_xp.py`` and ``test_model_xp.py`` (:mod:`symbackprop.codegen.array_api`)."""
+    target = getattr(args, "target", "numpy") or "numpy"
+    from ..engine.layergraph import LayerDerivation
+
+    if isinstance(d, LayerDerivation):  # a graph of layers (batchnorm, dropout, ...): its own generator
+        from .graph_code import graph_outputs
+
+        return graph_outputs(d, target)
+    if target == "array-api":
+        from .array_api import xp_model, xp_test
+
+        return {"model_xp.py": xp_model(d).encode(), "test_model_xp.py": xp_test(d).encode()}
+    model = scalar_model(d) if target == "scalar" else numpy_model(d)
+    return {"model.py": model.encode(), "test_model.py": generated_test(d).encode()}

@@ -1,0 +1,455 @@
+"""Generated NumPy code (both targets) against three references.
+
+* central finite differences of the generated loss (``symbackprop.engine.gradcheck``):
+  independent of the derivation, but it differentiates the generated forward pass;
+* ``Derivation.gradient`` (the closed form) evaluated numerically by a small
+  memoizing evaluator written here (the per-unit chain of the same expressions
+  where the closed form is too slow to build, see ``closed_form_gradients``):
+  the project's own derivation, so this checks the code printer against the
+  derivation, not the mathematics;
+* HIPS autograd on a NumPy forward pass written here from the definitions:
+  independent of both the derivation and the generated code.
+
+Agreement rule, float64: ``|generated - reference| <= 1e-7 * |reference| + ATOL``,
+with ``ATOL = 1e-11`` for the exact references (near zero the absolute term
+governs) and the gradcheck rule (``1e-7`` relative, ``1e-10`` absolute) for finite
+differences.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import math
+import subprocess
+import sys
+import warnings
+from argparse import Namespace
+from pathlib import Path
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+import sympy as sp
+
+from symbackprop import cli
+from symbackprop.codegen import numpy_code as codegen
+from symbackprop.engine import gradcheck
+from symbackprop.engine.derive import derive
+from symbackprop.registry import ops
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".yaml", ".toml", ".json"))
+RTOL, ATOL = 1e-7, 1e-11
+
+
+# ----------------------------------------------------------------------------- helpers (shared)
+
+
+def write_and_import(d, folder: Path, target: str = "numpy", tests: bool = False):
+    """Generate model.py (and test_model.py) into ``folder`` and import them in-process."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = codegen.code_outputs(d, Namespace(target=target))
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    model = import_file(folder / "model.py", f"gen_model_{abs(hash(str(folder)))}")
+    test = import_file(folder / "test_model.py", f"gen_test_{abs(hash(str(folder)))}") if tests else None
+    return model, test
+
+
+def import_file(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_AUTOGRAD_ACTIVATIONS = {
+    "identity": lambda z: z,
+    "sigmoid": lambda z: 1 / (1 + anp.exp(-z)),
+    "tanh": anp.tanh,
+    "relu": lambda z: anp.where(z > 0, z, 0.0),
+    "softplus": lambda z: anp.log(1 + anp.exp(z)),
+    "silu": lambda z: z / (1 + anp.exp(-z)),
+}
+
+
+def autograd_activation(act: ops.Activation):
+    """The activation as autograd code, written from its definition (not from codegen)."""
+    params = dict(act.params)
+    if act.name == "leaky_relu":
+        alpha = float(params["alpha"])
+        return lambda z: anp.where(z > 0, z, alpha * z)
+    if act.name == "elu":
+        alpha = float(params["alpha"])
+        return lambda z: anp.where(z > 0, z, alpha * (anp.exp(anp.minimum(z, 0.0)) - 1))
+    if act.name == "softmax":
+        return lambda z: anp.exp(z) / anp.sum(anp.exp(z), axis=1, keepdims=True)
+    if act.name == "custom":
+        return sp.lambdify(ops.X, act.expr, modules=anp)
+    return _AUTOGRAD_ACTIVATIONS[act.name]
+
+
+def autograd_loss(name: str, a, t):
+    m = a.shape[1]
+    per_sample = {
+        "half_sse": lambda: 0.5 * anp.sum((a - t) ** 2, axis=1),
+        "sse": lambda: anp.sum((a - t) ** 2, axis=1),
+        "mse": lambda: anp.sum((a - t) ** 2, axis=1) / m,
+        "binary_cross_entropy": lambda: -anp.sum(t * anp.log(a) + (1 - t) * anp.log(1 - a), axis=1),
+        "categorical_cross_entropy": lambda: -anp.sum(t * anp.log(a), axis=1),
+    }[name]()
+    return anp.mean(per_sample)
+
+
+def independent_forward(network, params, X, lib=anp):
+    """Pre-activations of every layer and the output, from the network definition."""
+    a, zs = X, []
+    for l, layer in enumerate(network.layers, start=1):
+        z = lib.dot(a, params[f"W{l}"].T)
+        if layer.bias:
+            z = z + params[f"b{l}"]
+        zs.append(z)
+        a = autograd_activation(layer.activation)(z)
+    return zs, a
+
+
+def autograd_gradients(network, params, X, T):
+    keys = sorted(params)
+
+    def loss(values):
+        _, a = independent_forward(network, dict(zip(keys, values)), X)
+        return autograd_loss(network.loss.name, a, T)
+
+    grads = autograd.grad(loss)([params[k] for k in keys])
+    return dict(zip(keys, grads))
+
+
+def evaluate(expr, values, memo):
+    """Float value of a SymPy expression; shared subtrees are evaluated once."""
+    hit = memo.get(expr)
+    if hit is not None:
+        return hit
+    if expr.is_Symbol:
+        out = values[expr]
+    elif expr.is_Number:
+        out = float(expr)
+    elif expr.is_Add:
+        out = math.fsum(evaluate(arg, values, memo) for arg in expr.args)
+    elif expr.is_Mul:
+        out = 1.0
+        for arg in expr.args:
+            out *= evaluate(arg, values, memo)
+    elif expr.is_Pow:
+        out = evaluate(expr.base, values, memo) ** evaluate(expr.exp, values, memo)
+    elif isinstance(expr, (sp.exp, sp.log, sp.tanh)):
+        out = getattr(math, type(expr).__name__)(evaluate(expr.args[0], values, memo))
+    elif isinstance(expr, sp.Piecewise):
+        out = next(evaluate(value, values, memo) for value, cond in expr.args
+                   if cond == sp.true or evaluate(cond, values, memo))
+    elif isinstance(expr, sp.ITE):
+        cond, yes, no = expr.args
+        out = evaluate(yes if evaluate(cond, values, memo) else no, values, memo)
+    elif isinstance(expr, (sp.And, sp.Or, sp.Not)):
+        parts = [evaluate(arg, values, memo) for arg in expr.args]
+        out = all(parts) if isinstance(expr, sp.And) else any(parts) if isinstance(expr, sp.Or) else not parts[0]
+    elif isinstance(expr, sp.core.relational.Relational):
+        out = bool(expr.func(sp.Float(evaluate(expr.lhs, values, memo)), sp.Float(evaluate(expr.rhs, values, memo))))
+    else:
+        raise TypeError(f"cannot evaluate {type(expr).__name__}")
+    memo[expr] = out
+    return out
+
+
+def closed_form_gradients(d, params, X, T):
+    """Batch mean of the derivation's SymPy gradients evaluated at each sample.
+
+    ``Derivation.gradient(p)`` (the closed form) where SymPy can build it quickly:
+    with kinked activations in two or more layers its nested Piecewise take
+    minutes, and the same expressions are evaluated as the chain ``z``, ``a``
+    (graph definitions), ``Derivation.delta`` and ``Derivation.compact_gradient``
+    that ``gradient`` substitutes into each other.
+    """
+    g = d.graph
+    kinked = sum(1 for layer in d.network.layers if layer.activation.kink)
+    closed = {p: d.gradient(p) for p in d.parameters} if kinked <= 1 else None
+    out = {key: np.zeros_like(value) for key, value in params.items()}
+    for x, t in zip(X, T):
+        values = dict(zip(d.inputs, x)) | dict(zip(d.targets, t))
+        for p in d.parameters:
+            l, j, k = g.layer_of(p)
+            values[p] = params[f"{p.name[0]}{l}"][(j - 1, k - 1) if k else j - 1]
+        memo = {}
+        if closed is None:
+            for l in range(1, d.L + 1):
+                values.update({z: evaluate(zd, values, memo) for z, zd in zip(g.z[l], g.z_def[l])})
+                values.update({a: evaluate(ad, values, memo) for a, ad in zip(g.a[l], g.a_def[l])})
+            for l in range(d.L, 0, -1):
+                values.update({d.delta_symbol(l, j): evaluate(d.delta(l, j), values, memo)
+                               for j in range(1, d.network.sizes[l] + 1)})
+        for p in d.parameters:
+            l, j, k = g.layer_of(p)
+            expr = closed[p] if closed is not None else d.compact_gradient(p)
+            out[f"{p.name[0]}{l}"][(j - 1, k - 1) if k else j - 1] += evaluate(expr, values, memo) / len(X)
+    return out
+
+
+def random_point(network, rng, batch=3, margin=0.1):
+    """Parameters, inputs and targets, away from every kink by ``margin``."""
+    sizes = network.sizes
+    for _ in range(500):
+        params = {}
+        for l, layer in enumerate(network.layers, start=1):
+            params[f"W{l}"] = rng.normal(0, 1.2 / np.sqrt(sizes[l - 1]), size=(sizes[l], sizes[l - 1]))
+            if layer.bias:
+                params[f"b{l}"] = rng.normal(0, 0.5, size=sizes[l])
+        X = rng.normal(0, 1, size=(batch, sizes[0]))
+        kind, m = network.loss.target_kind, sizes[-1]
+        T = (rng.dirichlet(np.ones(m), size=batch) if kind == "simplex" else
+             rng.uniform(0.05, 0.95, size=(batch, m)) if kind == "unit" else rng.normal(0, 1, size=(batch, m)))
+        zs, _ = independent_forward(network, params, X, lib=np)
+        kinked = [z for z, layer in zip(zs, network.layers) if layer.activation.kink]
+        if all(np.min(np.abs(z)) > margin for z in kinked):
+            return params, X, T
+    raise AssertionError("no point away from the kinks")
+
+
+def assert_close(got: dict, reference: dict, what: str, rtol=RTOL, atol=ATOL):
+    assert set(got) == set(reference), what
+    for key, ref in reference.items():
+        value = np.asarray(got[key], dtype=float)
+        assert value.shape == np.shape(ref), (what, key)
+        bad = ~(np.abs(value - ref) <= atol + rtol * np.abs(ref))
+        assert not bad.any(), f"{what}: {key} differs at {np.argwhere(bad).tolist()}: {value[bad]} vs {ref[bad]}"
+
+
+def check_all(d, model, rng):
+    """The generated gradients against finite differences, the closed form and autograd."""
+    params, X, T = random_point(d.network, rng)
+    grads = model.gradients({k: v.copy() for k, v in params.items()}, X, T)
+    assert all(g.dtype == np.float64 for g in grads.values())
+    gradcheck.check_gradients(lambda p: model.loss(p, X, T), {k: v.copy() for k, v in params.items()}, grads)
+    assert_close(grads, autograd_gradients(d.network, params, X, T), "autograd")
+    assert_close(grads, closed_form_gradients(d, params, X, T), "Derivation.gradient")
+    assert abs(model.loss(params, X, T) - float(autograd_loss(d.network.loss.name,
+                                                             independent_forward(d.network, params, X, np)[1], T))) \
+        <= 1e-12 * (1 + abs(model.loss(params, X, T)))
+
+
+def large_z_is_stable(d, model):
+    """Forward, loss and gradients with |z| up to 1e4 in float32 and float64: no warning, finite."""
+    rng = np.random.default_rng(1)
+    scales = codegen._stability_scales(d)
+    for dtype in (np.float32, np.float64):
+        params = {}
+        for key, value in model.init_params(0, dtype).items():
+            signs = rng.choice([-1.0, 1.0], size=value.shape[:1]).reshape((-1,) + (1,) * (value.ndim - 1))
+            params[key] = (np.ones_like(value) * signs * (scales[int(key[1:]) - 1] if key[0] == "W" else 0.0))
+            params[key] = params[key].astype(dtype)
+        X = np.ones((3, d.network.inputs), dtype=dtype)
+        _, T = random_point(d.network, np.random.default_rng(0), batch=3, margin=0.0)[1:]
+        T = T.astype(dtype)
+        with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
+            warnings.simplefilter("error")
+            value = model.loss(params, X, T)
+            grads = model.gradients(params, X, T)
+        assert np.isfinite(value)
+        assert all(g.dtype == dtype and np.all(np.isfinite(g)) for g in grads.values())
+
+
+# ----------------------------------------------------------------------------- example specs
+
+
+@pytest.fixture(scope="module")
+def derivations():
+    return {p.name: derive(p, verify=False) for p in EXAMPLES}
+
+
+@pytest.mark.parametrize("target", ["numpy", "scalar"])
+@pytest.mark.parametrize("example", [p.name for p in EXAMPLES])
+def test_examples_agree_with_three_references(derivations, tmp_path, example, target):
+    d = derivations[example]
+    model, _ = write_and_import(d, tmp_path, target)
+    check_all(d, model, np.random.default_rng(11))
+    large_z_is_stable(d, model)
+
+
+@pytest.mark.parametrize("example", [p.name for p in EXAMPLES])
+def test_generation_is_deterministic_and_needs_only_numpy(derivations, example):
+    d = derivations[example]
+    for target in ("numpy", "scalar"):
+        first = codegen.code_outputs(d, Namespace(target=target))
+        again = codegen.code_outputs(derive(EXAMPLES[[p.name for p in EXAMPLES].index(example)], verify=False),
+                                     Namespace(target=target))
+        assert first == again
+        for name in ("model.py", "test_model.py"):
+            tree = ast.parse(first[name].decode())  # module-level imports (matplotlib is optional, in main)
+            imported = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import)
+                        for alias in node.names}
+            imported |= {node.module.split(".")[0] for node in tree.body
+                         if isinstance(node, ast.ImportFrom) and node.module}
+            allowed = {"argparse", "numpy"} | ({"importlib", "warnings", "pathlib", "pytest"}
+                                                if name == "test_model.py" else set())
+            assert b"symbackprop" not in first[name].split(b'"""', 2)[-1], name
+            assert imported <= allowed, (name, imported)
+
+
+def test_model_names_and_comments_match_the_document(derivations):
+    text = codegen.numpy_model(derivations["seed_2_3_1.yaml"])
+    for name in ("z1 = ", "a1 = ", "delta2 = ", "delta1 = ", "dW2 = ", "db1 = "):
+        assert name in text
+    assert text.count("0-based") == 1 and "1-based" in text
+    # every backward statement block carries one comment naming its equation
+    assert "# delta1 = (delta2 W2) * f1'(z1)   [delta1[j] = " in text
+
+
+def test_generated_code_passes_ruff(derivations, tmp_path):
+    for name, d in derivations.items():
+        for target in ("numpy", "scalar"):
+            folder = tmp_path / f"{name}-{target}"
+            folder.mkdir()
+            for file, data in codegen.code_outputs(d, Namespace(target=target)).items():
+                (folder / file).write_bytes(data)
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", str(tmp_path)],
+                            check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_generated_tests_pass(derivations, tmp_path):
+    """The generated test_model.py files, run by pytest in a fresh process."""
+    paths = []
+    for name, d in derivations.items():
+        folder = tmp_path / name.replace(".", "_")
+        folder.mkdir()
+        for file, data in codegen.code_outputs(d, Namespace(target="numpy")).items():
+            (folder / file).write_bytes(data)
+        paths.append(str(folder / "test_model.py"))
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "--import-mode=importlib", "--rootdir", str(tmp_path), *paths],
+                            check=False, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"{5 * len(paths)} passed" in result.stdout
+
+
+def test_xor_example_learns_xor(tmp_path):
+    """examples/xor.yaml: 1000 epochs, full batch, seed 0 put all four outputs on the right side of 0.5."""
+    d = derive(ROOT / "examples" / "xor.yaml", verify=False)
+    model, _ = write_and_import(d, tmp_path)
+    X, T = model.make_problem(seed=0)
+    params = model.init_params(seed=0)
+    history = model.train(X, T, epochs=1000, batch_size=4, seed=0, progress=False, params=params)
+    assert len(history) == 1000
+    Y = model.predict(params, X)
+    assert np.array_equal(Y > 0.5, T > 0.5), Y
+
+
+def test_optimizers_follow_their_update_rules(tmp_path):
+    """One step of each optimizer against the textbook update written here."""
+    for name in ("sgd", "momentum", "adam"):
+        spec = {"inputs": 2, "layers": [{"units": 2, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
+                "loss": "binary_cross_entropy",
+                "optimizer": {"name": name, "learning_rate": 0.1, "momentum": 0.8, "beta1": 0.7, "beta2": 0.9}}
+        model, _ = write_and_import(derive(spec, verify=False), tmp_path / name)
+        X, T = model.make_problem(0)
+        params = model.init_params(3)
+        start = {k: v.copy() for k, v in params.items()}
+        state = model.init_state(params)
+        model.train_step(params, X, T, state)
+        model.train_step(params, X, T, state)
+        g1 = model.gradients(start, X, T)
+        if name == "sgd":
+            mid = {k: start[k] - 0.1 * g1[k] for k in start}
+            g2 = model.gradients(mid, X, T)
+            expected = {k: mid[k] - 0.1 * g2[k] for k in start}
+        elif name == "momentum":
+            v1 = {k: -0.1 * g1[k] for k in start}
+            mid = {k: start[k] + v1[k] for k in start}
+            g2 = model.gradients(mid, X, T)
+            expected = {k: mid[k] + 0.8 * v1[k] - 0.1 * g2[k] for k in start}
+        else:
+            m1 = {k: 0.3 * g1[k] for k in start}
+            v1 = {k: 0.1 * g1[k] ** 2 for k in start}
+            mid = {k: start[k] - 0.1 * (m1[k] / 0.3) / (np.sqrt(v1[k] / 0.1) + 1e-8) for k in start}
+            g2 = model.gradients(mid, X, T)
+            m2 = {k: 0.7 * m1[k] + 0.3 * g2[k] for k in start}
+            v2 = {k: 0.9 * v1[k] + 0.1 * g2[k] ** 2 for k in start}
+            expected = {k: mid[k] - 0.1 * (m2[k] / (1 - 0.7**2)) / (np.sqrt(v2[k] / (1 - 0.9**2)) + 1e-8)
+                        for k in start}
+        assert_close(params, expected, name, rtol=1e-12, atol=1e-14)
+
+
+def test_scalar_formulas_work_on_floats_and_batches(tmp_path):
+    d = derive(ROOT / "examples" / "seed_2_3_1.yaml", verify=False)
+    model, _ = write_and_import(d, tmp_path, "scalar")
+    params, X, T = random_point(d.network, np.random.default_rng(5), batch=4)
+    batch = model.gradients(params, X, T)
+    singles = [model.gradients(params, x, t) for x, t in zip(X, T)]  # one sample: X[..., k] are floats
+    assert_close(batch, {k: np.mean([s[k] for s in singles], axis=0) for k in batch}, "per-sample mean")
+    assert "= sigmoid(z1_1)" in (tmp_path / "model.py").read_text()
+
+
+def test_cli_writes_model_and_test_for_the_target(tmp_path, monkeypatch, capsys):
+    assert codegen.code_outputs in [o.write for o in cli.DERIVE_OUTPUTS]
+    monkeypatch.setattr(cli, "DERIVE_OUTPUTS", [o for o in cli.DERIVE_OUTPUTS if o.write is codegen.code_outputs])
+    spec = str(ROOT / "examples" / "seed_2_3_1.yaml")
+    assert cli.main(["derive", spec, "-o", str(tmp_path / "n"), "--no-verify"]) == 0
+    assert cli.main(["derive", spec, "-o", str(tmp_path / "s"), "--no-verify", "--target", "scalar"]) == 0
+    numpy_text = (tmp_path / "n" / "model.py").read_text()
+    scalar_text = (tmp_path / "s" / "model.py").read_text()
+    assert "np.matmul(" in numpy_text and "dW1_1_1 = " not in numpy_text
+    assert "dW1_1_1 = " in scalar_text
+    assert (tmp_path / "n" / "test_model.py").is_file()
+
+
+def test_scalar_target_refuses_huge_networks():
+    spec = {"inputs": 60, "layers": [{"units": 40, "activation": "tanh"}, {"units": 2, "activation": "identity"}],
+            "loss": "mse"}
+    with pytest.raises(Exception, match="--target numpy") as info:
+        codegen.scalar_model(derive(spec, verify=False))
+    assert str(info.value).startswith("layers: ")  # the field of the spec to change
+
+
+def test_scalar_target_with_shared_subexpressions(tmp_path):
+    """A softmax output under half SSE: the scalar deltas share subexpressions (cse names u2_0, ...);
+    the generated code against finite differences and autograd (independent of the derivation)."""
+    d = derive({"inputs": 2, "layers": [{"units": 2, "activation": "tanh"}, {"units": 3, "activation": "softmax"}],
+                "loss": "half_sse"}, verify=False)
+    model, _ = write_and_import(d, tmp_path, "scalar")
+    assert "u2_0 = " in (tmp_path / "model.py").read_text()
+    params, X, T = random_point(d.network, np.random.default_rng(3))
+    grads = model.gradients({k: v.copy() for k, v in params.items()}, X, T)
+    gradcheck.check_gradients(lambda p: model.loss(p, X, T), {k: v.copy() for k, v in params.items()}, grads)
+    assert_close(grads, autograd_gradients(d.network, params, X, T), "autograd")
+
+
+def test_equation_comments_follow_the_spec():
+    """The comment above each block names its equation: bias terms exactly where the spec has them, the loss."""
+    d = derive({"inputs": 2, "layers": [{"units": 2, "activation": "tanh", "bias": True},
+                                        {"units": 1, "activation": "sigmoid", "bias": False}],
+                "loss": "half_sse"}, verify=False)
+    text = codegen.numpy_model(d)
+    z1 = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("# z1 = "))
+    z2 = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("# z2 = "))
+    assert z1.startswith("# z1 = X W1^T + b1 ") and z2.startswith("# z2 = a1 W2^T ") and "b2" not in z2
+    assert "# E: half the sum of squared errors" in text
+    assert "Vectorized matrix form" in text
+
+
+@pytest.mark.parametrize("example", [p.name for p in EXAMPLES])
+def test_stability_scales_make_every_layer_reach_the_limit(derivations, example):
+    """The generated stability test's claim: all-ones inputs and weights of the given scale drive |z| of every
+    layer to the stability limit (a forward pass written here from the definitions)."""
+    from symbackprop.engine.numeric import NumericNetwork
+
+    d = derivations[example]
+    scales = codegen._stability_scales(d)
+    limit = codegen.stability_limit(d.network)
+    assert len(scales) == d.L
+    net = NumericNetwork(d.network)
+    params = {key: np.full(shape, scales[int(key[1:]) - 1] if key[0] == "W" else 0.0)
+              for key, shape in net.shapes().items()}
+    with np.errstate(all="ignore"):
+        zs, _ = net.forward(params, np.ones(d.network.inputs))
+    for l in range(1, d.L + 1):
+        assert np.max(np.abs(zs[l])) == pytest.approx(limit, rel=1e-2), (example, l)

@@ -1,0 +1,346 @@
+"""Generated training code for graphs of layers (symbackprop.codegen.graph_code).
+
+Truths: HIPS autograd on a forward pass written here in ``autograd.numpy`` (independent of
+the registry's code), ``LayerDerivation.gradients`` and ``init_params`` (the engine the
+code is generated from), ruff, and the generated tests run by pytest in a fresh process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from argparse import Namespace
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from autograd import grad
+
+from symbackprop import codegen
+from symbackprop.codegen.graph_code import graph_model, graph_outputs, graph_test
+from symbackprop.engine.layergraph import LayerDerivation
+from symbackprop.errors import SymbackpropError
+from symbackprop.spec import load
+
+
+def dense(units, activation, **kw):
+    return {"units": units, "activation": activation, **kw}
+
+
+SPECS = {
+    "batchnorm": {"inputs": 3, "layers": [dense(4, "relu"), {"type": "batchnorm"}, dense(2, "sigmoid")],
+                  "loss": "binary_cross_entropy"},
+    "layernorm": {"inputs": 3, "layers": [dense(4, "tanh"), {"type": "layernorm", "epsilon": 1e-3},
+                                          dense(3, "softmax")], "loss": "categorical_cross_entropy"},
+    "dropout": {"inputs": 3, "layers": [dense(4, "sigmoid"), {"type": "dropout", "rate": 0.3},
+                                        dense(2, "identity")], "loss": "half_sse"},
+    "residual": {"inputs": 3, "layers": [dense(3, "tanh"), dense(3, "relu"), {"type": "residual", "from": 1},
+                                         dense(2, "identity")], "loss": "mse"},
+    "mixed": {"inputs": 4, "layers": [dense(5, "relu"), {"type": "batchnorm", "epsilon": 1.0e-5},
+                                      {"type": "dropout", "rate": 0.5}, dense(5, "tanh"),
+                                      {"type": "layernorm", "epsilon": 1.0e-5}, {"type": "residual", "from": 1},
+                                      dense(3, "softmax")],
+              "loss": "categorical_cross_entropy", "regularization": {"l2": 1.0e-4}},
+    "residual_from_0": {"inputs": 3, "layers": [dense(3, "tanh"), {"type": "residual", "from": 0},
+                                                dense(2, "softmax")], "loss": "categorical_cross_entropy"},
+    "dense_l2": {"inputs": 3, "layers": [dense(4, "tanh"), dense(2, "sigmoid", bias=False)],
+                 "loss": "binary_cross_entropy", "regularization": {"l2": 0.05},
+                 "optimizer": {"name": "momentum", "learning_rate": 0.05}},
+    "bn_dropout": {"inputs": 4, "layers": [dense(5, "relu"), {"type": "batchnorm", "momentum": 0.8},
+                                           {"type": "dropout", "rate": 0.5}, dense(3, "softmax")],
+                   "loss": "categorical_cross_entropy", "optimizer": {"name": "adam", "learning_rate": 0.01}},
+    "activations": {"inputs": 3, "layers": [dense(4, "leaky_relu"), {"type": "batchnorm"}, dense(4, "elu"),
+                                            {"type": "layernorm"}, dense(4, "softplus"), dense(4, "silu"),
+                                            dense(3, "softmax")], "loss": "mse"},
+    "inputs_first": {"inputs": 3, "layers": [{"type": "layernorm"}, {"type": "dropout", "rate": 0.2}, dense(3, "tanh"),
+                                             {"type": "residual", "from": 0}, dense(2, "softmax")],
+                     "loss": "categorical_cross_entropy"},
+    "dropout_dense": {"inputs": 3, "layers": [{"type": "dropout", "rate": 0.4}, {"type": "residual", "from": 0},
+                                              dense(2, "sigmoid")], "loss": "binary_cross_entropy"},
+    "dropout_first": {"inputs": 3, "layers": [{"type": "dropout", "rate": 0.25}, {"type": "batchnorm"},
+                                              dense(4, "relu", bias=False), {"type": "batchnorm"},
+                                              dense(2, {"expr": "x*tanh(x)"})], "loss": "sse"},
+}
+
+
+def derivation(name) -> LayerDerivation:
+    return LayerDerivation(load(SPECS[name]))
+
+
+def load_module(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Every spec's model.py, both targets, imported: {(spec, target): module}."""
+    out = {}
+    for name in SPECS:
+        d = derivation(name)
+        for target in ("numpy", "scalar"):
+            folder = tmp_path_factory.mktemp(f"{name}-{target}")
+            (folder / "model.py").write_text(graph_model(d, target))
+            out[name, target] = load_module(folder / "model.py", f"graph_{name}_{target}")
+    return out
+
+
+# ----------------------------------------------------------------------------- independent oracle
+
+ACTS = {
+    "relu": lambda z: anp.maximum(z, 0.0),
+    "leaky_relu": lambda z: anp.where(z > 0, z, 0.01 * z),
+    "elu": lambda z: anp.where(z > 0, z, anp.exp(anp.minimum(z, 0.0)) - 1.0),
+    "tanh": anp.tanh,
+    "sigmoid": lambda z: 1.0 / (1.0 + anp.exp(-z)),
+    "softplus": lambda z: anp.logaddexp(0.0, z),
+    "silu": lambda z: z / (1.0 + anp.exp(-z)),
+    "identity": lambda z: z,
+    "custom": lambda z: z * anp.tanh(z),  # the only custom formula in SPECS
+}
+
+
+def oracle_outputs(net, params, X, masks, running=None):
+    """The network written directly in autograd.numpy (training mode, or inference with ``running``)."""
+    outs = [X]
+    for node in net.nodes:
+        x, i, o = outs[node.inputs[0]], node.index, node.opts
+        kind = node.kind.name
+        if kind == "dense":
+            z = anp.dot(x, params[f"W{i}"].T) + (params[f"b{i}"] if o.get("bias", True) else 0.0)
+            if o["activation"].name == "softmax":
+                e = anp.exp(z - anp.max(z, axis=1, keepdims=True))
+                y = e / anp.sum(e, axis=1, keepdims=True)
+            else:
+                y = ACTS[o["activation"].name](z)
+        elif kind == "batchnorm":
+            if running is None:
+                mu = anp.mean(x, axis=0)
+                var = anp.mean((x - mu) ** 2, axis=0)
+            else:
+                mu, var = running[f"mean{i}"], running[f"var{i}"]
+            y = params[f"gamma{i}"] * (x - mu) / anp.sqrt(var + o["epsilon"]) + params[f"beta{i}"]
+        elif kind == "layernorm":
+            mu = anp.mean(x, axis=1, keepdims=True)
+            var = anp.mean((x - mu) ** 2, axis=1, keepdims=True)
+            y = params[f"gamma{i}"] * (x - mu) / anp.sqrt(var + o["epsilon"]) + params[f"beta{i}"]
+        elif kind == "dropout":
+            y = x if running is not None else x * masks[f"mask{i}"] / (1.0 - o["rate"])
+        else:
+            y = x + outs[node.inputs[1]]
+        outs.append(y)
+    return outs[-1]
+
+
+def oracle_loss(net, params, X, T, masks):
+    A = oracle_outputs(net, params, X, masks)
+    name, m = net.loss.name, A.shape[1]
+    per = {"categorical_cross_entropy": lambda: -anp.sum(T * anp.log(A), axis=1),
+           "binary_cross_entropy": lambda: -anp.sum(T * anp.log(A) + (1 - T) * anp.log(1 - A), axis=1),
+           "half_sse": lambda: 0.5 * anp.sum((A - T) ** 2, axis=1),
+           "sse": lambda: anp.sum((A - T) ** 2, axis=1),
+           "mse": lambda: anp.sum((A - T) ** 2, axis=1) / m}[name]()
+    decay = sum(anp.sum(params[n] ** 2) for n, node, p, _ in net.parameter_shapes() if p.decay)
+    return anp.mean(per) + 0.5 * net.l2 * decay
+
+
+def point(d: LayerDerivation, batch=4, seed=0):
+    """Spread parameters, X, T and fixed masks (model form and engine form)."""
+    rng = np.random.default_rng(seed)
+    net = d.network
+    params = d.init_params(seed, spread=True)
+    X = rng.normal(0.0, 1.0, (batch, net.inputs))
+    m = net.output.units
+    if net.loss.target_kind == "simplex":
+        raw = rng.uniform(0.1, 1.0, (batch, m))
+        T = raw / raw.sum(axis=1, keepdims=True)
+    elif net.loss.target_kind == "unit":
+        T = rng.uniform(0.05, 0.95, (batch, m))
+    else:
+        T = rng.normal(0.0, 1.0, (batch, m))
+    aux = d.masks(batch, seed)
+    masks = {f"mask{i}": value["mask"] for i, value in aux.items()}
+    return params, X, T, masks, aux
+
+
+def assert_close(got: dict, want: dict, what: str):
+    assert list(got) == list(want), what
+    for key, value in want.items():
+        assert got[key].shape == value.shape, (what, key)
+        assert np.allclose(got[key], value, rtol=1e-8, atol=1e-10), (what, key, got[key], value)
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("target", ["numpy", "scalar"])
+@pytest.mark.parametrize("name", list(SPECS))
+def test_gradients_match_autograd_and_the_engine(models, name, target):
+    """Generated gradients against autograd of the forward pass written here, and LayerDerivation.gradients."""
+    d = derivation(name)
+    model = models[name, target]
+    params, X, T, masks, aux = point(d)
+    got = model.gradients(params, X, T, masks)
+    want = grad(lambda p: oracle_loss(d.network, p, X, T, masks))(params)
+    assert_close(got, {k: want[k] for k in params}, "autograd")
+    assert_close(got, d.gradients(params, X, T, aux), "engine")
+    assert abs(model.loss(params, X, T, masks) - float(oracle_loss(d.network, params, X, T, masks))) < 1e-10
+
+
+@pytest.mark.parametrize("target", ["numpy", "scalar"])
+@pytest.mark.parametrize("name", ["mixed", "bn_dropout", "batchnorm"])
+def test_predict_uses_running_statistics_and_no_dropout(models, name, target):
+    """predict against the autograd.numpy network in inference mode with the same running statistics."""
+    d = derivation(name)
+    model = models[name, target]
+    params, X, _, _, _ = point(d, seed=1)
+    rng = np.random.default_rng(5)
+    running = {key: value + rng.uniform(0.1, 0.5, value.shape) for key, value in model.init_running().items()}
+    want = oracle_outputs(d.network, params, X, None, running)
+    assert np.allclose(model.predict(params, X, running), want, rtol=1e-12, atol=1e-14)
+    assert np.allclose(model.predict(params, X[:1], running), want[:1], rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="running statistics"):
+        model.predict(params, X)
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_init_params_are_the_engines(models, name):
+    """Generated init_params(seed) against LayerDerivation.init_params(seed): names, order and values."""
+    d = derivation(name)
+    got = models[name, "numpy"].init_params(3)
+    assert list(got) == [p.name for p in d.parameters]
+    assert_close(got, d.init_params(3), "init")
+
+
+def test_running_statistics_update_with_the_spec_momentum(models):
+    """One training-mode forward: running = 0.8 running + 0.2 batch mean / variance of layer 1's output."""
+    d = derivation("bn_dropout")
+    for target in ("numpy", "scalar"):
+        model = models["bn_dropout", target]
+        params, X, _, masks, _ = point(d)
+        running = model.init_running()
+        model.forward(params, X, masks, running)
+        a1 = np.maximum(X @ params["W1"].T + params["b1"], 0)
+        assert np.allclose(running["mean2"], 0.2 * a1.mean(axis=0), rtol=1e-12)
+        assert np.allclose(running["var2"], 0.8 + 0.2 * a1.var(axis=0), rtol=1e-12)
+
+
+def test_train_lowers_the_inference_loss(models):
+    """train() on the built-in blobs problem: the inference-mode loss falls over the epochs."""
+    for target in ("numpy",):
+        model = models["mixed", target]
+        X, T = model.make_problem(0)
+        history = model.train(X, T, epochs=5, seed=0, progress=False, params=model.init_params(0),
+                              running=model.init_running())
+        assert history[-1] < history[0], history
+
+
+def test_generated_code_is_ruff_clean_and_has_no_sympy_text(tmp_path):
+    """ruff on every generated file, both targets; no SymPy repr (Sum(, Piecewise() anywhere."""
+    for name in SPECS:
+        d = derivation(name)
+        for target in ("numpy", "scalar"):
+            folder = tmp_path / f"{name}-{target}"
+            folder.mkdir()
+            for file, data in graph_outputs(d, target).items():
+                text = data.decode()
+                assert "Sum(" not in text and "Piecewise(" not in text, (name, target, file)
+                (folder / file).write_bytes(data)
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", str(tmp_path)],
+                            check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_code_outputs_dispatch_and_array_api_refusal():
+    """codegen.code_outputs hands a LayerDerivation to codegen.graph_code; array-api is refused with one line."""
+    d = derivation("mixed")
+    files = codegen.code_outputs(d, Namespace(target="numpy"))
+    assert set(files) == {"model.py", "test_model.py"}
+    assert b"def batchnorm_backward(" in files["model.py"] and b"for b in range(batch)" not in files["model.py"]
+    assert b"for b in range(batch):" in codegen.code_outputs(d, Namespace(target="scalar"))["model.py"]
+    assert files["test_model.py"] == graph_test(d).encode()
+    with pytest.raises(SymbackpropError, match="array-api") as info:
+        codegen.code_outputs(d, Namespace(target="array-api"))
+    assert "\n" not in str(info.value)
+
+
+def test_generated_numpy_code_copies_the_registry_functions():
+    """The registry's NumPy functions appear verbatim (inspect.getsource) in model.py."""
+    import inspect
+
+    from symbackprop.registry.layers import KINDS
+
+    text = graph_model(derivation("mixed"))
+    for kind in ("dense", "batchnorm", "layernorm", "dropout", "residual"):
+        for fn in KINDS[kind].code:
+            assert inspect.getsource(fn).rstrip() in text, fn.__name__
+    assert "g1 = g1 + dx2" in text  # layer 1 feeds layers 2 and 6: both gradients summed
+
+
+HIDDEN = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "softplus", "silu", "identity")
+OUTPUTS = (("softmax", "categorical_cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("identity", "mse"),
+           ("tanh", "half_sse"), ("softmax", "mse"))
+
+
+def random_spec(seed: int) -> dict:
+    """A random graph that mixes every kind: equal widths after the first layer, residuals from any earlier layer."""
+    rng = np.random.default_rng(seed)
+    inputs, width = int(rng.integers(2, 5)), int(rng.integers(2, 5))
+    layers = [dense(width, str(rng.choice(HIDDEN)))]
+    for index in range(2, int(rng.integers(4, 8))):
+        kinds = ["dense", "batchnorm", "layernorm", "dropout"]
+        sources = [k for k in range(0 if inputs == width else 1, index - 1)]
+        kinds += ["residual"] * (len(sources) > 0)
+        kind = str(rng.choice(kinds))
+        if kind == "dense":
+            layers.append(dense(width, str(rng.choice(HIDDEN)), bias=bool(rng.integers(0, 4))))
+        elif kind == "dropout":
+            layers.append({"type": "dropout", "rate": float(rng.choice([0.2, 0.5]))})
+        elif kind == "residual":
+            layers.append({"type": "residual", "from": int(rng.choice(sources))})
+        else:
+            layers.append({"type": kind})
+    act, loss = OUTPUTS[int(rng.integers(0, len(OUTPUTS)))]
+    layers.append(dense(int(rng.integers(1, 4)) if act != "softmax" else 3, act))
+    spec = {"name": f"random-{seed}", "inputs": inputs, "layers": layers, "loss": loss}
+    if rng.integers(0, 2):
+        spec["regularization"] = {"l2": 0.01}
+    return spec
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_graphs_match_autograd_and_the_engine(tmp_path, seed):
+    """30 random mixed graphs: generated gradients (numpy; scalar for every third) against autograd and the engine."""
+    spec = random_spec(seed)
+    d = LayerDerivation(load(spec))
+    params, X, T, masks, aux = point(d, seed=seed)
+    want = grad(lambda p: oracle_loss(d.network, p, X, T, masks))(params)
+    for target in ("numpy", "scalar") if seed % 3 == 0 else ("numpy",):
+        (tmp_path / f"{target}.py").write_text(graph_model(d, target))
+        model = load_module(tmp_path / f"{target}.py", f"random_{seed}_{target}")
+        got = model.gradients(params, X, T, masks)
+        assert_close(got, {k: want[k] for k in params}, f"autograd {spec}")
+        assert_close(got, d.gradients(params, X, T, aux), f"engine {spec}")
+        fast = model.step_gradients(params, X, T, masks, None, model.Workspace(len(X)))
+        assert_close(fast, {k: want[k] for k in params}, f"step_gradients {spec}")
+
+
+@pytest.mark.slow
+def test_generated_tests_pass(tmp_path):
+    """The generated test_model.py of every spec (numpy target; scalar for three), run by pytest in a fresh process."""
+    for name in SPECS:
+        d = derivation(name)
+        for target in ("numpy", "scalar") if name in ("mixed", "residual_from_0", "bn_dropout") else ("numpy",):
+            folder = tmp_path / f"{name}_{target}"
+            folder.mkdir()
+            for file, data in graph_outputs(d, target).items():
+                (folder / file).write_bytes(data)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
+                             str(tmp_path)], check=False, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    expected = sum((folder / "test_model.py").read_text().count("\ndef test_") for folder in tmp_path.iterdir())
+    assert re.search(rf"\b{expected} passed", result.stdout), result.stdout[-2000:]

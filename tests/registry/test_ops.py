@@ -1,0 +1,97 @@
+"""The registry: SymPy derivatives, convenient forms, kinks, ranges, custom formulas."""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from symbackprop.errors import ExpressionError
+from symbackprop.registry import ops
+
+ELEMENTWISE = [n for n in ops.ACTIVATION_NAMES if not ops.activation(n).vector]
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_convenient_derivative_equals_sympy_derivative(name):
+    act = ops.activation(name)
+    x = ops.X
+    convenient = act.convenient.subs(ops.Y, act.expr)
+    truth = sp.diff(act.expr, x)  # computed here, independently of the entry
+    if convenient.has(sp.Piecewise) or truth.has(sp.Piecewise):
+        for point in (-2, -sp.Rational(1, 3), sp.Rational(1, 2), 3):
+            assert sp.simplify(convenient.subs(x, point) - truth.subs(x, point)) == 0
+    else:
+        assert sp.simplify(convenient - truth) == 0
+    f = sp.lambdify(x, act.expr)
+    d = sp.lambdify(x, convenient)
+    for v in (-1.7, -0.3, 0.4, 2.2):  # and numerically, by central differences
+        assert abs((f(v + 1e-6) - f(v - 1e-6)) / 2e-6 - d(v)) < 1e-6
+
+
+def test_textbook_forms():
+    y = ops.Y
+    assert ops.activation("sigmoid").convenient == y * (1 - y)
+    assert ops.activation("tanh").convenient == 1 - y**2
+
+
+@pytest.mark.parametrize("name,at_zero", [("relu", 0), ("leaky_relu", sp.Rational(1, 100)), ("elu", 1)])
+def test_kink_convention_is_stated_and_used(name, at_zero):
+    act = ops.activation(name)
+    assert act.kink and "0" in act.kink
+    assert act.derivative.subs(ops.X, 0) == at_zero
+    assert act.derivative_at(sp.Integer(0), act.at(sp.Integer(0))) == at_zero
+
+
+def test_parameters_are_exact():
+    act = ops.activation("leaky_relu", alpha=0.2)
+    assert act.expr.subs(ops.X, -1) == -sp.Rational(1, 5)
+    with pytest.raises(TypeError):
+        ops.activation("sigmoid", alpha=1)
+    with pytest.raises(TypeError):
+        ops.activation("elu", beta=1)
+
+
+def test_custom_activation_is_differentiated_by_sympy():
+    act = ops.custom_activation("x*sigmoid(x)")
+    x = ops.X
+    assert sp.simplify(act.derivative - sp.diff(x / (1 + sp.exp(-x)), x)) == 0
+    assert act.name == "custom"
+
+
+@pytest.mark.parametrize("text", [
+    "__import__('os').system('echo hacked')", "x.__class__", "open('/etc/passwd')", "lambda: 1",
+    "[x for x in ()]", "9**9**9", "x if x else 1", "y + 1", "", "(" * 300 + "x" + ")" * 300, "x; 1",
+    "exp(x, 2)", "'text'", "True + x",
+])
+def test_unsafe_or_bad_formulas_are_rejected(text):
+    with pytest.raises(ExpressionError):
+        ops.custom_activation(text)
+
+
+def test_formula_without_x_is_rejected():
+    with pytest.raises(ExpressionError, match="does not depend on x"):
+        ops.custom_activation("3")
+
+
+def test_loss_ranges():
+    pairs = set(ops.allowed_pairs())
+    assert ("sigmoid", "binary_cross_entropy") in pairs
+    assert ("softmax", "categorical_cross_entropy") in pairs
+    assert ("identity", "binary_cross_entropy") not in pairs
+    assert ("sigmoid", "categorical_cross_entropy") not in pairs
+
+
+def test_losses_match_their_definitions_numerically():
+    a = sp.symbols("a1:4", real=True)
+    t = sp.symbols("t1:4", real=True)
+    av, tv = np.array([0.2, 0.5, 0.3]), np.array([0.0, 1.0, 0.0])
+    expected = {
+        "half_sse": 0.5 * np.sum((av - tv) ** 2),
+        "sse": np.sum((av - tv) ** 2),
+        "mse": np.mean((av - tv) ** 2),
+        "binary_cross_entropy": -np.sum(tv * np.log(av) + (1 - tv) * np.log(1 - av)),
+        "categorical_cross_entropy": -np.sum(tv * np.log(av)),
+    }
+    for name, value in expected.items():
+        e = ops.LOSSES[name](a, t)
+        got = float(e.subs(dict(zip(a, av))).subs(dict(zip(t, tv))))
+        assert got == pytest.approx(value, rel=1e-12)
