@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import __version__
-from .codegen import code_names, code_outputs
+from .codegen import code_names, code_outputs, code_precheck
 from .engine.derive import Derivation, derive
 from .engine.verify import MODES
 from .errors import SymbackpropError
@@ -37,7 +37,7 @@ class Output:
 
 
 DERIVE_OUTPUTS: list[Output] = [
-    Output("code", code_names, code_outputs),  # model.py and test_model.py (--target numpy|scalar), model_xp.py (array-api)
+    Output("code", code_names, code_outputs, code_precheck),  # model.py and test_model.py (--target numpy|scalar), model_xp.py (array-api)
     Output("documents", document_names, document_outputs, check_tex_engine),  # derivation.tex/.md/.pdf
 ]
 """Further outputs of ``derive -o DIR`` beside gradients.json and gradients.txt."""
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_derive(args: argparse.Namespace) -> int:
     network = load(args.spec if args.spec else SEED_SPEC)  # refuse a bad spec, folder or TeX before any work
+    args.network = network  # the prechecks of the outputs read it
     outputs = DERIVE_OUTPUTS if args.output else []
     names = ["gradients.json", "gradients.txt"]
     for output in outputs:

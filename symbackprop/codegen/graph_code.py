@@ -798,9 +798,14 @@ def graph_test(d) -> str:
     return _render("graph_test_model.py.j2", ctx)
 
 
-def graph_outputs(d, target: str = "numpy") -> dict[str, bytes]:
-    """``model.py`` and ``test_model.py`` for ``derive -o`` (``target`` numpy or scalar)."""
+def check_target(target: str) -> None:
+    """Refuse, in one line, a target that graphs of layers do not have (array-api)."""
     if target == "array-api":
         raise SpecError("--target", "array-api is not generated yet for networks with batchnorm, layernorm, "
                         "dropout, residual or regularization", "use --target numpy or --target scalar")
+
+
+def graph_outputs(d, target: str = "numpy") -> dict[str, bytes]:
+    """``model.py`` and ``test_model.py`` for ``derive -o`` (``target`` numpy or scalar)."""
+    check_target(target)
     return {"model.py": graph_model(d, target).encode(), "test_model.py": graph_test(d).encode()}

@@ -562,6 +562,16 @@ def code_names(args: Namespace) -> tuple[str, ...]:
     return ("model.py", "test_model.py")
 
 
+def code_precheck(args: Namespace) -> None:
+    """Before any work: refuse a target that ``args.network`` (the loaded spec, when set) has no code for."""
+    from ..spec.graph import GraphNetwork
+
+    if isinstance(getattr(args, "network", None), GraphNetwork):
+        from .graph_code import check_target
+
+        check_target(getattr(args, "target", "numpy") or "numpy")
+
+
 def code_outputs(d: Derivation, args: Namespace) -> dict[str, bytes]:
     """``model.py`` (``args.target``: numpy or scalar) and ``test_model.py`` for ``derive -o``;
     with ``array-api``, ``model_xp.py`` and ``test_model_xp.py`` (:mod:`symbackprop.codegen.array_api`)."""

@@ -268,6 +268,19 @@ def test_code_outputs_dispatch_and_array_api_refusal():
     assert "\n" not in str(info.value)
 
 
+def test_cli_refuses_array_api_for_a_graph_before_any_work(tmp_path, capsys):
+    """derive -o with --target array-api on a graph spec: exit 2, one line, nothing written."""
+    from symbackprop import cli
+
+    spec = tmp_path / "graph.yaml"
+    spec.write_text("inputs: 2\nlayers:\n  - {units: 3, activation: relu}\n  - {type: batchnorm}\n"
+                    "  - {units: 1, activation: sigmoid}\nloss: binary_cross_entropy\n")
+    assert cli.main(["derive", str(spec), "-o", str(tmp_path / "out"), "--target", "array-api", "--no-pdf"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "array-api" in err and "--target numpy" in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_generated_numpy_code_copies_the_registry_functions():
     """The registry's NumPy functions appear verbatim (inspect.getsource) in model.py."""
     import inspect
