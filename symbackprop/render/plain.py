@@ -90,7 +90,7 @@ class PlainPrinter(StrPrinter):
     def _print_Piecewise(self, expr):
         parts = []
         for value, cond in expr.args:
-            text = self.parenthesize(value, PRECEDENCE["Mul"])
+            text = self.parenthesize(value, PRECEDENCE["Add"], strict=True)
             if cond == sp.true:
                 parts.append(f"else {text}")
             else:
