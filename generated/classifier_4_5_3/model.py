@@ -131,7 +131,7 @@ def backward(params, cache, T, grads=None, ws=None, scale=1.0):
     # db2 = sum of delta2 over the batch (ones @ delta2)   [∂L/∂b⁽²⁾ⱼ = δ⁽²⁾ⱼ]
     db2 = grads["b2"]
     np.matmul(ws.ones, delta2, out=db2)
-    # delta1 = (delta2 W2) * f1'(z1)   [δ⁽¹⁾ⱼ = (1 - a⁽¹⁾ⱼ) a⁽¹⁾ⱼ Σₖ W⁽²⁾ₖⱼ δ⁽²⁾ₖ]
+    # delta1 = (delta2 W2) * f1'(z1)   [δ⁽¹⁾ⱼ = a⁽¹⁾ⱼ (1 - a⁽¹⁾ⱼ) Σₖ W⁽²⁾ₖⱼ δ⁽²⁾ₖ]
     delta1 = np.matmul(delta2, W2, out=ws.delta1)
     delta1 *= (1 - a1)*a1
     # dW1 = delta1ᵀ X   [∂L/∂W⁽¹⁾ⱼₖ = δ⁽¹⁾ⱼ xₖ]

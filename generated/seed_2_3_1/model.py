@@ -107,7 +107,7 @@ def backward(params, cache, T, grads=None, ws=None, scale=1.0):
     a1 = cache["a1"]
     W2 = params["W2"]
     a2 = cache["a2"]
-    # delta2 = scale * dE/dz2 / batch   [δ⁽²⁾ⱼ = (1 - a⁽²⁾ⱼ) (a⁽²⁾ⱼ - yⱼ) a⁽²⁾ⱼ]  (dE/da times the activation derivative)
+    # delta2 = scale * dE/dz2 / batch   [δ⁽²⁾ⱼ = a⁽²⁾ⱼ (1 - a⁽²⁾ⱼ) (a⁽²⁾ⱼ - yⱼ)]  (dE/da times the activation derivative)
     delta2 = np.multiply((1 - a2)*(a2 - T)*a2, scale / batch, out=ws.delta2)
     # dW2 = delta2ᵀ a1   [∂L/∂W⁽²⁾ⱼₖ = a⁽¹⁾ₖ δ⁽²⁾ⱼ]
     dW2 = grads["W2"]
@@ -115,7 +115,7 @@ def backward(params, cache, T, grads=None, ws=None, scale=1.0):
     # db2 = sum of delta2 over the batch (ones @ delta2)   [∂L/∂b⁽²⁾ⱼ = δ⁽²⁾ⱼ]
     db2 = grads["b2"]
     np.matmul(ws.ones, delta2, out=db2)
-    # delta1 = (delta2 W2) * f1'(z1)   [δ⁽¹⁾ⱼ = (1 - a⁽¹⁾ⱼ) a⁽¹⁾ⱼ Σₖ W⁽²⁾ₖⱼ δ⁽²⁾ₖ]
+    # delta1 = (delta2 W2) * f1'(z1)   [δ⁽¹⁾ⱼ = a⁽¹⁾ⱼ (1 - a⁽¹⁾ⱼ) Σₖ W⁽²⁾ₖⱼ δ⁽²⁾ₖ]
     delta1 = np.matmul(delta2, W2, out=ws.delta1)
     delta1 *= (1 - a1)*a1
     # dW1 = delta1ᵀ X   [∂L/∂W⁽¹⁾ⱼₖ = δ⁽¹⁾ⱼ xₖ]

@@ -90,7 +90,7 @@ class PlainPrinter(StrPrinter):
     def _print_Piecewise(self, expr):
         parts = []
         for value, cond in expr.args:
-            text = self.parenthesize(value, PRECEDENCE["Add"], strict=True)
+            text = self.parenthesize(value, PRECEDENCE["Add"])
             if cond == sp.true:
                 parts.append(f"else {text}")
             else:
@@ -187,7 +187,39 @@ class UnicodePrinter(PlainPrinter):
         return super()._print_Pow(expr, rational).replace("**", "^")
 
     def _print_Mul(self, expr):
-        return super()._print_Mul(expr).replace("*", " ")
+        """Juxtaposed factors in textbook order (a (1 - a) Σ ..., cases before sums), one fraction bar."""
+        if expr.could_extract_minus_sign():
+            return "-" + self.parenthesize(-expr, PRECEDENCE["Mul"], strict=True)
+        num, den = [], []
+        for f in expr.as_ordered_factors():
+            if f.is_Pow and f.exp.is_Rational and f.exp.is_negative:
+                den.append(f.base ** -f.exp)
+            elif f.is_Rational and f.q != 1:
+                num += [sp.Integer(f.p)] if f.p != 1 else []
+                den.append(sp.Integer(f.q))
+            else:
+                num.append(f)
+        self._factor_depth += 1
+        try:
+            top = " ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in sorted(num, key=self._rank)) or "1"
+            bottom = " ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in den)
+        finally:
+            self._factor_depth -= 1
+        if not den:
+            return top
+        return f"{top}/{bottom if len(den) == 1 and not den[0].is_Mul else f'({bottom})'}"
+
+    @staticmethod
+    def _rank(f) -> int:
+        if f.is_Number:
+            return 0
+        if isinstance(f, sp.Sum):
+            return 4
+        if isinstance(f, sp.Piecewise):
+            return 3
+        if isinstance(f, sp.Add) or (isinstance(f, sp.Pow) and not f.exp.is_negative):
+            return 2
+        return 1
 
 
 def plain(expr) -> str:
