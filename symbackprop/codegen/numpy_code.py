@@ -339,10 +339,12 @@ def scalar_context(d: Derivation, notation: str | None = None) -> dict:
     body = "\n".join(line for _, block in backward for line in block)
     candidates = unpack + [f"{n} = cache[\"{n}\"]" for n in cache_names] + inputs + targets
     backward_unpack = [line for line in candidates if re.search(rf"\b{line.split(' = ')[0]}\b", body)]
+    eq = Comments(d, notation).equation
+    forward_comments = [f"{eq('z', l)}, {eq('a', l)}" for l in range(1, L + 1)]
     ctx = _common(d, notation)
     ctx["target_note"] = ("Scalar form: one formula per weight, after common-subexpression "
                           "elimination; every formula works on floats and on arrays (a batch).")
-    ctx.update(unpack=unpack, inputs=inputs, targets=targets, scalar_forward=forward, scalar_backward=backward,
+    ctx.update(unpack=unpack, inputs=inputs, targets=targets, scalar_forward=forward, forward_comments=forward_comments, scalar_backward=backward,
                grads=grads, helpers=_helpers(helpers | {"softmax"} if net.layers[-1].activation.vector
                                               else helpers),
                loss_call=loss_call, loss_comment=loss_comment, loss_helper=loss_helper,
