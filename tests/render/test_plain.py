@@ -110,3 +110,18 @@ def test_code_comments_speak_the_profile(name, z, a, weight):
     header = "\n".join(c.header())
     assert "z{l}[:, j]" in header and z.replace("⁽¹⁾", "⁽ˡ⁾").replace("ⱼ", "ⱼ₊₁") in header
     assert ("Δ" in header) == (name == "aima")  # aima's Delta = -delta is spelled out
+
+
+def test_gradients_txt_per_layer_entries_are_textbook_recursions():
+    """Above the listing size gradients.txt gives each layer's index form: the Wikipedia recursion
+    delta_j = phi'(net_j) sum_k w_{jk} delta_k (here tanh: 1 - o_j^2) and dE/dw_{kj} = o_k delta_j."""
+    from symbackprop import derive
+    from symbackprop.render.textreport import gradients_text
+
+    d = derive({"name": "wide", "inputs": 8, "layers": [{"units": 8, "activation": "tanh"},
+                                                         {"units": 2, "activation": "identity"}],
+                "loss": "half_sse", "notation": "wikipedia"}, verify=False)
+    text = gradients_text(d)
+    assert "δ⁽¹⁾ⱼ = (1 - o⁽¹⁾ⱼ²) Σₖ w⁽²⁾ⱼₖ δ⁽²⁾ₖ" in text
+    assert "∂E/∂w⁽²⁾ₖⱼ = o⁽¹⁾ₖ δ⁽²⁾ⱼ" in text and "δ⁽²⁾ⱼ = o⁽²⁾ⱼ - tⱼ" in text
+    assert not RAW.search(text)
