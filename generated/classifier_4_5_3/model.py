@@ -14,6 +14,7 @@ are 0-based, the document's 1-based:
     a{l}[:, j]        a⁽ˡ⁾ⱼ₊₁                activation
     delta{l}[:, j]    δ⁽ˡ⁾ⱼ₊₁ = ∂L/∂z⁽ˡ⁾ⱼ₊₁  error term, times scale / batch in backward()
     X[:, k], T[:, j]  xₖ₊₁, yⱼ₊₁             input, target
+The per-sample loss E of this code is the document's L.
 Loss: the mean over the batch of the per-sample loss E (categorical cross-entropy).
 The deltas assume that the targets sum to one (one-hot or a probability vector).
 """

@@ -72,6 +72,8 @@ class Comments:
         lines = [f"Names: code name -> symbol of the derivation document ({p.name} notation); code indices",
                  "are 0-based, the document's 1-based:"]
         lines += [f"    {code.ljust(width)}  {sym.ljust(symbol_width)}  {meaning}".rstrip() for code, sym, meaning in rows]
+        if self.loss != "E":
+            lines.append(f"The per-sample loss E of this code is the document's {self.loss}.")
         if p.delta != p.gradient_delta:
             Delta = self.printer.stem("Delta")
             lines.append(f"The document's {Delta}{'ⱼ'} is -{self.symbol('delta', None, ['j'])} (the {words['delta']}, "
