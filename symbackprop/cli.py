@@ -121,7 +121,7 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         if args.output:
             stage("gradients.json, gradients.txt")
             files = {"gradients.json": report.encode(),
-                     "gradients.txt": gradients_text(d, per_weight=args.per_weight).encode()}
+                     "gradients.txt": gradients_text(d, per_weight=args.per_weight, notation=args.notation).encode()}
             for output in outputs:
                 stage(output.label)
                 files.update(output.write(d, args))

@@ -21,7 +21,7 @@ def test_refuses_to_overwrite_a_user_file(tmp_path, capsys):
 def test_force_overwrites_and_regeneration_is_allowed(tmp_path):
     (tmp_path / "gradients.txt").write_text("my notes")
     assert main(["derive", "--no-pdf", "-o", str(tmp_path), "--force"]) == 0
-    assert "dE/dW1_1_1" in (tmp_path / "gradients.txt").read_text()
+    assert "∂L/∂W⁽¹⁾₁₁ = δ⁽¹⁾₁ x₁" in (tmp_path / "gradients.txt").read_text()
     assert main(["derive", "--no-pdf", "-o", str(tmp_path)]) == 0  # its own files: fine
 
 

@@ -6,8 +6,15 @@ needs only NumPy at run time.  Vectorized matrix form: each block prints one equ
 Layout: a batch is a matrix with one sample per row.  X has shape (batch, 3),
 T has shape (batch, 2); W{l} has shape (units of layer l, units of layer l-1)
 and b{l} has shape (units of layer l,).
-Indices: code indices are 0-based, the document's are 1-based, so W1[j, k] here is
-W^{(1)}_{j+1,k+1} in the derivation document.
+Names: code name -> symbol of the derivation document (seed notation); code indices
+are 0-based, the document's 1-based:
+    W{l}[j, k]        W⁽ˡ⁾ⱼ₊₁,ₖ₊₁            weight from unit k+1 of layer l-1 to unit j+1 of layer l
+    b{l}[j]           b⁽ˡ⁾ⱼ₊₁                bias
+    z{l}[:, j]        z⁽ˡ⁾ⱼ₊₁                pre-activation
+    a{l}[:, j]        a⁽ˡ⁾ⱼ₊₁                activation
+    delta{l}[:, j]    δ⁽ˡ⁾ⱼ₊₁ = ∂L/∂z⁽ˡ⁾ⱼ₊₁  error term, times scale / batch in backward()
+    X[:, k], T[:, j]  xₖ₊₁, yⱼ₊₁             input, target
+The per-sample loss E of this code is the document's L.
 Loss: the mean over the batch of the per-sample loss E (mean squared error over the outputs).
 """
 
@@ -78,19 +85,19 @@ def forward(params, X, ws=None):
     W2 = params["W2"]
     b2 = params["b2"]
     W3 = params["W3"]
-    # z1 = X W1^T + b1   [z1[j] = b1[j] + Sum(W1[j, k]*x[k], (k, 1, n0))]
+    # z1 = X W1ᵀ + b1   [z⁽¹⁾ⱼ = b⁽¹⁾ⱼ + Σₖ W⁽¹⁾ⱼₖ xₖ]
     z1 = np.matmul(X, W1.T, out=ws.z1)
     z1 += b1
-    # a1 = relu(z1)   [a1[j] = f1(z1[j])]
+    # a1 = relu(z1)   [a⁽¹⁾ⱼ = relu(z⁽¹⁾ⱼ)]
     a1 = relu(z1, out=ws.a1)
-    # z2 = a1 W2^T + b2   [z2[j] = b2[j] + Sum(W2[j, k]*a1[k], (k, 1, n1))]
+    # z2 = a1 W2ᵀ + b2   [z⁽²⁾ⱼ = b⁽²⁾ⱼ + Σₖ W⁽²⁾ⱼₖ a⁽¹⁾ₖ]
     z2 = np.matmul(a1, W2.T, out=ws.z2)
     z2 += b2
-    # a2 = tanh(z2)   [a2[j] = f2(z2[j])]
+    # a2 = tanh(z2)   [a⁽²⁾ⱼ = tanh(z⁽²⁾ⱼ)]
     a2 = tanh(z2, out=ws.a2)
-    # z3 = a2 W3^T   [z3[j] = Sum(W3[j, k]*a2[k], (k, 1, n2))]
+    # z3 = a2 W3ᵀ   [z⁽³⁾ⱼ = Σₖ W⁽³⁾ⱼₖ a⁽²⁾ₖ]
     z3 = np.matmul(a2, W3.T, out=ws.z3)
-    # a3 = identity(z3)   [a3[j] = f3(z3[j])]
+    # a3 = identity(z3)   [a⁽³⁾ⱼ = identity(z⁽³⁾ⱼ)]
     a3 = z3
     return a3, {"X": X, "z1": z1, "a1": a1, "z2": z2, "a2": a2, "z3": z3, "a3": a3}
 
@@ -113,27 +120,27 @@ def backward(params, cache, T, grads=None, ws=None, scale=1.0):
     a2 = cache["a2"]
     W3 = params["W3"]
     a3 = cache["a3"]
-    # delta3 = scale * dE/dz3 / batch   [delta3[j] = (2*a3[j] - 2*t[j])/n3]  (the output delta simplifies to a - t)
+    # delta3 = scale * dE/dz3 / batch   [δ⁽³⁾ⱼ = a⁽³⁾ⱼ - yⱼ]  (the output delta simplifies to a - t)
     delta3 = np.multiply(a3 - T, scale / batch, out=ws.delta3)
-    # dW3 = delta3^T a2   [dE/dW3[j, k] = delta3[j] * a2[k]]
+    # dW3 = delta3ᵀ a2   [∂L/∂W⁽³⁾ⱼₖ = a⁽²⁾ₖ δ⁽³⁾ⱼ]
     dW3 = grads["W3"]
     np.matmul(delta3.T, a2, out=dW3)
-    # delta2 = (delta3 W3) * f2'(z2)   [delta2[j] = (1 - a2[j]**2)*Sum(W3[k, j]*delta3[k], (k, 1, n3))]
+    # delta2 = (delta3 W3) * f2'(z2)   [δ⁽²⁾ⱼ = (1 - a⁽²⁾ⱼ²) Σₖ W⁽³⁾ₖⱼ δ⁽³⁾ₖ]
     delta2 = np.matmul(delta3, W3, out=ws.delta2)
     delta2 *= 1 - a2**2
-    # dW2 = delta2^T a1   [dE/dW2[j, k] = delta2[j] * a1[k]]
+    # dW2 = delta2ᵀ a1   [∂L/∂W⁽²⁾ⱼₖ = a⁽¹⁾ₖ δ⁽²⁾ⱼ]
     dW2 = grads["W2"]
     np.matmul(delta2.T, a1, out=dW2)
-    # db2 = sum of delta2 over the batch (ones @ delta2)   [dE/db2[j] = delta2[j]]
+    # db2 = sum of delta2 over the batch (ones @ delta2)   [∂L/∂b⁽²⁾ⱼ = δ⁽²⁾ⱼ]
     db2 = grads["b2"]
     np.matmul(ws.ones, delta2, out=db2)
-    # delta1 = (delta2 W2) * f1'(z1)   [delta1[j] = Piecewise((0, z1[j] <= 0), (1, True))*Sum(W2[k, j]*delta2[k], (k, 1, n2))]
+    # delta1 = (delta2 W2) * f1'(z1)   [δ⁽¹⁾ⱼ = (0 if z⁽¹⁾ⱼ ≤ 0 else 1) Σₖ W⁽²⁾ₖⱼ δ⁽²⁾ₖ]
     delta1 = np.matmul(delta2, W2, out=ws.delta1)
     delta1 *= (np.greater(z1, 0))
-    # dW1 = delta1^T X   [dE/dW1[j, k] = delta1[j] * x[k]]
+    # dW1 = delta1ᵀ X   [∂L/∂W⁽¹⁾ⱼₖ = δ⁽¹⁾ⱼ xₖ]
     dW1 = grads["W1"]
     np.matmul(delta1.T, X, out=dW1)
-    # db1 = sum of delta1 over the batch (ones @ delta1)   [dE/db1[j] = delta1[j]]
+    # db1 = sum of delta1 over the batch (ones @ delta1)   [∂L/∂b⁽¹⁾ⱼ = δ⁽¹⁾ⱼ]
     db1 = grads["b1"]
     np.matmul(ws.ones, delta1, out=db1)
     return grads

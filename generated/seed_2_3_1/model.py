@@ -6,8 +6,15 @@ needs only NumPy at run time.  Vectorized matrix form: each block prints one equ
 Layout: a batch is a matrix with one sample per row.  X has shape (batch, 2),
 T has shape (batch, 1); W{l} has shape (units of layer l, units of layer l-1)
 and b{l} has shape (units of layer l,).
-Indices: code indices are 0-based, the document's are 1-based, so W1[j, k] here is
-W^{(1)}_{j+1,k+1} in the derivation document.
+Names: code name -> symbol of the derivation document (seed notation); code indices
+are 0-based, the document's 1-based:
+    W{l}[j, k]        W⁽ˡ⁾ⱼ₊₁,ₖ₊₁            weight from unit k+1 of layer l-1 to unit j+1 of layer l
+    b{l}[j]           b⁽ˡ⁾ⱼ₊₁                bias
+    z{l}[:, j]        z⁽ˡ⁾ⱼ₊₁                pre-activation
+    a{l}[:, j]        a⁽ˡ⁾ⱼ₊₁                activation
+    delta{l}[:, j]    δ⁽ˡ⁾ⱼ₊₁ = ∂L/∂z⁽ˡ⁾ⱼ₊₁  error term, times scale / batch in backward()
+    X[:, k], T[:, j]  xₖ₊₁, yⱼ₊₁             input, target
+The per-sample loss E of this code is the document's L.
 Loss: the mean over the batch of the per-sample loss E (half the sum of squared errors).
 """
 
@@ -73,15 +80,15 @@ def forward(params, X, ws=None):
     b1 = params["b1"]
     W2 = params["W2"]
     b2 = params["b2"]
-    # z1 = X W1^T + b1   [z1[j] = b1[j] + Sum(W1[j, k]*x[k], (k, 1, n0))]
+    # z1 = X W1ᵀ + b1   [z⁽¹⁾ⱼ = b⁽¹⁾ⱼ + Σₖ W⁽¹⁾ⱼₖ xₖ]
     z1 = np.matmul(X, W1.T, out=ws.z1)
     z1 += b1
-    # a1 = sigmoid(z1)   [a1[j] = f1(z1[j])]
+    # a1 = sigmoid(z1)   [a⁽¹⁾ⱼ = sigmoid(z⁽¹⁾ⱼ)]
     a1 = sigmoid(z1, out=ws.a1)
-    # z2 = a1 W2^T + b2   [z2[j] = b2[j] + Sum(W2[j, k]*a1[k], (k, 1, n1))]
+    # z2 = a1 W2ᵀ + b2   [z⁽²⁾ⱼ = b⁽²⁾ⱼ + Σₖ W⁽²⁾ⱼₖ a⁽¹⁾ₖ]
     z2 = np.matmul(a1, W2.T, out=ws.z2)
     z2 += b2
-    # a2 = sigmoid(z2)   [a2[j] = f2(z2[j])]
+    # a2 = sigmoid(z2)   [a⁽²⁾ⱼ = sigmoid(z⁽²⁾ⱼ)]
     a2 = sigmoid(z2, out=ws.a2)
     return a2, {"X": X, "z1": z1, "a1": a1, "z2": z2, "a2": a2}
 
@@ -101,21 +108,21 @@ def backward(params, cache, T, grads=None, ws=None, scale=1.0):
     a1 = cache["a1"]
     W2 = params["W2"]
     a2 = cache["a2"]
-    # delta2 = scale * dE/dz2 / batch   [delta2[j] = (1 - a2[j])*(a2[j] - t[j])*a2[j]]  (dE/da times the activation derivative)
+    # delta2 = scale * dE/dz2 / batch   [δ⁽²⁾ⱼ = a⁽²⁾ⱼ (1 - a⁽²⁾ⱼ) (a⁽²⁾ⱼ - yⱼ)]  (dE/da times the activation derivative)
     delta2 = np.multiply((1 - a2)*(a2 - T)*a2, scale / batch, out=ws.delta2)
-    # dW2 = delta2^T a1   [dE/dW2[j, k] = delta2[j] * a1[k]]
+    # dW2 = delta2ᵀ a1   [∂L/∂W⁽²⁾ⱼₖ = a⁽¹⁾ₖ δ⁽²⁾ⱼ]
     dW2 = grads["W2"]
     np.matmul(delta2.T, a1, out=dW2)
-    # db2 = sum of delta2 over the batch (ones @ delta2)   [dE/db2[j] = delta2[j]]
+    # db2 = sum of delta2 over the batch (ones @ delta2)   [∂L/∂b⁽²⁾ⱼ = δ⁽²⁾ⱼ]
     db2 = grads["b2"]
     np.matmul(ws.ones, delta2, out=db2)
-    # delta1 = (delta2 W2) * f1'(z1)   [delta1[j] = (1 - a1[j])*a1[j]*Sum(W2[k, j]*delta2[k], (k, 1, n2))]
+    # delta1 = (delta2 W2) * f1'(z1)   [δ⁽¹⁾ⱼ = a⁽¹⁾ⱼ (1 - a⁽¹⁾ⱼ) Σₖ W⁽²⁾ₖⱼ δ⁽²⁾ₖ]
     delta1 = np.matmul(delta2, W2, out=ws.delta1)
     delta1 *= (1 - a1)*a1
-    # dW1 = delta1^T X   [dE/dW1[j, k] = delta1[j] * x[k]]
+    # dW1 = delta1ᵀ X   [∂L/∂W⁽¹⁾ⱼₖ = δ⁽¹⁾ⱼ xₖ]
     dW1 = grads["W1"]
     np.matmul(delta1.T, X, out=dW1)
-    # db1 = sum of delta1 over the batch (ones @ delta1)   [dE/db1[j] = delta1[j]]
+    # db1 = sum of delta1 over the batch (ones @ delta1)   [∂L/∂b⁽¹⁾ⱼ = δ⁽¹⁾ⱼ]
     db1 = grads["b1"]
     np.matmul(ws.ones, delta1, out=db1)
     return grads

@@ -20,7 +20,8 @@ from ..engine import general
 from ..engine.derive import Derivation
 from ..registry import ops
 from ..registry.stable import sigmoid, stabilize
-from .numpy_code import CodePrinter, _common, _eq, _Names, _render, generated_test_context
+from .comments import Comments
+from .numpy_code import CodePrinter, _common, _Names, _render, generated_test_context
 
 XP_ACTIVATIONS = ops.ARRAY_API_ACTIVATIONS
 XP_LOSSES_FROM_LOGITS = ops.ARRAY_API_LOSSES_FROM_LOGITS
@@ -133,9 +134,11 @@ def _loss_code(d: Derivation) -> tuple[str, str, str | None]:
     return f"({text})[..., 0]", net.loss.title, None
 
 
-def xp_context(d: Derivation) -> dict:
-    """Statements of the forward and backward pass in Array API form, from the general form."""
+def xp_context(d: Derivation, notation: str | None = None) -> dict:
+    """Statements of the forward and backward pass in Array API form, from the general form; each
+    block's comment prints its equation in the document's notation (``notation``, else the spec's)."""
     printer = xp_printer()
+    eq = Comments(d, notation).equation
     helpers: set[str] = set()
     net, L = d.network, d.L
     forward, backward = [], []
@@ -146,9 +149,9 @@ def xp_context(d: Derivation) -> dict:
         bias = f" + b{l}" if form.dz_db is not None else ""
         call, used = _activation_code(act, printer, f"z{l}")
         helpers |= used
-        forward.append([f"# z{l} = {prev} W{l}^T{bias}   [{_eq(f'z{l}[j]', form.z)}]",
+        forward.append([f"# z{l} = {prev} W{l}ᵀ{bias}   [{eq('z', l)}]",
                         f"z{l} = {prev} @ W{l}.T{bias}",
-                        f"# a{l} = {act.describe()}(z{l})   [a{l}[j] = f{l}(z{l}[j])]",
+                        f"# a{l} = {act.describe()}(z{l})   [{eq('a', l)}]",
                         f"a{l} = {call}"])
         prev = f"a{l}"
     for l in range(L, 0, -1):
@@ -158,7 +161,7 @@ def xp_context(d: Derivation) -> dict:
             why = "the output delta simplifies to a - t" if d.simplifies_to_error \
                 else "dE/da times the activation derivative"
             expr = stabilize(delta)
-            lines = [f"# delta{l} = scale * dE/dz{l} / batch   [{_eq(f'delta{l}[j]', form.delta)}]  ({why})",
+            lines = [f"# delta{l} = scale * dE/dz{l} / batch   [{eq('delta', l)}]  ({why})",
                      f"delta{l} = ({printer.doprint(expr)}) * (scale / batch)"]
         else:
             sums = [f for f in sp.Mul.make_args(delta) if isinstance(f, sp.Sum)]
@@ -167,17 +170,17 @@ def xp_context(d: Derivation) -> dict:
             rest = stabilize(delta / sums[0])
             product = printer.doprint(sums[0])  # "(delta{l+1} @ W{l+1})"
             expr = sp.Symbol(product) * rest
-            lines = [f"# delta{l} = (delta{l + 1} W{l + 1}) * f{l}'(z{l})   [{_eq(f'delta{l}[j]', form.delta)}]",
+            lines = [f"# delta{l} = (delta{l + 1} W{l + 1}) * f{l}'(z{l})   [{eq('delta', l)}]",
                      f"delta{l} = {printer.doprint(expr)}"]
             helpers |= {"sigmoid"} if rest.has(sigmoid) else set()
         helpers |= {"sigmoid"} if stabilize(delta).has(sigmoid) else set()
         local = printer.doprint(form.dz_dW)
-        lines += [f"# dW{l} = delta{l}^T {local}   [dE/dW{l}[j, k] = delta{l}[j] * {sp.sstr(form.dz_dW)}]",
+        lines += [f"# dW{l} = delta{l}ᵀ {local}   [{eq('W', l)}]",
                   f"grads[\"W{l}\"] = delta{l}.T @ {local}"]
         if form.dz_db is not None:
             if form.dz_db != 1:
                 raise ValueError(f"unexpected bias derivative {form.dz_db}")
-            lines += [f"# db{l} = sum of delta{l} over the batch   [dE/db{l}[j] = delta{l}[j]]",
+            lines += [f"# db{l} = sum of delta{l} over the batch   [{eq('b', l)}]",
                       f"grads[\"b{l}\"] = xp.sum(delta{l}, axis=0)"]
         backward.append(lines)
     loss_call, loss_comment, loss_helper = _loss_code(d)
@@ -187,7 +190,7 @@ def xp_context(d: Derivation) -> dict:
         unpack += [f"{name} = {source}" for name, source in
                    ((f"W{l}", f"params[\"W{l}\"]"), (f"z{l}", f"cache[\"z{l}\"]"), (f"a{l}", f"cache[\"a{l}\"]"))
                    if re.search(rf"\b{name}\b", body)]
-    ctx = _common(d)
+    ctx = _common(d, notation)
     ctx["target_note"] = ("Array API form: each block prints one equation of the general index form (the "
                           "comment in brackets); the standard's functions only.")
     ctx.update(forward=forward, backward=backward, backward_unpack=unpack, helpers=_helpers(helpers),
@@ -195,9 +198,9 @@ def xp_context(d: Derivation) -> dict:
     return ctx
 
 
-def xp_model(d: Derivation) -> str:
+def xp_model(d: Derivation, notation: str | None = None) -> str:
     """model_xp.py: Array API training code."""
-    return _render("model_xp.py.j2", xp_context(d))
+    return _render("model_xp.py.j2", xp_context(d, notation))
 
 
 def xp_test(d: Derivation) -> str:

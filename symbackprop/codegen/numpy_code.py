@@ -27,6 +27,7 @@ from ..engine.derive import Derivation
 from ..errors import SpecError
 from ..registry import ops
 from ..registry.stable import sigmoid, stability_limit, stability_note, stabilize
+from .comments import Comments, name_header
 
 SCALAR_LIMIT = 2000
 """Most parameters the scalar target prints one formula for."""
@@ -157,7 +158,7 @@ def _loss_code(d: Derivation, printer: CodePrinter) -> tuple[str, str, str | Non
     return f"({text})[..., 0]", net.loss.title, None
 
 
-def _common(d: Derivation) -> dict:
+def _common(d: Derivation, notation: str | None = None) -> dict:
     net = d.network
     opt = net.optimizer
     sizes = net.sizes
@@ -185,6 +186,7 @@ def _common(d: Derivation) -> dict:
         "target_note": "",
         "stability_note": stability_note(d.network),
         "target_constraint": d.target_constraint,
+        "names": name_header(d, notation),
     }
 
 
@@ -204,14 +206,11 @@ def _render(template: str, context: dict) -> str:
 # ----------------------------------------------------------------------------- numpy target
 
 
-def _eq(lhs: str, rhs: sp.Expr) -> str:
-    """An equation of the general form as one comment line."""
-    return f"{lhs} = {sp.sstr(rhs)}"
-
-
-def numpy_context(d: Derivation) -> dict:
-    """Statements of the vectorized forward and backward pass, from the general form."""
+def numpy_context(d: Derivation, notation: str | None = None) -> dict:
+    """Statements of the vectorized forward and backward pass, from the general form; each block's
+    comment prints its equation in the document's notation (``notation``, else the spec's)."""
     printer = array_printer()
+    eq = Comments(d, notation).equation
     helpers: set[str] = set()
     net, L = d.network, d.L
     forward, backward = [], []
@@ -220,13 +219,13 @@ def numpy_context(d: Derivation) -> dict:
         form = d.general.layers[l]
         act = net.layers[l - 1].activation
         bias = f" + b{l}" if form.dz_db is not None else ""
-        lines = [f"# z{l} = {prev} W{l}^T{bias}   [{_eq(f'z{l}[j]', form.z)}]",
+        lines = [f"# z{l} = {prev} W{l}ᵀ{bias}   [{eq('z', l)}]",
                  f"z{l} = np.matmul({prev}, W{l}.T, out=ws.z{l})"]
         if form.dz_db is not None:
             lines.append(f"z{l} += b{l}")
         call, used = _activation_code(act, printer, f"z{l}", f"ws.a{l}")
         helpers |= used
-        lines += [f"# a{l} = {act.describe()}(z{l})   [a{l}[j] = f{l}(z{l}[j])]", f"a{l} = {call}"]
+        lines += [f"# a{l} = {act.describe()}(z{l})   [{eq('a', l)}]", f"a{l} = {call}"]
         forward.append(lines)
         prev = f"a{l}"
     for l in range(L, 0, -1):
@@ -237,7 +236,7 @@ def numpy_context(d: Derivation) -> dict:
             expr = stabilize(delta)
             why = "the output delta simplifies to a - t" if d.simplifies_to_error \
                 else "dE/da times the activation derivative"
-            lines += [f"# delta{l} = scale * dE/dz{l} / batch   [{_eq(f'delta{l}[j]', form.delta)}]  ({why})",
+            lines += [f"# delta{l} = scale * dE/dz{l} / batch   [{eq('delta', l)}]  ({why})",
                       f"delta{l} = np.multiply({printer.doprint(expr)}, scale / batch, out=ws.delta{l})"]
         else:
             sums = [f for f in sp.Mul.make_args(delta) if isinstance(f, sp.Sum)]
@@ -245,19 +244,19 @@ def numpy_context(d: Derivation) -> dict:
                 raise ValueError(f"unexpected hidden delta form {delta}")
             rest = stabilize(delta / sums[0])
             matmul = printer.doprint(sums[0])[1:-1].split(" @ ")
-            lines += [f"# delta{l} = (delta{l + 1} W{l + 1}) * f{l}'(z{l})   [{_eq(f'delta{l}[j]', form.delta)}]",
+            lines += [f"# delta{l} = (delta{l + 1} W{l + 1}) * f{l}'(z{l})   [{eq('delta', l)}]",
                       f"delta{l} = np.matmul({matmul[0]}, {matmul[1]}, out=ws.delta{l})"]
             if rest != 1:
                 lines.append(f"delta{l} *= {printer.doprint(rest)}")
             helpers |= {"sigmoid"} if rest.has(sigmoid) else set()
         helpers |= {"sigmoid"} if delta.has(sigmoid) or stabilize(delta).has(sigmoid) else set()
         local = printer.doprint(form.dz_dW)
-        lines += [f"# dW{l} = delta{l}^T {local}   [dE/dW{l}[j, k] = delta{l}[j] * {sp.sstr(form.dz_dW)}]",
+        lines += [f"# dW{l} = delta{l}ᵀ {local}   [{eq('W', l)}]",
                   f"dW{l} = grads[\"W{l}\"]", f"np.matmul(delta{l}.T, {local}, out=dW{l})"]
         if form.dz_db is not None:
             if form.dz_db != 1:
                 raise ValueError(f"unexpected bias derivative {form.dz_db}")
-            lines += [f"# db{l} = sum of delta{l} over the batch (ones @ delta{l})   [dE/db{l}[j] = delta{l}[j]]",
+            lines += [f"# db{l} = sum of delta{l} over the batch (ones @ delta{l})   [{eq('b', l)}]",
                       f"db{l} = grads[\"b{l}\"]", f"np.matmul(ws.ones, delta{l}, out=db{l})"]
         backward.append(lines)
     loss_call, loss_comment, loss_helper = _loss_code(d, printer)
@@ -267,7 +266,7 @@ def numpy_context(d: Derivation) -> dict:
         unpack += [f"{name} = {source}" for name, source in
                    ((f"W{l}", f"params[\"W{l}\"]"), (f"z{l}", f"cache[\"z{l}\"]"), (f"a{l}", f"cache[\"a{l}\"]"))
                    if re.search(rf"\b{name}\b", body)]
-    ctx = _common(d)
+    ctx = _common(d, notation)
     ctx["target_note"] = ("Vectorized matrix form: each block prints one equation of the general "
                           "index form (the comment in brackets).")
     ctx.update(forward=forward, backward=backward, backward_unpack=unpack, helpers=_helpers(helpers),
@@ -281,15 +280,15 @@ def _writes_into(act: ops.Activation) -> bool:
     return code is not None and code.out
 
 
-def numpy_model(d: Derivation) -> str:
+def numpy_model(d: Derivation, notation: str | None = None) -> str:
     """model.py, vectorized matrix form."""
-    return _render("model.py.j2", numpy_context(d))
+    return _render("model.py.j2", numpy_context(d, notation))
 
 
 # ----------------------------------------------------------------------------- scalar target
 
 
-def scalar_context(d: Derivation) -> dict:
+def scalar_context(d: Derivation, notation: str | None = None) -> dict:
     """Per-unit forward pass, per-unit deltas after ``sympy.cse`` and per-weight gradients."""
     net, g, L = d.network, d.graph, d.L
     if len(d.parameters) > SCALAR_LIMIT:
@@ -340,10 +339,12 @@ def scalar_context(d: Derivation) -> dict:
     body = "\n".join(line for _, block in backward for line in block)
     candidates = unpack + [f"{n} = cache[\"{n}\"]" for n in cache_names] + inputs + targets
     backward_unpack = [line for line in candidates if re.search(rf"\b{line.split(' = ')[0]}\b", body)]
-    ctx = _common(d)
+    eq = Comments(d, notation).equation
+    forward_comments = [f"{eq('z', l)}, {eq('a', l)}" for l in range(1, L + 1)]
+    ctx = _common(d, notation)
     ctx["target_note"] = ("Scalar form: one formula per weight, after common-subexpression "
                           "elimination; every formula works on floats and on arrays (a batch).")
-    ctx.update(unpack=unpack, inputs=inputs, targets=targets, scalar_forward=forward, scalar_backward=backward,
+    ctx.update(unpack=unpack, inputs=inputs, targets=targets, scalar_forward=forward, forward_comments=forward_comments, scalar_backward=backward,
                grads=grads, helpers=_helpers(helpers | {"softmax"} if net.layers[-1].activation.vector
                                               else helpers),
                loss_call=loss_call, loss_comment=loss_comment, loss_helper=loss_helper,
@@ -352,9 +353,9 @@ def scalar_context(d: Derivation) -> dict:
     return ctx
 
 
-def scalar_model(d: Derivation) -> str:
+def scalar_model(d: Derivation, notation: str | None = None) -> str:
     """model.py with one formula per weight."""
-    return _render("model_scalar.py.j2", scalar_context(d))
+    return _render("model_scalar.py.j2", scalar_context(d, notation))
 
 
 # ----------------------------------------------------------------------------- test_model.py
@@ -582,9 +583,10 @@ def code_outputs(d: Derivation, args: Namespace) -> dict[str, bytes]:
         from .graph_code import graph_outputs
 
         return graph_outputs(d, target)
+    notation = getattr(args, "notation", None)
     if target == "array-api":
         from .array_api import xp_model, xp_test
 
-        return {"model_xp.py": xp_model(d).encode(), "test_model_xp.py": xp_test(d).encode()}
-    model = scalar_model(d) if target == "scalar" else numpy_model(d)
+        return {"model_xp.py": xp_model(d, notation).encode(), "test_model_xp.py": xp_test(d).encode()}
+    model = scalar_model(d, notation) if target == "scalar" else numpy_model(d, notation)
     return {"model.py": model.encode(), "test_model.py": generated_test(d).encode()}

@@ -303,8 +303,10 @@ def test_model_names_and_comments_match_the_document(derivations):
     for name in ("z1 = ", "a1 = ", "delta2 = ", "delta1 = ", "dW2 = ", "db1 = "):
         assert name in text
     assert text.count("0-based") == 1 and "1-based" in text
-    # every backward statement block carries one comment naming its equation
-    assert "# delta1 = (delta2 W2) * f1'(z1)   [delta1[j] = " in text
+    # every backward statement block carries one comment naming its equation, in the document's symbols:
+    # the seed's delta^{(1)}_j = sigma'(z) sum_k W^{(2)}_{kj} delta^{(2)}_k with sigma' = a (1 - a)
+    assert "# delta1 = (delta2 W2) * f1'(z1)   [δ⁽¹⁾ⱼ = a⁽¹⁾ⱼ (1 - a⁽¹⁾ⱼ) Σₖ W⁽²⁾ₖⱼ δ⁽²⁾ₖ]" in text
+    assert "    delta{l}[:, j]    δ⁽ˡ⁾ⱼ₊₁ = ∂L/∂z⁽ˡ⁾ⱼ₊₁" in text  # the name table
 
 
 def test_generated_code_passes_ruff(derivations, tmp_path):
@@ -434,7 +436,8 @@ def test_equation_comments_follow_the_spec():
     text = codegen.numpy_model(d)
     z1 = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("# z1 = "))
     z2 = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("# z2 = "))
-    assert z1.startswith("# z1 = X W1^T + b1 ") and z2.startswith("# z2 = a1 W2^T ") and "b2" not in z2
+    assert z1 == "# z1 = X W1ᵀ + b1   [z⁽¹⁾ⱼ = b⁽¹⁾ⱼ + Σₖ W⁽¹⁾ⱼₖ xₖ]"
+    assert z2 == "# z2 = a1 W2ᵀ   [z⁽²⁾ⱼ = Σₖ W⁽²⁾ⱼₖ a⁽¹⁾ₖ]"
     assert "# E: half the sum of squared errors" in text
     assert "Vectorized matrix form" in text
 

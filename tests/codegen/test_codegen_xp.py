@@ -229,7 +229,7 @@ def test_model_xp_names_and_comments_match_the_document(derivations):
     for name in ("z1 = ", "a1 = ", "delta2 = ", "delta1 = ", 'grads["W2"] = ', 'grads["b1"] = '):
         assert name in text
     assert text.count("0-based") == 1 and "1-based" in text
-    assert "# delta1 = (delta2 W2) * f1'(z1)   [delta1[j] = " in text
+    assert "# delta1 = (delta2 W2) * f1'(z1)   [δ⁽¹⁾ⱼ = a⁽¹⁾ⱼ (1 - a⁽¹⁾ⱼ) Σₖ W⁽²⁾ₖⱼ δ⁽²⁾ₖ]" in text
     assert "jax.jit" in text and "array_namespace(X" in text
 
 
