@@ -91,7 +91,7 @@ def forward_lines(net, mode: str, helpers: set) -> list[list[str]]:
                      f"y{i}, xhat{i}, sigma{i}, mu{i}, var{i} = {fn}({x}, gamma{i}, beta{i}, EPS{i}, xp)",
                      ("if running is not None:  # new running statistics for predict: "
                       "r <- momentum r + (1 - momentum) batch"),
-                     f"    running = {{**running,",
+                     "    running = {**running,",
                      f"               \"mean{i}\": BN_MOMENTUM{i} * running[\"mean{i}\"] + (1 - BN_MOMENTUM{i}) * mu{i},",
                      f"               \"var{i}\": BN_MOMENTUM{i} * running[\"var{i}\"] + (1 - BN_MOMENTUM{i}) * var{i}}}"]
         elif kind.name == "batchnorm":
