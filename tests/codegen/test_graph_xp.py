@@ -342,6 +342,7 @@ def jax_x64():
         yield jax
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_jax_cpu_and_jit(models, name, jax_x64):
     jax = jax_x64
