@@ -393,3 +393,26 @@ def test_dask_row_chunks(models, name):
     host_history = numpy_model.train(X, T, epochs=3, batch_size=12, learning_rate=0.05, progress=False,
                                      params={k: v.copy() for k, v in params.items()})
     assert np.allclose(history, host_history, rtol=1e-10, atol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bn_dropout", "dense_l2"])
+def test_jax_jit_of_the_adam_and_momentum_steps(tmp_path, name, jax_x64):
+    """jax.jit(train_step) with Adam (its step count traced) and momentum: two steps against model.py's."""
+    jax = jax_x64
+    import jax.numpy as jnp
+
+    d = LayerDerivation(load(SPECS[name]))
+    numpy_model, model = pair(d, tmp_path, f"jit_{name}")
+    params, X, T, masks, _ = point(d, seed=3)
+    jp, jm = {k: jnp.asarray(v) for k, v in params.items()}, {k: jnp.asarray(v) for k, v in masks.items()}
+    step = jax.jit(model.train_step)
+    out = (jp, model.init_state(jp), model.init_running(jnp.float64, jnp))
+    np_params = {k: v.copy() for k, v in params.items()}
+    np_state, np_running = numpy_model.init_state(np_params), numpy_model.init_running()
+    for _ in range(2):
+        out = step(out[0], jnp.asarray(X), jnp.asarray(T), jm, out[1], out[2])
+        numpy_model.train_step(np_params, X, T, masks, np_state, np_running)
+    tol = 1e-6 if d.network.optimizer.name == "adam" else TOL  # see test_train_step_matches_the_numpy_step
+    assert_agree({k: np.asarray(v) for k, v in out[0].items()}, np_params, f"jit {name}", tol, ordered=False)
+    assert int(out[1]["step"]) == np_state["step"]
