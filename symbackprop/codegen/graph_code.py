@@ -799,13 +799,18 @@ def graph_test(d) -> str:
 
 
 def check_target(target: str) -> None:
-    """Refuse, in one line, a target that graphs of layers do not have (array-api)."""
-    if target == "array-api":
-        raise SpecError("--target", "array-api is not generated yet for networks with batchnorm, layernorm, "
-                        "dropout, residual or regularization", "use --target numpy or --target scalar")
+    """Refuse, in one line, a target that graphs of layers do not have."""
+    if target not in (*TARGETS, "array-api"):
+        raise SpecError("--target", f"{target!r} is not a target of networks with batchnorm, layernorm, dropout, "
+                        "residual or regularization", "use --target numpy, scalar or array-api")
 
 
 def graph_outputs(d, target: str = "numpy") -> dict[str, bytes]:
-    """``model.py`` and ``test_model.py`` for ``derive -o`` (``target`` numpy or scalar)."""
+    """``model.py`` and ``test_model.py`` for ``derive -o`` (``target`` numpy or scalar); with ``array-api``,
+    ``model_xp.py`` and ``test_model_xp.py`` (:mod:`symbackprop.codegen.graph_xp`)."""
     check_target(target)
+    if target == "array-api":
+        from .graph_xp import graph_xp_outputs
+
+        return graph_xp_outputs(d)
     return {"model.py": graph_model(d, target).encode(), "test_model.py": graph_test(d).encode()}

@@ -255,30 +255,36 @@ def test_generated_code_is_ruff_clean_and_has_no_sympy_text(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_code_outputs_dispatch_and_array_api_refusal():
-    """codegen.code_outputs hands a LayerDerivation to codegen.graph_code; array-api is refused with one line."""
+def test_code_outputs_dispatch_and_unknown_target_refusal():
+    """codegen.code_outputs hands a LayerDerivation to codegen.graph_code (array-api: codegen.graph_xp);
+    a target graphs do not have is refused with one line."""
+    from symbackprop.codegen.graph_code import check_target
+    from symbackprop.codegen.graph_xp import graph_xp_model
+
     d = derivation("mixed")
     files = codegen.code_outputs(d, Namespace(target="numpy"))
     assert set(files) == {"model.py", "test_model.py"}
     assert b"def batchnorm_backward(" in files["model.py"] and b"for b in range(batch)" not in files["model.py"]
     assert b"for b in range(batch):" in codegen.code_outputs(d, Namespace(target="scalar"))["model.py"]
     assert files["test_model.py"] == graph_test(d).encode()
-    with pytest.raises(SymbackpropError, match="array-api") as info:
-        codegen.code_outputs(d, Namespace(target="array-api"))
+    xp_files = codegen.code_outputs(d, Namespace(target="array-api"))
+    assert set(xp_files) == {"model_xp.py", "test_model_xp.py"} and xp_files["model_xp.py"] == graph_xp_model(d).encode()
+    with pytest.raises(SymbackpropError, match="fortran") as info:
+        check_target("fortran")
     assert "\n" not in str(info.value)
 
 
-def test_cli_refuses_array_api_for_a_graph_before_any_work(tmp_path, capsys):
-    """derive -o with --target array-api on a graph spec: exit 2, one line, nothing written."""
+def test_cli_writes_array_api_code_for_a_graph(tmp_path):
+    """derive -o with --target array-api on a graph spec: exit 0, model_xp.py and test_model_xp.py, no model.py."""
     from symbackprop import cli
 
     spec = tmp_path / "graph.yaml"
     spec.write_text("inputs: 2\nlayers:\n  - {units: 3, activation: relu}\n  - {type: batchnorm}\n"
                     "  - {units: 1, activation: sigmoid}\nloss: binary_cross_entropy\n")
-    assert cli.main(["derive", str(spec), "-o", str(tmp_path / "out"), "--target", "array-api", "--no-pdf"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "array-api" in err and "--target numpy" in err, err
-    assert not (tmp_path / "out").exists()
+    out = tmp_path / "out"
+    assert cli.main(["derive", str(spec), "-o", str(out), "--target", "array-api", "--no-pdf", "--no-verify"]) == 0
+    assert (out / "model_xp.py").is_file() and (out / "test_model_xp.py").is_file()
+    assert not (out / "model.py").exists()
 
 
 def test_generated_numpy_code_copies_the_registry_functions():

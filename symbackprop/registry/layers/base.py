@@ -12,6 +12,9 @@ An entry holds, in one place:
 * its **parameters** with their shapes, initial values and decay flag;
 * its **NumPy code**: real functions whose source is copied into generated code
   and which the numeric verification runs;
+* its **Array API code** (:attr:`LayerKind.code_xp`): the same layer as
+  ``(forward, backward)`` functions that take the namespace ``xp`` and call only
+  the standard's functions (no ``out=``, nothing in place), copied into ``model_xp.py``;
 * its **LaTeX and document text**, written with the notation's symbols;
 * the **symbols a student writes** for it, for the claim checker.
 """
@@ -87,6 +90,7 @@ class LayerKind:
     batch_coupled: bool = False  # one sample's output depends on the whole batch
     claim_symbols: tuple[tuple[str, str], ...] = ()  # (role, LaTeX a student writes)
     code: tuple[Callable, ...] = field(default=(), repr=False)  # NumPy functions copied into model.py
+    code_xp: tuple[Callable, ...] = field(default=(), repr=False)  # Array API (forward, backward) for model_xp.py
 
     @property
     def keys(self) -> tuple[str, ...]:

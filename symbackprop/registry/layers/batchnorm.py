@@ -92,6 +92,27 @@ def batchnorm_backward(g, gamma, xhat, sigma):
     return dx, dgamma, dbeta
 
 
+# ----------------------------------------------------------------------------- Array API
+
+
+def batchnorm_forward_xp(x, gamma, beta, epsilon, xp):
+    """Batch normalization in training mode, any Array API namespace: statistics over the batch (axis 0)."""
+    mu = xp.mean(x, axis=0)
+    var = xp.var(x, axis=0)
+    sigma = xp.sqrt(var + epsilon)
+    xhat = (x - mu) / sigma
+    return gamma * xhat + beta, xhat, sigma, mu, var
+
+
+def batchnorm_backward_xp(g, gamma, xhat, sigma, xp):
+    """dE/dx, dE/dgamma, dE/dbeta in the compact form, any Array API namespace."""
+    B = g.shape[0]
+    dgamma = xp.sum(g * xhat, axis=0)
+    dbeta = xp.sum(g, axis=0)
+    dx = gamma / (B * sigma) * (B * g - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+
+
 def _np_forward(inputs, params, opts, aux=None):
     y, xhat, sigma, _, _ = batchnorm_forward(inputs[0], params["gamma"], params["beta"], opts["epsilon"])
     return y, (xhat, sigma)
@@ -116,6 +137,7 @@ KIND = LayerKind(
     numpy_forward=_np_forward,
     numpy_backward=_np_backward,
     code=(batchnorm_forward, batchnorm_backward),
+    code_xp=(batchnorm_forward_xp, batchnorm_backward_xp),
     batch_coupled=True,
     claim_symbols=(("mean", r"\mu_B"), ("variance", r"\sigma_B^2"), ("normalized", r"\hat{x}_i"),
                    ("scale", r"\gamma"), ("shift", r"\beta"), ("batch", "m"), ("epsilon", r"\epsilon")),

@@ -75,6 +75,17 @@ def dense_backward(delta, x, W):
     return delta @ W, delta.T @ x, np.sum(delta, axis=0)
 
 
+def dense_forward_xp(x, W, b, xp):
+    """Pre-activations z = x W^T + b, one row per sample, any Array API namespace."""
+    z = x @ W.T
+    return z if b is None else z + b
+
+
+def dense_backward_xp(delta, x, W, xp):
+    """dE/dx = delta W, dE/dW = delta^T x, dE/db = the batch sum of delta, any Array API namespace."""
+    return delta @ W, delta.T @ x, xp.sum(delta, axis=0)
+
+
 @cache
 def numeric_activation(act: ops.Activation):
     """``(f, f')`` as NumPy callables of z (the engine's check; generated code prints its own)."""
@@ -131,6 +142,7 @@ KIND = LayerKind(
     numpy_forward=_np_forward,
     numpy_backward=_np_backward,
     code=(dense_forward, dense_backward),
+    code_xp=(dense_forward_xp, dense_backward_xp),
     claim_symbols=(("weight", "W"), ("bias", "b"), ("delta", r"\delta")),
     doc=Doc(
         title="Dense layer",

@@ -36,6 +36,16 @@ def dropout_backward(g, mask, rate):
     return g * mask / (1 - rate)
 
 
+def dropout_forward_xp(x, mask, rate, xp):
+    """Inverted dropout, any Array API namespace (operators only): x * mask / (1 - rate)."""
+    return x * mask / (1 - rate)
+
+
+def dropout_backward_xp(g, mask, rate, xp):
+    """dE/dx = g * mask / (1 - rate), any Array API namespace."""
+    return g * mask / (1 - rate)
+
+
 KIND = LayerKind(
     name="dropout",
     title="inverted dropout",
@@ -47,6 +57,7 @@ KIND = LayerKind(
     numpy_forward=lambda inputs, params, opts, aux: (dropout_forward(inputs[0], aux["mask"], opts["rate"]), aux["mask"]),
     numpy_backward=lambda g, mask, params, opts: ((dropout_backward(g, mask, opts["rate"]),), {}),
     code=(dropout_forward, dropout_backward),
+    code_xp=(dropout_forward_xp, dropout_backward_xp),
     aux=("mask",),
     claim_symbols=(("mask", "m"), ("mask", "r"), ("rate", "p")),
     doc=Doc(

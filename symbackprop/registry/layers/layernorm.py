@@ -68,6 +68,27 @@ def layernorm_backward(g, gamma, xhat, sigma):
     return dx, np.sum(g * xhat, axis=0), np.sum(g, axis=0)
 
 
+# ----------------------------------------------------------------------------- Array API
+
+
+def layernorm_forward_xp(x, gamma, beta, epsilon, xp):
+    """Layer normalization, any Array API namespace: statistics over the units of each sample (last axis)."""
+    mu = xp.mean(x, axis=-1, keepdims=True)
+    var = xp.var(x, axis=-1, keepdims=True)
+    sigma = xp.sqrt(var + epsilon)
+    xhat = (x - mu) / sigma
+    return gamma * xhat + beta, xhat, sigma
+
+
+def layernorm_backward_xp(g, gamma, xhat, sigma, xp):
+    """dE/dx, dE/dgamma, dE/dbeta in the compact form (h = g * gamma), any Array API namespace."""
+    n = g.shape[-1]
+    h = g * gamma
+    dx = (n * h - xp.sum(h, axis=-1, keepdims=True)
+          - xhat * xp.sum(h * xhat, axis=-1, keepdims=True)) / (n * sigma)
+    return dx, xp.sum(g * xhat, axis=0), xp.sum(g, axis=0)
+
+
 def _np_forward(inputs, params, opts, aux=None):
     y, xhat, sigma = layernorm_forward(inputs[0], params["gamma"], params["beta"], opts["epsilon"])
     return y, (xhat, sigma)
@@ -92,6 +113,7 @@ KIND = LayerKind(
     numpy_forward=_np_forward,
     numpy_backward=_np_backward,
     code=(layernorm_forward, layernorm_backward),
+    code_xp=(layernorm_forward_xp, layernorm_backward_xp),
     claim_symbols=(("mean", r"\mu_i"), ("variance", r"\sigma_i^2"), ("normalized", r"\hat{x}_{ij}"),
                    ("scale", r"\gamma"), ("shift", r"\beta"), ("epsilon", r"\epsilon")),
     doc=Doc(

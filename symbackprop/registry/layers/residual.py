@@ -26,6 +26,11 @@ def residual_forward(x, skip):
     return x + skip
 
 
+def residual_forward_xp(x, skip, xp):
+    """y = x + skip, any Array API namespace (the backward pass hands g to both inputs)."""
+    return x + skip
+
+
 KIND = LayerKind(
     name="residual",
     title="residual connection",
@@ -37,6 +42,7 @@ KIND = LayerKind(
     numpy_forward=lambda inputs, params, opts, aux: (residual_forward(*inputs), None),
     numpy_backward=lambda g, cache, params, opts: ((g, g), {}),
     code=(residual_forward,),
+    code_xp=(residual_forward_xp,),
     inputs=2,
     claim_symbols=(),
     doc=Doc(
