@@ -528,3 +528,13 @@ def test_a_wrong_side_is_caught():
     wrong = [Step(s.rule, s.lhs, -s.rhs, s.note, s.where) if s.rule == "quotient rule" and s.where is not None
              else s for s in steps]
     assert any(e.startswith("unequal") for e in general_errors(network, {"out": wrong}, widths=(2,)))
+
+
+def test_a_custom_activation():
+    """A formula activation: differentiated by SymPy, no convenient form, steps still true and labelled."""
+    network = load({"name": "custom", "inputs": 2, "loss": "half_sse",
+                    "layers": [{"units": 3, "activation": {"expr": "x**3 + x"}},
+                               {"units": 1, "activation": "identity", "bias": False}]})
+    steps = general_steps(network)
+    assert "activation:custom" in steps and "bias" in steps
+    assert general_errors(network, steps, widths=(2,)) == []
