@@ -32,8 +32,29 @@ PER_WEIGHT_LIMIT = 64
 """Listings (documents, gradients.json/.txt) go parameter by parameter up to this many parameters,
 and one entry per layer above it (``per_weight="all"`` lists every parameter)."""
 
-RULES = ("chain rule", "sum rule", "product rule", "derivative of the activation",
-         "derivative of the loss", "definition of delta", "simplification", "result")
+RULES = (
+    "chain rule",                    # d f/d v = sum over intermediates u of (d f/d u)(d u/d v)
+    "sum rule",                      # the derivative of a sum is the sum of the derivatives
+    "sum rule (only one term varies)",  # ... only one term depends on the variable: the others give 0
+    "constant factor rule",          # d(c g)/dv = c dg/dv, c free of v
+    "product rule",                  # d(g h)/dv, both g and h depend on v
+    "quotient rule",                 # d(g/h)/dv, h depends on v
+    "derivative of a variable by itself",  # dv/dv = 1
+    "definition of the loss",        # E written out
+    "definition of the pre-activation",   # z_j = sum_k W_jk a_k + b_j written out
+    "definition of the activation",  # a = f(z) written out, or f(z) named a again
+    "definition of delta",           # delta_j = dE/dz_j
+    "derivative of the loss",        # dE/da by SymPy
+    "derivative of the activation",  # da/dz by SymPy
+    "derivative of the activation (convenient form)",  # f'(z) written with the output a = f(z)
+    "split the sum at k = j",        # sum_k = (k = j term) + sum_{k != j}
+    "join the k = j term into the sum",  # the reverse
+    "sum of the targets is one",     # sum_k t_k = 1
+    "substitution",                  # earlier results put in
+    "simplification",                # algebra only: expand, factor, cancel
+    "result",                        # the step chain restated from its first lhs
+)
+"""The closed list of step rules; tests/engine/test_steps.py checks each step's rule applies."""
 
 
 @dataclass(frozen=True)
@@ -44,9 +65,13 @@ class Step:
     lhs: sp.Expr
     rhs: sp.Expr
     note: str = ""
+    where: sp.Expr | None = None  # a condition on the indices, e.g. Ne(k, j); None: always
 
     def as_dict(self) -> dict[str, str]:
-        return {"rule": self.rule, "lhs": str(self.lhs), "rhs": str(self.rhs), "note": self.note}
+        out = {"rule": self.rule, "lhs": str(self.lhs), "rhs": str(self.rhs), "note": self.note}
+        if self.where is not None:
+            out["where"] = str(self.where)
+        return out
 
 
 def D(f: sp.Expr, x: sp.Expr) -> sp.Derivative:
@@ -57,6 +82,16 @@ def D(f: sp.Expr, x: sp.Expr) -> sp.Derivative:
 def times(*factors: sp.Expr) -> sp.Expr:
     """An unevaluated product, kept in the order given."""
     return sp.Mul(*factors, evaluate=False)
+
+
+def signed_product(*factors: sp.Expr) -> sp.Expr:
+    """An unevaluated product with the factors' minus signs pulled to the front (prints ``- a b``, not ``+ -a b``)."""
+    negative, kept = False, []
+    for f in factors:
+        if f.could_extract_minus_sign():
+            negative, f = not negative, -f
+        kept.append(f)
+    return sp.Mul(sp.S.NegativeOne, *kept, evaluate=False) if negative else times(*kept)
 
 
 def _per_instance(method):
@@ -165,10 +200,10 @@ class Derivation:
         steps = [
             Step("chain rule", D(E, p), times(D(E, zj), D(zj, p)),
                  f"p enters E only through z{l}_{j}"),
-            Step("sum rule", D(zj, p), D(term, p),
+            Step("sum rule (only one term varies)", D(zj, p), D(term, p),
                  f"of the sum z{l}_{j} = sum_k W{l}_{j}_k a{l-1}_k + b{l}_{j} only this term depends on {p}"),
-            Step("product rule" if k is not None else "sum rule", D(term, p), local,
-                 "the other factor does not depend on the parameter" if k is not None else ""),
+            Step("constant factor rule", D(term, p), local, f"{local} does not depend on {p}")
+            if k is not None else Step("derivative of a variable by itself", D(term, p), local),
             Step("definition of delta", D(E, zj), dj, f"delta{l}_{j} = dE/dz{l}_{j}"),
         ]
         steps.extend(self.delta_steps(l, j))
@@ -185,9 +220,12 @@ class Derivation:
             chain = sp.Add(*(times(D(E, zk), D(zk, aj)) for zk, _ in nxt), evaluate=False)
             steps.append(Step("chain rule", dj, times(D(aj, zj), chain),
                               f"a{l}_{j} feeds every unit of layer {l + 1}"))
-            steps.append(Step("sum rule", D(nxt[0][0], aj),
-                              _indexed_to_symbol(self.general.layers[l].dnext_da.subs({J: j, K: 1})),
+            weight = _indexed_to_symbol(self.general.layers[l].dnext_da.subs({J: j, K: 1}))
+            steps.append(Step("sum rule (only one term varies)", D(nxt[0][0], aj),
+                              D(times(weight, aj), aj),
                               f"only the term with a{l}_{j} of each z{l + 1}_k depends on it"))
+            steps.append(Step("constant factor rule", D(times(weight, aj), aj), weight,
+                              f"{weight} does not depend on a{l}_{j}"))
             steps.extend(self._activation_steps(act, zj, aj))
             steps.append(Step("result", dj, self.delta(l, j), "the delta recursion"))
             return steps
@@ -211,8 +249,29 @@ class Derivation:
         if self.target_constraint:
             note += f", using that {self.target_constraint}"
         result = self.delta(l, j)
-        steps.append(Step(rule if self.simplifies_to_error else "result", dj, result,
-                          note if self.simplifies_to_error else ""))
+        if not self.simplifies_to_error:
+            steps.append(Step("result", dj, result))
+            return steps
+        # the factors put together, then simplified (softmax: the algebra leaves a_j sum_k t_k - t_j)
+        if act.vector:
+            jacobian = [times(aj, 1 - aj) if ak == aj else -times(ak, aj) for ak in g.a[l]]
+            product = sp.Add(*(signed_product(sp.diff(g.loss_def, ak), jk)
+                               for ak, jk in zip(g.a[l], jacobian)), evaluate=False)
+        else:
+            factors = [f for f in (sp.diff(g.loss_def, aj), act.derivative_at(zj, aj)) if f != 1]
+            if len(factors) == 1 and factors[0] == result:  # nothing left to simplify (identity + MSE)
+                steps.append(Step("result", dj, result))
+                return steps
+            product = signed_product(*factors)
+        steps.append(Step("substitution", dj, product, "the derivatives above put into the chain rule"
+                          + (" (the same for every k)" if act.vector else "")))
+        if self.network.loss.targets_sum_to_one:
+            tj = g.t[j - 1]
+            collected = sp.Add(times(aj, sp.Add(*g.t)), -tj, evaluate=False)
+            steps.append(Step(rule, product, collected, note))
+            steps.append(Step("sum of the targets is one", collected, result, "sum_k t_k = 1"))
+        else:
+            steps.append(Step(rule, product, result, note))
         return steps
 
     def _activation_steps(self, act: ops.Activation, zj, aj) -> list[Step]:
@@ -222,8 +281,11 @@ class Derivation:
         if act.kink:
             steps[-1] = Step(steps[-1].rule, steps[-1].lhs, derived, f"{act.title}; convention: {act.kink}")
         if convenient != derived:
-            steps.append(Step("derivative of the activation", D(aj, zj), convenient,
-                              "the convenient form in terms of the output, proven equal"))
+            if act.uses_output:
+                steps.append(Step("derivative of the activation (convenient form)", D(aj, zj), convenient,
+                                  "the convenient form in terms of the output, proven equal"))
+            else:  # a shorter form in z (SiLU)
+                steps.append(Step("simplification", derived, convenient, "the textbook form, proven equal"))
         return steps
 
     @_per_instance
@@ -240,8 +302,10 @@ class Derivation:
             c, u = e.args[0].as_coeff_Mul()
             return (named[u] * s_sym) ** c if u in named else e
 
-        d = d.xreplace({total: s_sym}).replace(lambda e: isinstance(e, sp.exp), output)
-        return sp.factor(sp.simplify(d))
+        d = sp.factor(sp.simplify(d.xreplace({total: s_sym}).replace(lambda e: isinstance(e, sp.exp), output)))
+        ak, aj = a_syms[k - 1], a_syms[j - 1]
+        textbook = times(aj, 1 - aj) if k == j else -times(ak, aj)  # a_j (1 - a_j), - a_k a_j
+        return textbook if sp.expand(textbook - d) == 0 else d
 
     @cached_property
     def matrix(self):

@@ -425,7 +425,8 @@ class Builder:
                 label = "softmax derivative, $k = j$"
             lines = rhs_lines(s.rhs, pr, _width(label))
             if prev is not None and (s.lhs == prev.lhs or s.lhs == prev.rhs) and s.rule != "result":
-                if (s.rule == prev.rule == "derivative of the activation" and act.uses_output
+                if (s.rule == "derivative of the activation (convenient form)"
+                        and prev.rule == "derivative of the activation" and act.uses_output
                         and s.lhs == prev.lhs):
                     zj = s.lhs.variables[0]
                     middle = act.derivative_at(zj, ActivationFn(l, zj))
@@ -769,7 +770,7 @@ def _optimizer_title(name: str) -> str:
 
 
 def _rule_label(s: Step) -> str:
-    if s.rule == "derivative of the activation" and "convenient" in s.note:
+    if s.rule == "derivative of the activation (convenient form)":
         return "written with the output"
     if s.rule == "product rule" and s.note:
         return "product rule"

@@ -70,8 +70,10 @@ def test_seed_sigmoid_convenient_derivative_as_the_seed_shows_it(docs):
 def test_every_parameter_has_its_chain_rule(seed, docs):
     tex = docs["seed"]
     assert tex.count("Parameter $") == len(seed.parameters) == 13
-    for rule in ("chain rule", "sum rule", "product rule", "derivative of the activation", "definition of delta"):
+    for rule in ("chain rule", "sum rule", "constant factor rule", "derivative of the activation",
+                 "definition of delta"):
         assert rule in tex
+    assert "product rule" not in tex  # d(W_jk a_k)/dW_jk: a_k does not depend on W_jk (issue 12)
 
 
 # ----------------------------------------------------------------------------- acceptance: other profiles
