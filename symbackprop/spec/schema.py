@@ -387,6 +387,9 @@ def _example_weights(value: Any, inputs: int, layers: tuple[Layer, ...]) -> tupl
         fix = f"write {units} row{'s' if units != 1 else ''} of {fan_in} numbers (units x fan-in: row j = unit j)"
         if not isinstance(rows, list) or len(rows) != units:
             got = f"{len(rows)} rows" if isinstance(rows, list) else _kind(rows)
+            if isinstance(rows, list) and len(rows) == fan_in and all(
+                    isinstance(row, list) and len(row) == units for row in rows):
+                got = f"{fan_in} x {units}, the transpose"
             raise SpecError(where, f"must be {units} x {fan_in}, got {got}", fix)
         out.append((name, tuple(_vector(row, fan_in, f"{where}[{j}]", f"the fan-in of layer {l}")
                                 for j, row in enumerate(rows))))
