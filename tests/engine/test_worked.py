@@ -4,6 +4,9 @@
   https://mattmazur.com/2015/03/17/a-step-by-step-backpropagation-example/ : the figures as
   printed there, each to every printed digit. Mazur does not update the biases, so only the
   weights are compared with his updated values (our biases are checked by finite differences).
+  The page itself could not be opened from where this was written; the figures below are the
+  widely quoted ones, cross-checked against several independent re-implementations that print
+  or assert them (test suites in Rust, Java, Lua, Swift, Elixir and a Markdown retelling).
 * The generated model.py (forward, loss, gradients, init_params, one train_step), generated
   into tmp_path from the same spec.
 * Central finite differences of the loss (NumericNetwork evaluates the forward pass only).
