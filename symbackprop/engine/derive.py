@@ -32,8 +32,29 @@ PER_WEIGHT_LIMIT = 64
 """Listings (documents, gradients.json/.txt) go parameter by parameter up to this many parameters,
 and one entry per layer above it (``per_weight="all"`` lists every parameter)."""
 
-RULES = ("chain rule", "sum rule", "product rule", "derivative of the activation",
-         "derivative of the loss", "definition of delta", "simplification", "result")
+RULES = (
+    "chain rule",                    # d f/d v = sum over intermediates u of (d f/d u)(d u/d v)
+    "sum rule",                      # the derivative of a sum is the sum of the derivatives
+    "sum rule (only one term depends on the variable)",  # ... and the other terms give 0
+    "constant factor rule",          # d(c g)/dv = c dg/dv, c free of v
+    "product rule",                  # d(g h)/dv, both g and h depend on v
+    "quotient rule",                 # d(g/h)/dv, h depends on v
+    "derivative of a variable by itself",  # dv/dv = 1
+    "definition of the loss",        # E written out
+    "definition of the pre-activation",   # z_j = sum_k W_jk a_k + b_j written out
+    "definition of the activation",  # a = f(z) written out, or f(z) named a again
+    "definition of delta",           # delta_j = dE/dz_j
+    "derivative of the loss",        # dE/da by SymPy
+    "derivative of the activation",  # da/dz by SymPy
+    "derivative of the activation (convenient form)",  # f'(z) written with the output a = f(z)
+    "split the sum at k = j",        # sum_k = (k = j term) + sum_{k != j}
+    "join the k = j term into the sum",  # the reverse
+    "sum of the targets is one",     # sum_k t_k = 1
+    "substitution",                  # earlier results put in
+    "simplification",                # algebra only: expand, factor, cancel
+    "result",                        # the step chain restated from its first lhs
+)
+"""The closed list of step rules; tests/engine/test_steps.py checks each step's rule applies."""
 
 
 @dataclass(frozen=True)
@@ -44,9 +65,13 @@ class Step:
     lhs: sp.Expr
     rhs: sp.Expr
     note: str = ""
+    where: sp.Expr | None = None  # a condition on the indices, e.g. Ne(k, j); None: always
 
     def as_dict(self) -> dict[str, str]:
-        return {"rule": self.rule, "lhs": str(self.lhs), "rhs": str(self.rhs), "note": self.note}
+        out = {"rule": self.rule, "lhs": str(self.lhs), "rhs": str(self.rhs), "note": self.note}
+        if self.where is not None:
+            out["where"] = str(self.where)
+        return out
 
 
 def D(f: sp.Expr, x: sp.Expr) -> sp.Derivative:
@@ -165,10 +190,10 @@ class Derivation:
         steps = [
             Step("chain rule", D(E, p), times(D(E, zj), D(zj, p)),
                  f"p enters E only through z{l}_{j}"),
-            Step("sum rule", D(zj, p), D(term, p),
+            Step("sum rule (only one term depends on the variable)", D(zj, p), D(term, p),
                  f"of the sum z{l}_{j} = sum_k W{l}_{j}_k a{l-1}_k + b{l}_{j} only this term depends on {p}"),
-            Step("product rule" if k is not None else "sum rule", D(term, p), local,
-                 "the other factor does not depend on the parameter" if k is not None else ""),
+            Step("constant factor rule", D(term, p), local, f"a{l-1}_{k} does not depend on {p}")
+            if k is not None else Step("derivative of a variable by itself", D(term, p), local),
             Step("definition of delta", D(E, zj), dj, f"delta{l}_{j} = dE/dz{l}_{j}"),
         ]
         steps.extend(self.delta_steps(l, j))
@@ -185,9 +210,12 @@ class Derivation:
             chain = sp.Add(*(times(D(E, zk), D(zk, aj)) for zk, _ in nxt), evaluate=False)
             steps.append(Step("chain rule", dj, times(D(aj, zj), chain),
                               f"a{l}_{j} feeds every unit of layer {l + 1}"))
-            steps.append(Step("sum rule", D(nxt[0][0], aj),
-                              _indexed_to_symbol(self.general.layers[l].dnext_da.subs({J: j, K: 1})),
+            weight = _indexed_to_symbol(self.general.layers[l].dnext_da.subs({J: j, K: 1}))
+            steps.append(Step("sum rule (only one term depends on the variable)", D(nxt[0][0], aj),
+                              D(times(weight, aj), aj),
                               f"only the term with a{l}_{j} of each z{l + 1}_k depends on it"))
+            steps.append(Step("constant factor rule", D(times(weight, aj), aj), weight,
+                              f"{weight} does not depend on a{l}_{j}"))
             steps.extend(self._activation_steps(act, zj, aj))
             steps.append(Step("result", dj, self.delta(l, j), "the delta recursion"))
             return steps
@@ -222,7 +250,7 @@ class Derivation:
         if act.kink:
             steps[-1] = Step(steps[-1].rule, steps[-1].lhs, derived, f"{act.title}; convention: {act.kink}")
         if convenient != derived:
-            steps.append(Step("derivative of the activation", D(aj, zj), convenient,
+            steps.append(Step("derivative of the activation (convenient form)", D(aj, zj), convenient,
                               "the convenient form in terms of the output, proven equal"))
         return steps
 

@@ -116,14 +116,17 @@ def test_step_labels_follow_the_textbook_chain():
     definition of delta, then delta's own chain), and notes that name the right layer and reason."""
     d = derive("examples/seed_2_3_1.yaml", verify=False)
     steps = d.steps(d.graph.W[1][0][1])
+    one_term = "sum rule (only one term depends on the variable)"
     assert [s.rule for s in steps] == [
-        "chain rule", "sum rule", "product rule", "definition of delta",
-        "chain rule", "sum rule", "derivative of the activation", "derivative of the activation",
-        "result", "result"]
+        "chain rule", one_term, "constant factor rule", "definition of delta",
+        "chain rule", one_term, "constant factor rule", "derivative of the activation",
+        "derivative of the activation (convenient form)", "result", "result"]
     notes = [s.note for s in steps]
     assert "z1_1" in notes[0] and "W1_1_2" in notes[1] and notes[3] == "delta1_1 = dE/dz1_1"
-    assert "layer 2" in notes[4] and "z2_k" in notes[5] and "sigmoid" in notes[6]
-    assert "output" in notes[7] and "recursion" in notes[8]
+    assert "layer 2" in notes[4] and "z2_k" in notes[5] and "sigmoid" in notes[7]
+    assert "output" in notes[8] and "recursion" in notes[9]
+    bias = d.steps(d.graph.b[1][0])
+    assert [s.rule for s in bias[:3]] == ["chain rule", one_term, "derivative of a variable by itself"]
     out = derive("examples/classifier_4_5_3.yaml", verify=False)
     steps = out.steps(out.graph.W[2][0][1])
     rules = [s.rule for s in steps]
@@ -132,4 +135,4 @@ def test_step_labels_follow_the_textbook_chain():
     assert "softmax" in steps[4].note and "a - t" in steps[7].note and "sum to one" in steps[7].note
     out = d.steps(d.graph.W[2][0][0])  # the seed's sigmoid output under half SSE: no simplification
     assert [s.rule for s in out[4:]] == ["chain rule", "derivative of the loss", "derivative of the activation",
-                                         "derivative of the activation", "result", "result"]
+                                         "derivative of the activation (convenient form)", "result", "result"]

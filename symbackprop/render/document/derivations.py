@@ -15,19 +15,11 @@ from .model import Display, Heading, Section, m, para
 
 def rule_label(s: Step) -> str:
     """The name of the rule a step applies, as a reader checks it."""
-    lhs = s.lhs
-    if isinstance(lhs, sp.Derivative) and len(lhs.variables) == 1:
-        var, inner = lhs.variables[0], lhs.expr
-        if s.rule == "sum rule" and inner == var:
-            return "a variable's derivative by itself is 1"
-        if s.rule == "sum rule" and isinstance(s.rhs, sp.Derivative):
-            return "sum rule: only this term depends on it"
-        if s.rule == "sum rule":
-            return "sum rule, constant factor"
-        if s.rule == "product rule" and "does not depend" in s.note:
-            return "constant factor"
-    if s.rule == "derivative of the activation" and "convenient" in s.note:
+    if s.rule == "derivative of the activation (convenient form)" or (
+            s.rule == "derivative of the activation" and "convenient" in s.note):
         return "written with the output"
+    if s.rule == "sum rule (only one term depends on the variable)":
+        return "sum rule, one term depends on it"
     return s.rule
 
 
@@ -121,8 +113,8 @@ def step_blocks(ctx: Context, steps: list[Step], l: int) -> list:
             rhs = no_leading_minus(rhs)
         lines = rhs_lines(rhs, pr, width(label))
         if prev is not None and (s.lhs == prev.lhs or s.lhs == prev.rhs) and s.rule != "result":
-            if (s.rule == prev.rule == "derivative of the activation" and act.uses_output
-                    and s.lhs == prev.lhs):
+            if (s.rule.startswith("derivative of the activation") and prev.rule == "derivative of the activation"
+                    and act.uses_output and s.lhs == prev.lhs):
                 zj = s.lhs.variables[0]
                 middle = act.derivative_at(zj, ActivationFn(l, zj))
                 rows.append(rf"&= {pr.doprint(middle)}")
