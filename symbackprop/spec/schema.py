@@ -7,6 +7,7 @@ Nothing symbolic happens here; every error names the field and the fix.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,21 @@ class Optimizer:
 
 
 @dataclass(frozen=True)
+class Example:
+    """One sample and the starting weights for a worked example (the spec's ``example:`` block).
+
+    ``weights`` maps every parameter name (``W1``, ``b1``, ...) to its values as nested tuples,
+    ``W{l}`` units x fan-in (row j = unit j); or ``seed`` draws them as the generated
+    ``model.py``'s ``init_params(seed)`` does.  Exactly one of the two is set.
+    """
+
+    x: tuple[float, ...]
+    t: tuple[float, ...]
+    weights: tuple[tuple[str, tuple], ...] | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
 class Network:
     """A validated feed-forward network description."""
 
@@ -66,6 +82,7 @@ class Network:
     loss: ops.Loss
     optimizer: Optimizer = field(default_factory=Optimizer)
     notation: tuple[tuple[str, str], ...] = ()
+    example: Example | None = None
 
     @property
     def sizes(self) -> list[int]:
@@ -141,7 +158,7 @@ def read_file(path: Path) -> dict:
 def from_dict(data: Mapping) -> Network:
     """Validate a plain mapping into a :class:`Network` (a dense stack) or a ``GraphNetwork``."""
     _no_unknown(data, "spec", ("name", "inputs", "layers", "loss", "optimizer", "notation",
-                               "description", "regularization", "batch_size"))
+                               "description", "regularization", "batch_size", "example"))
     name = data.get("name", "network")
     if not isinstance(name, str) or not name.strip() or len(name) > 80:
         raise SpecError("name", "must be a non-empty text of at most 80 characters",
@@ -162,6 +179,9 @@ def from_dict(data: Mapping) -> Network:
     optimizer = _optimizer(data.get("optimizer", {"name": "sgd"}))
     notation = _notation(data.get("notation", {}))
     if spec_graph.wants_graph(data):
+        if "example" in data:
+            raise SpecError("example", "is supported for dense networks only (this spec has layer kinds)",
+                            "remove the example block, or use only dense layers")
         nodes = spec_graph.nodes_from(layers_data, inputs, _layer)
         net = spec_graph.GraphNetwork(
             name.strip(), inputs, nodes, loss, optimizer, notation,
@@ -171,7 +191,8 @@ def from_dict(data: Mapping) -> Network:
         return net
     layers = tuple(_layer({k: v for k, v in item.items() if k != "type"} if isinstance(item, Mapping) else item,
                           f"layers[{i}]") for i, item in enumerate(layers_data))
-    return Network(name.strip(), inputs, layers, loss, optimizer, notation)
+    example = _example(data["example"], inputs, layers, loss) if "example" in data else None
+    return Network(name.strip(), inputs, layers, loss, optimizer, notation, example)
 
 
 def _no_unknown(data: Mapping, where: str, allowed: tuple[str, ...]) -> None:
@@ -296,6 +317,83 @@ def _optimizer(value: Any) -> Optimizer:
     if "epsilon" in value:
         kw["epsilon"] = _number(value["epsilon"], "optimizer.epsilon", 0, 1, "use a small value such as 1e-8")
     return Optimizer(name, **kw)
+
+
+def _vector(value: Any, n: int, where: str, what: str) -> tuple[float, ...]:
+    fix = f"write {n} number{'s' if n != 1 else ''} in a list, such as [{', '.join(['0.5'] * n)}]"
+    if not isinstance(value, list):
+        raise SpecError(where, f"must be a list of {n} numbers ({what}), got {_kind(value)}", fix)
+    if len(value) != n:
+        raise SpecError(where, f"has {len(value)} numbers, but {what} is {n}", fix)
+    for i, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise SpecError(f"{where}[{i}]", f"must be a finite number, got {_kind(v)} {v!r}", fix)
+    return tuple(float(v) for v in value)
+
+
+def _example(value: Any, inputs: int, layers: tuple[Layer, ...], loss: ops.Loss) -> Example:
+    """The ``example:`` block: one sample (x, t) and the starting weights (or a seed)."""
+    _no_unknown(value, "example", ("x", "t", "weights", "seed"))
+    for key in ("x", "t"):
+        if key not in value:
+            raise SpecError(f"example.{key}", "is missing",
+                            f"add '{key}: [...]' with the sample's {'inputs' if key == 'x' else 'targets'}")
+    x = _vector(value["x"], inputs, "example.x", "the number of inputs")
+    t = _vector(value["t"], layers[-1].units, "example.t", "the number of outputs")
+    if loss.target_kind in ("unit", "simplex") and not all(0.0 <= v <= 1.0 for v in t):
+        raise SpecError("example.t", f"{loss.name} needs targets in [0, 1]", "use targets between 0 and 1")
+    if loss.targets_sum_to_one and abs(sum(t) - 1.0) > 1e-9:
+        raise SpecError("example.t", f"{loss.name} needs targets that sum to one, these sum to {sum(t):g}",
+                        "use a one-hot target such as [0, 1, 0]")
+    if ("weights" in value) == ("seed" in value):
+        raise SpecError("example", "needs either 'weights' or 'seed' (exactly one)",
+                        "add 'seed: 0' to draw the starting weights as model.py's init_params does, "
+                        "or list them under 'weights: {W1: [[...]], b1: [...], ...}'")
+    if "seed" in value:
+        seed = value["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise SpecError("example.seed", f"must be a whole number from 0 to 2**32 - 1, got {seed!r}",
+                            "write seed: 0")
+        return Example(x, t, seed=seed)
+    return Example(x, t, weights=_example_weights(value["weights"], inputs, layers))
+
+
+def _example_weights(value: Any, inputs: int, layers: tuple[Layer, ...]) -> tuple[tuple[str, tuple], ...]:
+    sizes = [inputs, *(layer.units for layer in layers)]
+    names = [f"{kind}{l}" for l in range(1, len(sizes)) for kind in ("W", "b")
+             if kind == "W" or layers[l - 1].bias]
+    listing = ", ".join(names)
+    if not isinstance(value, Mapping):
+        raise SpecError("example.weights", f"must be a mapping, got {_kind(value)}",
+                        f"give every parameter: {listing}")
+    for key in value:
+        if key not in names:
+            why = "a layer without bias has no" if (isinstance(key, str) and key.startswith("b")
+                                                    and key[1:].isdigit() and 1 <= int(key[1:]) < len(sizes)) \
+                else "this network has no"
+            raise SpecError(f"example.weights.{key}", f"{why} parameter {key}", f"give exactly {listing}")
+    missing = [name for name in names if name not in value]
+    if missing:
+        raise SpecError("example.weights", f"is missing {', '.join(missing)}", f"give exactly {listing}")
+    out = []
+    for name in names:
+        l = int(name[1:])
+        units, fan_in = sizes[l], sizes[l - 1]
+        where = f"example.weights.{name}"
+        if name.startswith("b"):
+            out.append((name, _vector(value[name], units, where, f"the number of units of layer {l}")))
+            continue
+        rows = value[name]
+        fix = f"write {units} row{'s' if units != 1 else ''} of {fan_in} numbers (units x fan-in: row j = unit j)"
+        if not isinstance(rows, list) or len(rows) != units:
+            got = f"{len(rows)} rows" if isinstance(rows, list) else _kind(rows)
+            if isinstance(rows, list) and len(rows) == fan_in and all(
+                    isinstance(row, list) and len(row) == units for row in rows):
+                got = f"{fan_in} x {units}, the transpose"
+            raise SpecError(where, f"must be {units} x {fan_in}, got {got}", fix)
+        out.append((name, tuple(_vector(row, fan_in, f"{where}[{j}]", f"the fan-in of layer {l}")
+                                for j, row in enumerate(rows))))
+    return tuple(out)
 
 
 _SAFE_TEX = re.compile(r"^(?:[A-Za-z][A-Za-z0-9']{0,11}|\\(?:[a-zA-Z]+)(?:\{[A-Za-z]\})?)$")
