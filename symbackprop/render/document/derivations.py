@@ -20,7 +20,7 @@ def rule_label(s: Step) -> str:
         return "written with the output"
     if s.rule == "sum rule (only one term depends on the variable)":
         return "sum rule, one term depends on it"
-    return s.rule
+    return s.rule.replace("k = j", "$k = j$")
 
 
 def section(ctx: Context) -> Section:
@@ -31,7 +31,15 @@ def section(ctx: Context) -> Section:
         from .general_steps import blocks
 
         sec.blocks.extend(blocks(ctx, general_steps))
-        sec.blocks.append(Heading(para("One parameter per layer, worked through")))
+        sec.blocks.append(Heading(para("One weight per layer, concretely")))
+        sec.blocks.append(para("The same steps for the first weight of each layer, output layer first; every other "
+                               "parameter follows them with its own indices" + _listing_pointer(ctx) + "."))
+        for l in range(d.L, 0, -1):
+            q = next(q for q in d.parameters if d.graph.layer_of(q)[:2] == (l, 1))
+            steps = [s for s in d.steps(q) if s not in d.delta_steps(l, 1)]
+            sec.blocks.append(para("Parameter ", m(ctx.tex(q)), ":"))
+            sec.blocks.append(chain_block(ctx, steps))
+        return sec
     sec.blocks.append(para(
         "Each derivation starts from the chain rule and names the rule used in each step. The error term of a "
         "unit is derived once and then used by every parameter of that unit. Layers are taken from the output "

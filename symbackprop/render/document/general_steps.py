@@ -4,6 +4,7 @@ form, every step with the rule it applies."""
 from __future__ import annotations
 
 from .context import Context
+from .derivations import rule_label
 from .model import Heading, para
 
 TITLES = {"output_delta": "The output error term", "recursion": "The error-term recursion",
@@ -20,13 +21,21 @@ def blocks(ctx: Context, steps: dict) -> list:
     out = [para("Each equation of the results, derived once for any unit ", ("math", "j"),
                 " of any layer, every step named by the rule it applies.")]
     for key, chain in steps.items():
-        if not chain:
-            continue
+        if not chain or (key.startswith("activation:") and _vector(ctx, key)):
+            continue  # softmax: its Jacobian is part of the output error term
         out.append(Heading(para(title(key))))
         rows, prev = [], None
         for s in chain:
-            lhs = "" if prev is not None and (s.lhs == prev.lhs or s.lhs == prev.rhs) else s.lhs
-            rows.append((lhs, s.rhs, s.rule))
+            lhs = "" if prev is not None and s.lhs == prev.rhs else s.lhs
+            rhs = s.rhs
+            if s.where is not None:  # a case: the condition beside the formula, where the checker sees it
+                rhs = ctx.pr.doprint(rhs) + rf" \quad ({ctx.pr.doprint(s.where.lhs)} \neq {ctx.pr.doprint(s.where.rhs)})"
+            rows.append((lhs, rhs, rule_label(s)))
             prev = s
-        out.append(ctx.display(rows, general_form=True))
+        out.append(ctx.display(rows))  # with layer marks in every profile: no unit is ambiguous
     return out
+
+
+def _vector(ctx: Context, key: str) -> bool:
+    name = key.split(":", 1)[1]
+    return any(layer.activation.vector and layer.activation.name == name for layer in ctx.net.layers)

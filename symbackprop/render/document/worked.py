@@ -45,7 +45,8 @@ def section(ctx: Context) -> Section | None:
     sec.blocks.append(para("Forward pass (vectors written as rows):"))
     sec.blocks.append(Table([para("layer ", m("l")), para(m(ctx.vec("z", 1).replace("(1)", "(l)"))),
                              para(m(ctx.vec("a", 1).replace("(1)", "(l)")))], forward))
-    sec.blocks.append(para("Loss ", m(f"{ctx.prof.loss} = {num(ex.loss)}"), ". Error terms, output layer first:"))
+    sec.blocks.append(para(f"The {ctx.prof.words['E']} of this sample is ", m(num(ex.loss)),
+                           ". Error terms, output layer first:"))
     deltas = [[para(str(l)), para(m(vector(ex.delta[l])))] for l in range(d.L, 0, -1)]
     sec.blocks.append(Table([para("layer ", m("l")), para(m(ctx.vec("delta", 1).replace("(1)", "(l)")))], deltas))
     sec.blocks.append(para(f"Each parameter after one step with learning rate {number(ex.learning_rate)}:"))
