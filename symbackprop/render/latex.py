@@ -391,7 +391,7 @@ def _except_factor(f: sp.Expr, var: sp.Symbol):
     """``(factor, j)`` when ``f`` has a factor ``1 - KroneckerDelta(var, j)``, else None."""
     for factor in sp.Mul.make_args(f):
         if isinstance(factor, sp.Add) and len(factor.args) == 2 and 1 in factor.args:
-            other = [a for a in factor.args if a != 1][0]
+            other = next(a for a in factor.args if a != 1)
             if isinstance(other, sp.Mul) and other.args[0] == -1 and isinstance(other.args[1], sp.KroneckerDelta):
                 i, j = other.args[1].args
                 if var in (i, j):
