@@ -18,10 +18,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ("seed_2_3_1", "xor", "classifier_4_5_3", "deep_mixed")
-FIVE = {"name": "five-layer", "inputs": 3, "loss": "mse",
-        "layers": [{"units": 4, "activation": "relu"}, {"units": 4, "activation": "tanh"},
-                   {"units": 4, "activation": "sigmoid"}, {"units": 3, "activation": "tanh"},
+EXAMPLES = ("seed_2_3_1", "xor", "classifier_4_5_3", "deep_mixed")  # mazur_2_2_2 is new: no "before"
+FIVE = {"name": "five-layer", "inputs": 2, "loss": "mse",
+        "layers": [{"units": 3, "activation": "relu"}, {"units": 3, "activation": "tanh"},
+                   {"units": 3, "activation": "sigmoid"}, {"units": 3, "activation": "tanh"},
                    {"units": 2, "activation": "identity"}]}
 RENDER = ("import json, sys; from symbackprop.engine.derive import derive; from symbackprop.render import documents;"
           "d = derive(json.loads(sys.argv[1]), verify=False); out = sys.argv[2];"
@@ -85,7 +85,7 @@ def main() -> int:
         render(ROOT, tmp / "five-now")
         before = (compile_to(tmp / "five-before.tex"), tmp / "five-before.md")
         now = (compile_to(tmp / "five-now.tex"), tmp / "five-now.md")
-        print(row("five_layer 3-4-4-4-3-2", before, now))
+        print(row("five_layer 2-3-3-3-3-2", before, now))
     return 0
 
 

@@ -61,10 +61,11 @@ def test_seed_four_sgd_updates(docs):
         assert contains(docs["seed"], rf"{name} &\leftarrow {name} - \alpha \frac{{\partial L}}{{\partial {name}}}")
 
 
-def test_seed_sigmoid_convenient_derivative_as_the_seed_shows_it(docs):
-    tex = docs["seed"]
-    assert contains(tex, r"&= \sigma(z^{(1)}_{1}) \left(1 - \sigma(z^{(1)}_{1})\right)")
-    assert contains(tex, r"&= a^{(1)}_{1} \left(1 - a^{(1)}_{1}\right)")
+def test_seed_sigmoid_convenient_derivative_as_the_seed_shows_it(seed, docs):
+    assert contains(docs["seed"], r"&= a^{(1)}_{j} \left(1 - a^{(1)}_{j}\right)")  # derived once, in index form
+    listing = documents.render_tex(documents.build_per_weight(seed))
+    assert contains(listing, r"&= \sigma(z^{(1)}_{1}) \left(1 - \sigma(z^{(1)}_{1})\right)")
+    assert contains(listing, r"&= a^{(1)}_{1} \left(1 - a^{(1)}_{1}\right)")
 
 
 def test_every_parameter_has_its_chain_rule_in_the_per_weight_listing(seed):
@@ -76,8 +77,11 @@ def test_every_parameter_has_its_chain_rule_in_the_per_weight_listing(seed):
         assert rule in tex
 
 
-def test_document_shows_one_weight_per_layer_and_one_bias(docs):
-    assert docs["seed"].count("Parameter $") == 3  # W2_11, b2_1, W1_11
+def test_document_derives_each_equation_once_then_one_weight_per_layer(docs):
+    tex = docs["seed"]
+    assert tex.count("Parameter $") == 2  # W2_11 and W1_11, after the general derivations
+    for title in ("The output error term", "The error-term recursion", "The weight gradient", "The bias gradient"):
+        assert tex.count(title) == 1, title
 
 
 def test_tiny_net_lists_every_parameter_in_its_appendix():
@@ -97,9 +101,9 @@ def test_step_labels_name_the_rule_that_applies(docs):
     for ln in lines:
         if "product rule" in ln:
             raise AssertionError(f"product rule label on a linear term: {ln}")
-    bias = tex[tex.index(r"Parameter $b^{(2)}_{1}$"):]
+    bias = tex[tex.index("The bias gradient"):]
     bias = bias[:bias.index(r"\end{align*}")]
-    assert bias.count("sum rule") == 1 and "by itself is 1" in bias
+    assert bias.count("sum rule") == 1 and "derivative of a variable by itself" in bias
 
 
 def test_results_come_before_the_derivations(docs):
@@ -185,7 +189,7 @@ def test_per_weight_policy():
             "loss": "half_sse"}
     d = derive(spec, verify=False)
     assert len(d.parameters) == 81
-    assert documents.tex(d).count("Parameter $") == 3  # one weight per layer, one bias
+    assert documents.tex(d).count("Parameter $") == 2  # one weight per layer
     assert documents.build_per_weight(d) is None  # representatives only, no separate listing
     listing = documents.build_per_weight(d, per_weight="all")
     assert documents.render_tex(listing).count("Parameter $") == 81
@@ -326,7 +330,7 @@ def test_diagram_shows_ellipses_for_wide_layers_and_labels_only_small_nets(seed)
 def test_wide_network_document_compiles_without_overfull_boxes(tmp_path):
     d = derive(WIDE, verify=False)
     source = documents.tex(d)
-    assert source.count("Parameter $") == 3  # 874 parameters: representatives only
+    assert source.count("Parameter $") == 2  # 874 parameters: representatives only
     pdf, log = documents.compile_pdf_with_log(source)
     assert "Overfull" not in log
     assert ink_on_page_one(pdf, tmp_path) > 0.005

@@ -24,7 +24,7 @@ def build(d: Derivation, notation: str | None = None, per_weight: str = "auto") 
         sections.append(example)
     if appendix.listing_place(ctx) == "appendix":
         sections.append(appendix.per_weight_section(ctx))
-    sections.append(appendix.verification_section(ctx))
+    sections += [equations.batch_section(ctx), appendix.verification_section(ctx)]
     return Document(f"Backpropagation for {ctx.net.name}", ctx.prof, diagram.summary(ctx), sections)
 
 

@@ -28,9 +28,12 @@ def section(ctx: Context) -> Section:
         sec.blocks.extend(monash_blocks(ctx))
     sec.blocks.append(Heading(para("Matrix form (one sample)")))
     sec.blocks.extend(matrix_blocks(ctx))
-    sec.blocks.append(Heading(para("Batch form")))
-    sec.blocks.extend(batch_blocks(ctx))
     return sec
+
+
+def batch_section(ctx: Context) -> Section:
+    """The same equations for a batch of samples (appendix)."""
+    return Section("Appendix: batch form", batch_blocks(ctx))
 
 
 def _delta_def(ctx: Context) -> str:

@@ -3,6 +3,8 @@ form, every step with the rule it applies."""
 
 from __future__ import annotations
 
+import sympy as sp
+
 from .context import Context
 from .derivations import rule_label
 from .model import Heading, para
@@ -24,9 +26,14 @@ def blocks(ctx: Context, steps: dict) -> list:
         if not chain or (key.startswith("activation:") and _vector(ctx, key)):
             continue  # softmax: its Jacobian is part of the output error term
         out.append(Heading(para(title(key))))
-        rows, prev = [], None
+        rows, prev, top, named = [], None, None, {}
         for s in chain:
-            lhs = "" if prev is not None and s.lhs == prev.rhs else s.lhs
+            if prev is not None and s.lhs == prev.rhs:
+                lhs = ""  # continues the previous row
+            else:
+                # an expression shown earlier as a right-hand side: name it by that row's left-hand side
+                top = lhs = _named(s.lhs, named)
+            named.setdefault(s.rhs, top)
             rhs = s.rhs
             if s.where is not None:  # a case: the condition beside the formula, where the checker sees it
                 rhs = ctx.pr.doprint(rhs) + rf" \quad ({ctx.pr.doprint(s.where.lhs)} \neq {ctx.pr.doprint(s.where.rhs)})"
@@ -39,3 +46,12 @@ def blocks(ctx: Context, steps: dict) -> list:
 def _vector(ctx: Context, key: str) -> bool:
     name = key.split(":", 1)[1]
     return any(layer.activation.vector and layer.activation.name == name for layer in ctx.net.layers)
+
+
+def _named(expr, named: dict):
+    """``expr`` by the name a row gave it; the derivative of a defined expression by its name (dL/da)."""
+    if expr in named:
+        return named[expr]
+    if isinstance(expr, sp.Derivative) and expr.expr in named and not isinstance(named[expr.expr], str):
+        return sp.Derivative(named[expr.expr], *expr.variables)
+    return expr

@@ -39,8 +39,8 @@ def section(ctx: Context) -> Section | None:
     d, pr = ctx.d, ctx.pr
     sec = Section("Worked example")
     sec.blocks.append(para("One training step on one sample, with the numbers of the equations above (",
-                           f"{DIGITS} significant digits). Input ", m(pr.stem("x") + " = " + vector(ex.x)),
-                           ", target ", m(pr.stem("t") + " = " + vector(ex.t)), "."))
+                           f"{DIGITS} significant digits). The input ", m(pr.stem("x")), " is ", m(vector(ex.x)),
+                           " and the target ", m(pr.stem("t")), " is ", m(vector(ex.t)), "."))
     forward = [[para(str(l)), para(m(vector(ex.z[l]))), para(m(vector(ex.a[l])))] for l in range(1, d.L + 1)]
     sec.blocks.append(para("Forward pass (vectors written as rows):"))
     sec.blocks.append(Table([para("layer ", m("l")), para(m(ctx.vec("z", 1).replace("(1)", "(l)"))),
