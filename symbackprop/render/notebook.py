@@ -30,7 +30,6 @@ def jupyter_markdown(d: Derivation) -> str:
     forward_pass = Section("Forward pass, matrix form", [Display([r for r, _ in rows], [lb for _, lb in rows])])
     matrix = Section("Backpropagation, matrix form", equations.matrix_blocks(ctx))
     update = updates.section(ctx)
-    update.blocks = update.blocks[:-1]  # without the verification line: the status follows
     doc = Document(f"Backpropagation for {d.network.name}", prof, para(headline(d) + "."),
                    [forward_pass, matrix, update])
     body = render_markdown(doc).split("\n", 1)[1]  # without the generator comment

@@ -109,7 +109,7 @@ def test_step_labels_name_the_rule_that_applies(docs):
 def test_results_come_before_the_derivations(docs):
     tex = docs["seed"]
     order = [tex.index(rf"\section{{{title}}}") for title in
-             ("The network", "Forward pass", "The backpropagation equations", "Update rules", "Derivations",
+             ("The network and the algorithm", "Forward pass", "The backpropagation equations", "Update rules", "Derivations",
               "Appendix: verification")]
     assert order == sorted(order)
     assert tex.index("Verification passed") < tex.index(r"\section{Derivations}")

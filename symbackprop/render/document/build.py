@@ -17,7 +17,9 @@ def context(d: Derivation, notation: str | None = None, per_weight: str = "auto"
 def build(d: Derivation, notation: str | None = None, per_weight: str = "auto") -> Document:
     """The document model of ``d`` in the profile ``notation`` (default: the spec's, else seed)."""
     ctx = context(d, notation, per_weight)
-    sections = [diagram.section(ctx), forward.section(ctx), equations.section(ctx), updates.section(ctx),
+    overview = diagram.section(ctx)
+    overview.blocks.extend(equations.glance_blocks(ctx))
+    sections = [overview, forward.section(ctx), equations.section(ctx), updates.section(ctx),
                 symbols.section(ctx), derivations.section(ctx)]
     example = worked.section(ctx)
     if example is not None:

@@ -36,7 +36,7 @@ def section(ctx: Context) -> Section:
         layer = net.layers[l - 1]
         kind = "output" if l == d.L else f"hidden {l}"
         return f"{kind}\\\\{layer.units} $\\times$ ${ctx.functions[l]}$"
-    sec = Section("The network")
+    sec = Section("The network and the algorithm")
     diagram = tikz.diagram(net, ctx.pr, caption)
     note = "Each arrow carries a weight"
     note += " (labelled with its symbol)" if tikz.MAX_LABELLED_EDGES >= sum(
@@ -49,5 +49,7 @@ def section(ctx: Context) -> Section:
                  " also adds its bias, not drawn.")
     else:
         note += "; no layer has a bias."
+    note += (" The whole algorithm for one sample, in matrix form (the sections below state and derive each "
+             "line): forward, backward from the output layer, one step of the optimizer.")
     sec.blocks.append(Diagram(diagram, para(note)))
     return sec

@@ -10,7 +10,7 @@ from ...engine.derive import E
 from ...engine.general import J, K
 from ..latex import ActivationPrime
 from .context import Context, fprime_word, idx, registry_x
-from .model import Heading, Section, m, para
+from .model import Display, Heading, Section, m, para
 
 
 def section(ctx: Context) -> Section:
@@ -59,12 +59,12 @@ def index_blocks(ctx: Context) -> list:
         form = d.general.layers[l]
         dl = general.base("delta", l)[J]
         Wjk = general.base("W", l)[J, K]
-        row = (sp.Derivative(E, Wjk), dl * form.dz_dW, "")
+        row = (sp.Derivative(E, Wjk), dl * form.dz_dW, f"weight gradient, layer {l}")
         if p.weight_order == "from_to":  # w_{ij}: from unit i to unit j, as those texts write it
-            row = (row[0].xreplace({K: idx("i")}), row[1].xreplace({K: idx("i")}), "")
+            row = (row[0].xreplace({K: idx("i")}), row[1].xreplace({K: idx("i")}), row[2])
         grads.append(row)
         if form.dz_db is not None:
-            grads.append((sp.Derivative(E, general.base("b", l)[J]), dl * form.dz_db, ""))
+            grads.append((sp.Derivative(E, general.base("b", l)[J]), dl * form.dz_db, f"bias gradient, layer {l}"))
     return [ctx.display(pairs), para("and for the parameters:"), ctx.display(grads)]
 
 
@@ -75,7 +75,7 @@ def expanded_factors(ctx: Context) -> list:
     if out.fprime is not None and not d.simplifies_to_error:
         try:
             rows.append((matrixform.vector("gradE", general.size(L)),
-                         matrixform.to_matrix(ctx.output_error_derivative(), L, general.size(L)), "", L))
+                         matrixform.to_matrix(ctx.output_error_derivative(), L, general.size(L)), ctx.shape(L), L))
         except matrixform.NotElementwise:
             pass
     for l in range(L, 0, -1):
@@ -84,7 +84,7 @@ def expanded_factors(ctx: Context) -> list:
             continue
         fp = matrixform.vector(f"fprime{l}", general.size(l))
         try:
-            rows.append((fp, matrixform.to_matrix(form.fprime, L, general.size(l)), "", l))
+            rows.append((fp, matrixform.to_matrix(form.fprime, L, general.size(l)), ctx.shape(l), l))
         except matrixform.NotElementwise:
             u = sp.Symbol("u", real=True)
             act = ctx.net.layers[l - 1].activation
@@ -131,3 +131,18 @@ def batch_blocks(ctx: Context) -> list:
                 "losses:")
     eqs = ctx.d.matrix.batch()
     return [text, ctx.display([(eq.lhs, eq.rhs, eq.rule) for eq in eqs])]
+
+
+def glance_blocks(ctx: Context) -> list:
+    """Page one: the whole algorithm in matrix form (forward, backward, gradients, updates), one display each."""
+    from .forward import layer_rows
+    from .updates import update_rows, verification_line
+
+    forward = [row for l in range(1, ctx.d.L + 1) for row in layer_rows(ctx, l)[2:]]
+    backward = [(eq.lhs, eq.rhs, eq.rule) for eq in ctx.d.matrix.backward()]
+    return [_joined(ctx.display(forward + backward), ctx.display(update_rows(ctx), relation=r"\leftarrow")),
+            verification_line(ctx)]
+
+
+def _joined(first: Display, second: Display) -> Display:
+    return Display(first.rows + second.rows, first.labels + second.labels)

@@ -27,8 +27,7 @@ def section(ctx: Context) -> Section:
     if opt.name == "adam":
         parts += [m(r"\tau"), "):"]
     sec.blocks.append(para(*parts))
-    rows = [(eq.lhs, eq.rhs, eq.rule) for eq in reversed_layers(ctx.d.matrix.updates())]
-    sec.blocks.append(ctx.display(rows, relation=r"\leftarrow"))
+    sec.blocks.append(ctx.display(update_rows(ctx), relation=r"\leftarrow"))
     if opt.name == "adam":
         sec.blocks.append(para(m(r"\oslash"), " is element-wise division; squares and square roots of matrices "
                                "act element by element too."))
@@ -38,8 +37,11 @@ def section(ctx: Context) -> Section:
                                ", these are the rules ",
                                m(rf"{w} \leftarrow {w} + {p.learning_rate}\, a_{{j}}\, {p.delta}_{{k}}"),
                                " stated above."))
-    sec.blocks.append(verification_line(ctx))
     return sec
+
+
+def update_rows(ctx: Context) -> list:
+    return [(eq.lhs, eq.rhs, eq.rule) for eq in reversed_layers(ctx.d.matrix.updates())]
 
 
 def verification_line(ctx: Context):
