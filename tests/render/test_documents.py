@@ -121,7 +121,7 @@ def test_one_unit_layer_reads_naturally(docs):
 
 def test_notation_tables_use_the_profiles_own_symbols(docs):
     for name in ("aima", "wikipedia"):
-        table = docs[name][docs[name].index(r"\section{Notation}"):docs[name].index(r"\section{Derivations}")]
+        table = docs[name][docs[name].index(r"\section{Appendix: notation}"):docs[name].index(r"\section{Appendix: batch")]
         assert "z^{(l)}" not in table, name
 
 

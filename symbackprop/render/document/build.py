@@ -1,5 +1,6 @@
 """The document of one derivation: results first (diagram, forward pass, backpropagation equations,
-updates, verification line, notation), then the derivations, the worked example and the appendix."""
+updates, verification line), then the derivations, the worked example and the appendix (notation
+table, batch form, verification)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,13 @@ def build(d: Derivation, notation: str | None = None, per_weight: str = "auto") 
     overview = diagram.section(ctx)
     overview.blocks.extend(equations.glance_blocks(ctx))
     sections = [overview, forward.section(ctx), equations.section(ctx), updates.section(ctx),
-                symbols.section(ctx), derivations.section(ctx)]
+                derivations.section(ctx)]
     example = worked.section(ctx)
     if example is not None:
         sections.append(example)
     if appendix.listing_place(ctx) == "appendix":
         sections.append(appendix.per_weight_section(ctx))
-    sections += [equations.batch_section(ctx), appendix.verification_section(ctx)]
+    sections += [symbols.section(ctx), equations.batch_section(ctx), appendix.verification_section(ctx)]
     return Document(f"Backpropagation for {ctx.net.name}", ctx.prof, diagram.summary(ctx), sections)
 
 

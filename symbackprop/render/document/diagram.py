@@ -23,7 +23,8 @@ def summary(ctx: Context) -> Text:
             f"{optimizer_title(opt.name)} with learning rate {number(opt.learning_rate)}. "
             "The results come first (forward pass, the backpropagation equations, the updates); their "
             "derivations follow. Every formula was derived by SymPy from the forward definition of the "
-            f"network and verified (appendix). Notation: the {ctx.prof.name} profile.")
+            f"network and verified (appendix). Notation: the {ctx.prof.name} profile; every symbol is "
+            "listed with its meaning and shape in the appendix.")
     return para(text)
 
 

@@ -28,6 +28,8 @@ def blocks(ctx: Context, steps: dict) -> list:
         out.append(Heading(para(title(key))))
         rows, prev, top, named = [], None, None, {}
         for s in chain:
+            if s.rule == "result" and prev is not None and s.rhs == prev.rhs and _named(s.lhs, named) == top:
+                continue  # the row above already reads the result
             if prev is not None and s.lhs == prev.rhs:
                 lhs = ""  # continues the previous row
             else:

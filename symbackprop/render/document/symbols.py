@@ -83,7 +83,7 @@ def section(ctx: Context) -> Section:
             seen.add(key)
             unique.append(r)
     table = Table([para("symbol"), para("meaning"), para("shape")], [[para(*c) for c in r] for r in unique])
-    sec = Section("Notation")
+    sec = Section("Appendix: notation")
     intro = para("Indices are 1-based: unit ", m("j"), " of layer ", m("l"), " receives from unit ", m("k"),
                  " of layer ", m("l-1"), ". Layer 0 is the input, layer ", m(str(L)), " the output.")
     sec.blocks += [intro, table]
