@@ -239,8 +239,22 @@ class Derivation:
         if self.target_constraint:
             note += f", using that {self.target_constraint}"
         result = self.delta(l, j)
-        steps.append(Step(rule if self.simplifies_to_error else "result", dj, result,
-                          note if self.simplifies_to_error else ""))
+        if not self.simplifies_to_error:
+            steps.append(Step("result", dj, result))
+            return steps
+        # the factors put together, then simplified (softmax: the algebra leaves a_j sum_k t_k - t_j)
+        if act.vector:
+            product = sp.Add(*(times(sp.diff(g.loss_def, ak), self._softmax_jacobian(k, j))
+                               for k, ak in enumerate(g.a[l], start=1)), evaluate=False)
+        else:
+            product = times(sp.diff(g.loss_def, aj), act.derivative_at(zj, aj))
+        if self.network.loss.targets_sum_to_one:
+            tj = g.t[j - 1]
+            collected = sp.Add(times(aj, sp.Add(*g.t)), -tj, evaluate=False)
+            steps.append(Step(rule, product, collected, note))
+            steps.append(Step("sum of the targets is one", collected, result, "sum_k t_k = 1"))
+        else:
+            steps.append(Step(rule, product, result, note))
         return steps
 
     def _activation_steps(self, act: ops.Activation, zj, aj) -> list[Step]:
@@ -250,8 +264,11 @@ class Derivation:
         if act.kink:
             steps[-1] = Step(steps[-1].rule, steps[-1].lhs, derived, f"{act.title}; convention: {act.kink}")
         if convenient != derived:
-            steps.append(Step("derivative of the activation (convenient form)", D(aj, zj), convenient,
-                              "the convenient form in terms of the output, proven equal"))
+            if act.uses_output:
+                steps.append(Step("derivative of the activation (convenient form)", D(aj, zj), convenient,
+                                  "the convenient form in terms of the output, proven equal"))
+            else:  # a shorter form in z (SiLU)
+                steps.append(Step("simplification", derived, convenient, "the textbook form, proven equal"))
         return steps
 
     @_per_instance

@@ -131,7 +131,7 @@ def test_step_labels_follow_the_textbook_chain():
     steps = out.steps(out.graph.W[2][0][1])
     rules = [s.rule for s in steps]
     assert rules[4:] == ["chain rule", "derivative of the loss", "derivative of the activation", "simplification",
-                         "result"]
+                         "sum of the targets is one", "result"]
     assert "softmax" in steps[4].note and "a - t" in steps[7].note and "sum to one" in steps[7].note
     out = d.steps(d.graph.W[2][0][0])  # the seed's sigmoid output under half SSE: no simplification
     assert [s.rule for s in out[4:]] == ["chain rule", "derivative of the loss", "derivative of the activation",

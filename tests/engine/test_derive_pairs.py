@@ -55,7 +55,7 @@ def test_cross_entropy_deltas_simplify_to_error():
         assert d.simplifies_to_error
         for j in (1, 2, 3):
             assert sp.expand(d.delta(1, j) - (d.graph.a[1][j - 1] - d.targets[j - 1])) == 0
-            assert d.steps(d.parameters[0])[-2].rule == "simplification"
+            assert "simplification" in [s.rule for s in d.steps(d.parameters[0])[-4:]]
     d = derive({"inputs": 2, "layers": [{"units": 3, "activation": "sigmoid"}], "loss": "half_sse"}, verify=False)
     assert not d.simplifies_to_error
 

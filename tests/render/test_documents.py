@@ -73,8 +73,10 @@ def test_every_parameter_has_its_chain_rule_in_the_per_weight_listing(seed):
     assert listing is not None  # 13 parameters: more than fit the document's appendix
     tex = documents.render_tex(listing)
     assert tex.count("Parameter $") == len(seed.parameters) == 13
-    for rule in ("chain rule", "sum rule", "constant factor", "derivative of the activation", "definition of delta"):
+    for rule in ("chain rule", "sum rule", "constant factor rule", "derivative of the activation",
+                 "definition of delta"):
         assert rule in tex
+    assert "product rule" not in tex  # d(W_jk a_k)/dW_jk: a_k does not depend on W_jk (issue 12)
 
 
 def test_document_derives_each_equation_once_then_one_weight_per_layer(docs):
