@@ -70,6 +70,11 @@ def _general_steps(ctx: Context):
     return general_steps(ctx.net)
 
 
+def general_unit(z: sp.Symbol) -> sp.Symbol:
+    """``z2_3`` -> ``a2_3``: the output of the same unit."""
+    return sp.Symbol("a" + z.name[1:])
+
+
 def unit_blocks(ctx: Context, l: int, j: int, params) -> list:
     d = ctx.d
     blocks = [Heading(para(f"Unit {j} of layer {l}: error term ", m(ctx.tex(d.delta_symbol(l, j)))))]
@@ -117,7 +122,8 @@ def step_blocks(ctx: Context, steps: list[Step], l: int) -> list:
         if act.vector and s.rule == "derivative of the loss":
             label += ", $k = 1$"
         elif act.vector and s.rule == "derivative of the activation":
-            label = "softmax derivative, $k = j$"
+            same = s.lhs.expr == general_unit(s.lhs.variables[0])
+            label = "softmax derivative, $k = j$" if same else r"softmax derivative, $k \neq j$"
             rhs = no_leading_minus(rhs)
         lines = rhs_lines(rhs, pr, width(label))
         if prev is not None and (s.lhs == prev.lhs or s.lhs == prev.rhs) and s.rule != "result":
@@ -128,6 +134,14 @@ def step_blocks(ctx: Context, steps: list[Step], l: int) -> list:
                 rows.append(rf"&= {pr.doprint(middle)}")
                 labels.append(f"written with {act.title}")
                 label = "written with the output"
+            new = aligned("", lines)
+        elif not isinstance(s.lhs, (sp.Derivative, sp.Symbol)):  # the chain's product with the factors put in
+            inner = {e: no_leading_minus(e) for e in s.lhs.atoms(sp.Mul) if no_leading_minus(e) != e}
+            with sp.evaluate(False):  # a (1 - a) for -a (a - 1), nothing cancelled
+                product = s.lhs.xreplace(inner)
+            put = aligned(pr.doprint(steps[0].lhs), rhs_lines(product, pr, width("substitution")))
+            rows.extend(put)
+            labels.extend(["substitution"] + [""] * (len(put) - 1))
             new = aligned("", lines)
         else:
             new = aligned(pr.doprint(s.lhs), lines)

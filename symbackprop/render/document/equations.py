@@ -51,7 +51,10 @@ def index_blocks(ctx: Context) -> list:
         named = ctx.named_delta(l)
         if named is not None and named != form.delta:
             pairs.append((dl, named, "chain rule"))
-            pairs.append(("", form.delta, fprime_word(ctx.net.layers[l - 1].activation)))
+            word = fprime_word(ctx.net.layers[l - 1].activation)
+            if l == L and d.simplifies_to_error:  # f' cancels against dE/da: say so, not only "derivative"
+                word = "derivatives of loss and activation, simplified"
+            pairs.append(("", form.delta, word))
         else:
             pairs.append((dl, form.delta, "chain rule" if l < L else "derived"))
     grads = []

@@ -40,9 +40,9 @@ def section(ctx: Context) -> Section | None:
     sec = Section("Worked example")
     sec.blocks.append(para("One training step on one sample, with the numbers of the equations above (",
                            f"{DIGITS} significant digits). The input ", m(pr.stem("x")), " is ", m(vector(ex.x)),
-                           " and the target ", m(pr.stem("t")), " is ", m(vector(ex.t)), "."))
+                           " and the target ", m(pr.stem("t")), " is ", m(vector(ex.t)),
+                           "; the forward pass, vectors written as rows:"))
     forward = [[para(str(l)), para(m(vector(ex.z[l]))), para(m(vector(ex.a[l])))] for l in range(1, d.L + 1)]
-    sec.blocks.append(para("Forward pass (vectors written as rows):"))
     sec.blocks.append(Table([para("layer ", m("l")), para(m(ctx.vec("z", 1).replace("(1)", "(l)"))),
                              para(m(ctx.vec("a", 1).replace("(1)", "(l)")))], forward))
     sec.blocks.append(para(f"The {ctx.prof.words['E']} of this sample is ", m(num(ex.loss)),
