@@ -73,7 +73,7 @@ def test_json_output_is_complete(capsys):
     assert len(data["gradients"]) == 13
     first = data["gradients"][0]
     assert first["parameter"] == "W1_1_1" and first["gradient"] == "delta1_1*x_1"
-    assert {s["rule"] for s in first["steps"]} >= {"chain rule", "sum rule (only one term depends on the variable)",
+    assert {s["rule"] for s in first["steps"]} >= {"chain rule", "sum rule (only one term varies)",
                                                    "constant factor rule", "derivative of the activation"}
     assert data["verification"]["passed"] is True
     tiers = {t["name"]: t for t in data["verification"]["tiers"]}

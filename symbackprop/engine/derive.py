@@ -35,7 +35,7 @@ and one entry per layer above it (``per_weight="all"`` lists every parameter).""
 RULES = (
     "chain rule",                    # d f/d v = sum over intermediates u of (d f/d u)(d u/d v)
     "sum rule",                      # the derivative of a sum is the sum of the derivatives
-    "sum rule (only one term depends on the variable)",  # ... and the other terms give 0
+    "sum rule (only one term varies)",  # ... only one term depends on the variable: the others give 0
     "constant factor rule",          # d(c g)/dv = c dg/dv, c free of v
     "product rule",                  # d(g h)/dv, both g and h depend on v
     "quotient rule",                 # d(g/h)/dv, h depends on v
@@ -82,6 +82,16 @@ def D(f: sp.Expr, x: sp.Expr) -> sp.Derivative:
 def times(*factors: sp.Expr) -> sp.Expr:
     """An unevaluated product, kept in the order given."""
     return sp.Mul(*factors, evaluate=False)
+
+
+def signed_product(*factors: sp.Expr) -> sp.Expr:
+    """An unevaluated product with the factors' minus signs pulled to the front (prints ``- a b``, not ``+ -a b``)."""
+    negative, kept = False, []
+    for f in factors:
+        if f.could_extract_minus_sign():
+            negative, f = not negative, -f
+        kept.append(f)
+    return sp.Mul(sp.S.NegativeOne, *kept, evaluate=False) if negative else times(*kept)
 
 
 def _per_instance(method):
@@ -190,9 +200,9 @@ class Derivation:
         steps = [
             Step("chain rule", D(E, p), times(D(E, zj), D(zj, p)),
                  f"p enters E only through z{l}_{j}"),
-            Step("sum rule (only one term depends on the variable)", D(zj, p), D(term, p),
+            Step("sum rule (only one term varies)", D(zj, p), D(term, p),
                  f"of the sum z{l}_{j} = sum_k W{l}_{j}_k a{l-1}_k + b{l}_{j} only this term depends on {p}"),
-            Step("constant factor rule", D(term, p), local, f"a{l-1}_{k} does not depend on {p}")
+            Step("constant factor rule", D(term, p), local, f"{local} does not depend on {p}")
             if k is not None else Step("derivative of a variable by itself", D(term, p), local),
             Step("definition of delta", D(E, zj), dj, f"delta{l}_{j} = dE/dz{l}_{j}"),
         ]
@@ -211,7 +221,7 @@ class Derivation:
             steps.append(Step("chain rule", dj, times(D(aj, zj), chain),
                               f"a{l}_{j} feeds every unit of layer {l + 1}"))
             weight = _indexed_to_symbol(self.general.layers[l].dnext_da.subs({J: j, K: 1}))
-            steps.append(Step("sum rule (only one term depends on the variable)", D(nxt[0][0], aj),
+            steps.append(Step("sum rule (only one term varies)", D(nxt[0][0], aj),
                               D(times(weight, aj), aj),
                               f"only the term with a{l}_{j} of each z{l + 1}_k depends on it"))
             steps.append(Step("constant factor rule", D(times(weight, aj), aj), weight,
@@ -244,10 +254,17 @@ class Derivation:
             return steps
         # the factors put together, then simplified (softmax: the algebra leaves a_j sum_k t_k - t_j)
         if act.vector:
-            product = sp.Add(*(times(sp.diff(g.loss_def, ak), self._softmax_jacobian(k, j))
-                               for k, ak in enumerate(g.a[l], start=1)), evaluate=False)
+            jacobian = [times(aj, 1 - aj) if ak == aj else -times(ak, aj) for ak in g.a[l]]
+            product = sp.Add(*(signed_product(sp.diff(g.loss_def, ak), jk)
+                               for ak, jk in zip(g.a[l], jacobian)), evaluate=False)
         else:
-            product = times(sp.diff(g.loss_def, aj), act.derivative_at(zj, aj))
+            factors = [f for f in (sp.diff(g.loss_def, aj), act.derivative_at(zj, aj)) if f != 1]
+            if len(factors) == 1 and factors[0] == result:  # nothing left to simplify (identity + MSE)
+                steps.append(Step("result", dj, result))
+                return steps
+            product = signed_product(*factors)
+        steps.append(Step("substitution", dj, product, "the derivatives above put into the chain rule"
+                          + (" (the same for every k)" if act.vector else "")))
         if self.network.loss.targets_sum_to_one:
             tj = g.t[j - 1]
             collected = sp.Add(times(aj, sp.Add(*g.t)), -tj, evaluate=False)
@@ -285,8 +302,10 @@ class Derivation:
             c, u = e.args[0].as_coeff_Mul()
             return (named[u] * s_sym) ** c if u in named else e
 
-        d = d.xreplace({total: s_sym}).replace(lambda e: isinstance(e, sp.exp), output)
-        return sp.factor(sp.simplify(d))
+        d = sp.factor(sp.simplify(d.xreplace({total: s_sym}).replace(lambda e: isinstance(e, sp.exp), output)))
+        ak, aj = a_syms[k - 1], a_syms[j - 1]
+        textbook = times(aj, 1 - aj) if k == j else -times(ak, aj)  # a_j (1 - a_j), - a_k a_j
+        return textbook if sp.expand(textbook - d) == 0 else d
 
     @cached_property
     def matrix(self):

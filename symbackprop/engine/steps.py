@@ -24,7 +24,7 @@ import sympy as sp
 
 from ..registry import ops
 from ..spec import Network
-from .derive import RULES, D, E, Step, times
+from .derive import RULES, D, E, Step, signed_product, times
 from .general import I, J, K, base, layer_form, output_delta, size
 
 __all__ = [
@@ -120,7 +120,7 @@ def _loss_steps(loss: ops.Loss, a: sp.IndexedBase, t: sp.IndexedBase, n, k, summ
     one = scale * D(term, a[k]) if scale != 1 else D(term, a[k])
     derived = sp.diff(scale * term, a[k])
     steps = [_step("definition of the loss", E, definition, loss.title),
-             _step("sum rule (only one term depends on the variable)", D(definition, a[k]), one,
+             _step("sum rule (only one term varies)", D(definition, a[k]), one,
                    f"only the term {summed} = {k} depends on a_{k}"),
              _step("derivative of the loss", one, derived)]
     if loss.name == "binary_cross_entropy":
@@ -148,7 +148,7 @@ def output_delta_steps(network: Network) -> list[Step]:
         steps.append(_step("derivative of the activation (convenient form)" if act.uses_output
                            else "derivative of the activation", D(a[J], z[J]), fprime,
                            f"see the derivative of {act.name}"))
-        product = times(dE_da, fprime)
+        product = signed_product(dE_da, fprime)
         steps.append(_step("substitution", chain, product))
         simpler = sp.factor(sp.cancel(product))
         if simpler != product and sp.count_ops(simpler) < sp.count_ops(product):
@@ -167,7 +167,8 @@ def output_delta_steps(network: Network) -> list[Step]:
     split = sp.Add(summand(J), sum_except(summand(K), K, J, n), evaluate=False)
     steps.append(_step("split the sum at k = j", chain, split))
     jac_same, jac_other = times(a[J], 1 - a[J]), -times(a[K], a[J])
-    put = sp.Add(times(dE_da(J), jac_same), sum_except(times(dE_da(K), jac_other), K, J, n), evaluate=False)
+    put = sp.Add(signed_product(dE_da(J), jac_same), sum_except(signed_product(dE_da(K), jac_other), K, J, n),
+                 evaluate=False)
     steps.append(_step("substitution", split, put, "dE/da_k and the two cases of the Jacobian"))
     if loss.name == "categorical_cross_entropy":
         same = sp.expand(dE_da(J) * jac_same)        # t_j a_j - t_j
@@ -209,7 +210,7 @@ def recursion_steps(network: Network, l: int | None = None) -> list[Step]:
         _step("definition of delta", d[J], D(E, z[J])),
         _step("chain rule", D(E, z[J]), chain, f"a_j feeds every unit k of layer {l + 1}"),
         _step("definition of the pre-activation", D(zn[K], a[J]), D(written, a[J])),
-        _step("sum rule (only one term depends on the variable)", D(written, a[J]), one,
+        _step("sum rule (only one term varies)", D(written, a[J]), one,
               "only the term i = j depends on a_j"),
         _step("constant factor rule", one, weight, "the weight does not depend on a_j"),
         _step("definition of delta", D(E, zn[K]), dn[K]),
@@ -230,7 +231,7 @@ def weight_steps(network: Network, l: int | None = None) -> list[Step]:
     return [
         _step("chain rule", D(E, W[J, K]), times(D(E, z[J]), D(z[J], W[J, K])), "W_jk enters E only through z_j"),
         _step("definition of the pre-activation", D(z[J], W[J, K]), D(written, W[J, K])),
-        _step("sum rule (only one term depends on the variable)", D(written, W[J, K]), one,
+        _step("sum rule (only one term varies)", D(written, W[J, K]), one,
               "only the term i = k depends on W_jk"),
         _step("constant factor rule", one, local, "a_k does not depend on W_jk"),
         _step("definition of delta", D(E, z[J]), d[J]),
@@ -252,7 +253,7 @@ def bias_steps(network: Network, l: int | None = None) -> list[Step]:
     return [
         _step("chain rule", D(E, b[J]), times(D(E, z[J]), D(z[J], b[J])), "b_j enters E only through z_j"),
         _step("definition of the pre-activation", D(z[J], b[J]), D(written, b[J])),
-        _step("sum rule (only one term depends on the variable)", D(written, b[J]), D(b[J], b[J]),
+        _step("sum rule (only one term varies)", D(written, b[J]), D(b[J], b[J]),
               "only the term b_j depends on b_j"),
         _step("derivative of a variable by itself", D(b[J], b[J]), sp.diff(b[J], b[J])),
         _step("definition of delta", D(E, z[J]), d[J]),

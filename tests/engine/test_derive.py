@@ -116,7 +116,7 @@ def test_step_labels_follow_the_textbook_chain():
     definition of delta, then delta's own chain), and notes that name the right layer and reason."""
     d = derive("examples/seed_2_3_1.yaml", verify=False)
     steps = d.steps(d.graph.W[1][0][1])
-    one_term = "sum rule (only one term depends on the variable)"
+    one_term = "sum rule (only one term varies)"
     assert [s.rule for s in steps] == [
         "chain rule", one_term, "constant factor rule", "definition of delta",
         "chain rule", one_term, "constant factor rule", "derivative of the activation",
@@ -130,9 +130,9 @@ def test_step_labels_follow_the_textbook_chain():
     out = derive("examples/classifier_4_5_3.yaml", verify=False)
     steps = out.steps(out.graph.W[2][0][1])
     rules = [s.rule for s in steps]
-    assert rules[4:] == ["chain rule", "derivative of the loss", "derivative of the activation", "simplification",
-                         "sum of the targets is one", "result"]
-    assert "softmax" in steps[4].note and "a - t" in steps[7].note and "sum to one" in steps[7].note
+    assert rules[4:] == ["chain rule", "derivative of the loss", "derivative of the activation", "substitution",
+                         "simplification", "sum of the targets is one", "result"]
+    assert "softmax" in steps[4].note and "a - t" in steps[8].note and "sum to one" in steps[8].note
     out = d.steps(d.graph.W[2][0][0])  # the seed's sigmoid output under half SSE: no simplification
     assert [s.rule for s in out[4:]] == ["chain rule", "derivative of the loss", "derivative of the activation",
                                          "derivative of the activation (convenient form)", "result", "result"]
