@@ -21,6 +21,7 @@ import sympy as sp
 
 from ..spec.graph import Node
 from . import documents, tikz_graph
+from .document.render import formatted
 from .documents import Diagram, Display, Document, Section, Table, Text, m, para
 from .documents_graph_kinds import display, filler, kind_section, paired
 from .documents_graph_symbols import Symbols, symbols
@@ -447,7 +448,7 @@ def build(d, notation: str | None = None) -> Document:
 
 
 def _formatted(doc: Document, escape) -> dict:
-    out = documents._formatted(doc, escape)
+    out = formatted(doc, escape)
     for section, model in zip(out["sections"], doc.sections):
         for block, b in zip(section["blocks"], model.blocks):
             if isinstance(b, GraphDiagram):

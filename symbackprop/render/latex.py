@@ -171,7 +171,7 @@ class NotationPrinter(LatexPrinter):
                           key=lambda t: 0 if isinstance(t, sp.Sum) else 1 if t.is_Atom or t.is_Indexed else 2)
         if positive and (terms[0].could_extract_minus_sign() or positive[0] is not terms[0]):
             expr = sp.Add(*positive, *[t for t in terms if t.could_extract_minus_sign()], evaluate=False)
-        return super()._print_Add(expr, order="none")
+        return super()._print_Add(expr, order="none").replace("+ - ", "- ")  # an unevaluated -x*y term
 
     # ------------------------------------------------------------------ dispatch
 
@@ -371,12 +371,32 @@ class NotationPrinter(LatexPrinter):
     def _print_Sum(self, expr):
         # \sum_{k=1}^{n_2} with the summand in parentheses only when it is a sum
         (var, lo, hi), = expr.limits
+        except_at = _except_factor(expr.function, var)
+        if except_at is not None:  # sum over k != j, written (1 - KroneckerDelta(k, j)) by engine.steps
+            factor, other = except_at
+            rest = sp.Mul(*[f for f in sp.Mul.make_args(expr.function) if f != factor], evaluate=False)
+            body = self._print(rest)
+            if isinstance(rest, sp.Add):
+                body = rf"\left({body}\right)"
+            return rf"\sum_{{{self._print(var)} \neq {self._print(other)}}} {body}"
         if expr.function.could_extract_minus_sign():
             return "- " + self._print(sp.Sum(-expr.function, *expr.limits))
         body = self._print(expr.function)
         if isinstance(expr.function, sp.Add):
             body = rf"\left({body}\right)"
         return rf"\sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} {body}"
+
+
+def _except_factor(f: sp.Expr, var: sp.Symbol):
+    """``(factor, j)`` when ``f`` has a factor ``1 - KroneckerDelta(var, j)``, else None."""
+    for factor in sp.Mul.make_args(f):
+        if isinstance(factor, sp.Add) and len(factor.args) == 2 and 1 in factor.args:
+            other = next(a for a in factor.args if a != 1)
+            if isinstance(other, sp.Mul) and other.args[0] == -1 and isinstance(other.args[1], sp.KroneckerDelta):
+                i, j = other.args[1].args
+                if var in (i, j):
+                    return factor, (j if i == var else i)
+    return None
 
 
 def latex(expr: sp.Expr, printer: NotationPrinter) -> str:

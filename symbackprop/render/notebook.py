@@ -14,22 +14,24 @@ def jupyter_markdown(d: Derivation) -> str:
     """A short notebook display: the diagram, the forward pass and backpropagation in matrix form, the
     updates and the verification line, with a pointer to the full document."""
     from . import svg
-    from .documents import Builder, Display, Document, Section, para, render_markdown
+    from .document import equations, forward, updates
+    from .document.build import context
+    from .documents import Display, Document, Section, para, render_markdown
     from .markdown import escape_markdown
-    from .notation import profile as notation_profile
     from .textreport import headline
 
-    prof = notation_profile(None, d.network.notation)
-    builder = Builder(d, prof)
+    ctx = context(d)
+    prof = ctx.prof
     labels = ["input"] + [f"{'output' if l == d.L else f'hidden {l}'}: {layer.units} {layer.activation.name}"
                           for l, layer in enumerate(d.network.layers, start=1)]
     picture = svg.diagram(d.network, labels)
-    layer_displays = [b for b in builder.forward_section().blocks if isinstance(b, Display)][:d.L]
+    layer_displays = [forward.layer_display(ctx, l) for l in range(1, d.L + 1)]
     rows = [(row, label) for b in layer_displays for row, label in list(zip(b.rows, b.labels))[2:]]
-    forward = Section("Forward pass, matrix form", [Display([r for r, _ in rows], [lb for _, lb in rows])])
-    matrix = Section("Backpropagation, matrix form", builder.matrix_blocks())
+    forward_pass = Section("Forward pass, matrix form", [Display([r for r, _ in rows], [lb for _, lb in rows])])
+    matrix = Section("Backpropagation, matrix form", equations.matrix_blocks(ctx))
+    update = updates.section(ctx)
     doc = Document(f"Backpropagation for {d.network.name}", prof, para(headline(d) + "."),
-                   [forward, matrix, builder.update_section()])
+                   [forward_pass, matrix, update])
     body = render_markdown(doc).split("\n", 1)[1]  # without the generator comment
     status = d.verification.headline() if d.verification is not None else "Not verified."
     pointer = ("The full step-by-step derivation: `symbackprop.render.documents.markdown(d)`, or "
@@ -41,11 +43,11 @@ def jupyter_markdown(d: Derivation) -> str:
 
 def jupyter_latex(d: Derivation) -> str:
     """The general results as one display, for ``_repr_latex_``."""
-    from .documents import Builder, Display
-    from .notation import profile as notation_profile
+    from .document import equations
+    from .document.build import context
+    from .documents import Display
 
-    builder = Builder(d, notation_profile(None, d.network.notation))
-    rec = builder.recursion_section()
+    rec = equations.section(context(d))
     def label(text: str) -> str:  # prose in \text, $math$ as math
         pieces = text.split("$")
         return "".join(rf"\text{{{t}}}" if i % 2 == 0 else t for i, t in enumerate(pieces) if t)

@@ -15,7 +15,7 @@ from .latex import NotationPrinter
 MAX_SHOWN = 6
 MAX_LABELLED_EDGES = 12
 COLUMN = 4.2  # cm between layers
-ROW = 1.6     # cm between units
+ROW = 1.25    # cm between units
 WIDTH = 14.0  # cm from the first column to the last, at most (the text is 16.6 cm wide)
 
 

@@ -61,19 +61,70 @@ def test_seed_four_sgd_updates(docs):
         assert contains(docs["seed"], rf"{name} &\leftarrow {name} - \alpha \frac{{\partial L}}{{\partial {name}}}")
 
 
-def test_seed_sigmoid_convenient_derivative_as_the_seed_shows_it(docs):
-    tex = docs["seed"]
-    assert contains(tex, r"&= \sigma(z^{(1)}_{1}) \left(1 - \sigma(z^{(1)}_{1})\right)")
-    assert contains(tex, r"&= a^{(1)}_{1} \left(1 - a^{(1)}_{1}\right)")
+def test_seed_sigmoid_convenient_derivative_as_the_seed_shows_it(seed, docs):
+    assert contains(docs["seed"], r"&= a^{(1)}_{j} \left(1 - a^{(1)}_{j}\right)")  # derived once, in index form
+    listing = documents.render_tex(documents.build_per_weight(seed))
+    assert contains(listing, r"&= \sigma(z^{(1)}_{1}) \left(1 - \sigma(z^{(1)}_{1})\right)")
+    assert contains(listing, r"&= a^{(1)}_{1} \left(1 - a^{(1)}_{1}\right)")
 
 
-def test_every_parameter_has_its_chain_rule(seed, docs):
-    tex = docs["seed"]
+def test_every_parameter_has_its_chain_rule_in_the_per_weight_listing(seed):
+    listing = documents.build_per_weight(seed)
+    assert listing is not None  # 13 parameters: more than fit the document's appendix
+    tex = documents.render_tex(listing)
     assert tex.count("Parameter $") == len(seed.parameters) == 13
     for rule in ("chain rule", "sum rule", "constant factor rule", "derivative of the activation",
                  "definition of delta"):
         assert rule in tex
     assert "product rule" not in tex  # d(W_jk a_k)/dW_jk: a_k does not depend on W_jk (issue 12)
+
+
+def test_document_derives_each_equation_once_then_one_weight_per_layer(docs):
+    tex = docs["seed"]
+    assert tex.count("Parameter $") == 2  # W2_11 and W1_11, after the general derivations
+    for title in ("The output error term", "The error-term recursion", "The weight gradient", "The bias gradient"):
+        assert tex.count(title) == 1, title
+
+
+def test_tiny_net_lists_every_parameter_in_its_appendix():
+    d = derive({"inputs": 1, "layers": [{"units": 2, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
+                "loss": "half_sse"}, verify=False)
+    assert len(d.parameters) == 7 and documents.build_per_weight(d) is None
+    tex = documents.tex(d)
+    assert "Appendix: the chain rule for every parameter" in tex
+    appendix = tex[tex.index("Appendix: the chain rule"):]
+    assert appendix.count("Parameter $") == 7
+
+
+def test_step_labels_name_the_rule_that_applies(docs):
+    """d(W a)/dW = a is a constant factor, not the product rule; db/db = 1 is not a second sum rule."""
+    tex = docs["seed"]
+    lines = [ln for ln in tex.splitlines() if "text{" in ln]
+    for ln in lines:
+        if "product rule" in ln:
+            raise AssertionError(f"product rule label on a linear term: {ln}")
+    bias = tex[tex.index("The bias gradient"):]
+    bias = bias[:bias.index(r"\end{align*}")]
+    assert bias.count("sum rule") == 1 and "derivative of a variable by itself" in bias
+
+
+def test_results_come_before_the_derivations(docs):
+    tex = docs["seed"]
+    order = [tex.index(rf"\section{{{title}}}") for title in
+             ("The network and the algorithm", "Forward pass", "The backpropagation equations", "Update rules", "Derivations",
+              "Appendix: verification")]
+    assert order == sorted(order)
+    assert tex.index("Verification passed") < tex.index(r"\section{Derivations}")
+
+
+def test_one_unit_layer_reads_naturally(docs):
+    assert r"j = 1, \dots, 1" not in docs["seed"] and "output layer, $j = 1$" in docs["seed"]
+
+
+def test_notation_tables_use_the_profiles_own_symbols(docs):
+    for name in ("aima", "wikipedia"):
+        table = docs[name][docs[name].index(r"\section{Appendix: notation}"):docs[name].index(r"\section{Appendix: batch")]
+        assert "z^{(l)}" not in table, name
 
 
 # ----------------------------------------------------------------------------- acceptance: other profiles
@@ -140,8 +191,10 @@ def test_per_weight_policy():
             "loss": "half_sse"}
     d = derive(spec, verify=False)
     assert len(d.parameters) == 81
-    assert documents.tex(d).count("Parameter $") == 4  # W and b of one unit per layer
-    assert documents.tex(d, per_weight="all").count("Parameter $") == 81
+    assert documents.tex(d).count("Parameter $") == 2  # one weight per layer
+    assert documents.build_per_weight(d) is None  # representatives only, no separate listing
+    listing = documents.build_per_weight(d, per_weight="all")
+    assert documents.render_tex(listing).count("Parameter $") == 81
 
 
 def test_names_are_escaped_and_nothing_can_be_injected():
@@ -279,7 +332,7 @@ def test_diagram_shows_ellipses_for_wide_layers_and_labels_only_small_nets(seed)
 def test_wide_network_document_compiles_without_overfull_boxes(tmp_path):
     d = derive(WIDE, verify=False)
     source = documents.tex(d)
-    assert source.count("Parameter $") == 4  # 874 parameters: representatives only
+    assert source.count("Parameter $") == 2  # 874 parameters: representatives only
     pdf, log = documents.compile_pdf_with_log(source)
     assert "Overfull" not in log
     assert ink_on_page_one(pdf, tmp_path) > 0.005

@@ -1,0 +1,78 @@
+"""The forward pass (per unit and per layer) and the loss."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ...engine import general, matrixform
+from ...engine.derive import E
+from ...engine.general import J, K
+from ...registry.stable import stability_note
+from ..latex import ActivationFn
+from .context import Context, layer_word, registry_x, units_range
+from .model import Section, m, para
+
+
+def layer_rows(ctx: Context, l: int) -> list:
+    """Layer ``l``: z and a per unit (the first row labelled with the layer and its units), then as vectors."""
+    d = ctx.d
+    form, act = d.general.layers[l], ctx.net.layers[l - 1].activation
+    z, a = general.base("z", l), general.base("a", l)
+    n = general.size(l)
+    a_rhs = sp.exp(z[J]) / sp.Sum(sp.exp(z[K]), (K, 1, n)) if act.vector else ActivationFn(l, z[J])
+    first = f"{layer_word(d, l)}, ${units_range(ctx.net.sizes[l])}$"
+    scalar = [(z[J], form.z, first), (a[J], a_rhs, "")]
+    Wm = matrixform.vector(f"W{l}", n, general.size(l - 1))
+    prev = matrixform.vector(f"a{l - 1}", general.size(l - 1))
+    zm = sp.MatMul(Wm, prev)
+    if ctx.net.layers[l - 1].bias:
+        zm = sp.MatAdd(zm, matrixform.vector(f"b{l}", n))
+    a_m = (rf"\operatorname{{softmax}}\bigl({ctx.vec('z', l)}\bigr)" if act.vector
+           else rf"{ctx.functions[l]}\bigl({ctx.vec('z', l)}\bigr)")
+    label = "" if act.vector else "element-wise"
+    return scalar + [(ctx.vec("z", l), zm, "matrix form, " + ctx.shape(l)), (ctx.vec("a", l), a_m, label)]
+
+
+def layer_display(ctx: Context, l: int):
+    return ctx.display(layer_rows(ctx, l))
+
+
+def section(ctx: Context) -> Section:
+    d, sec = ctx.d, Section("Forward pass")
+    sec.blocks.append(para("Each layer forms weighted sums of the previous layer's values and applies its "
+                           "activation function, per unit ", m("j"), " (index form) and for the whole layer "
+                           "(matrix form, with the shape of the result):"))
+    sec.blocks.append(ctx.display([row for l in range(1, d.L + 1) for row in layer_rows(ctx, l)]))
+    u = sp.Symbol("u", real=True)
+    defs = []
+    for l, layer in enumerate(ctx.net.layers, start=1):
+        act = layer.activation
+        if act.vector or any(ctx.functions[l] == ctx.functions[k] for k in range(1, l)):
+            continue
+        defs.append((rf"{ctx.functions[l]}(u)", act.expr.subs(registry_x(), u), act.title))
+    if defs:
+        sec.blocks.append(para("The activation functions:"))
+        sec.blocks.append(ctx.display(defs))
+    note = stability_note(ctx.net)
+    if note:
+        sec.blocks.append(para(f"Numerical note: {note}."))
+    if ctx.prof.output_value:
+        sec.blocks.append(para("The network's output is ", m(f"{ctx.prof.output_value} = {ctx.vec('a', d.L)}"), "."))
+    sec.blocks.extend(loss_blocks(ctx))
+    return sec
+
+
+def loss_blocks(ctx: Context) -> list:
+    d = ctx.d
+    L = d.L
+    general_loss = ctx.net.loss.indexed(general.base("a", L), general.base("t"), K, general.size(L))
+    blocks = [para(f"The per-sample {ctx.prof.words['E']} is {ctx.net.loss.title}:")]
+    rows = [(E, general_loss, "")]
+    if len(d.targets) <= 4:
+        n = ctx.net.sizes[L]
+        rows.append((E, d.graph.loss_def, f"here, {n} output{'s' if n > 1 else ''}"))
+    blocks.append(ctx.display(rows))
+    if d.target_constraint:
+        blocks.append(para(f"The derivation assumes that {d.target_constraint}: ",
+                           m(rf"\sum_{{k}} {ctx.prof.target}_{{k}} = 1"), "."))
+    return blocks
