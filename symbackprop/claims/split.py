@@ -24,6 +24,8 @@ _LEADING_SPACE = re.compile(r"^(?:\\(?:quad|qquad|[,;:!])\s*)+")  # "&\quad + c"
 _DROP = re.compile(r"\\(?:label|tag\*?|eqref|ref)\s*\{[^{}]*\}|\\(?:nonumber|notag|displaystyle)\b")
 _ROW_BREAK = re.compile(r"(?<!\\)\\\\(?:\s*\[[^\]]*\])?")
 _REL = re.compile(r"\\leftarrow\b|\\gets\b|\\coloneqq\b|\\equiv\b|\\triangleq\b|:=|<-|←|(?<![<>!\\])=")
+_TEXT = re.compile(r"\\text\s*\{(?:[^{}]|\{[^{}]*\})*\}")  # a remark, "= ..." inside it is no relation
+_BOUND = re.compile(r"_\s*\{[^{}]*\}")  # \sum_{b=1}: a bound, not a relation
 _CONTINUE = ("+", "-", "\\cdot", "\\times", "\\odot", "\\circ")
 _SCOPE = re.compile(r"\(?\s*(output|first|hidden)\s+layer\s*\)?", re.IGNORECASE)
 
@@ -134,7 +136,7 @@ def split_formula(formula: str) -> list[ClaimText]:
     merged: list[tuple[str, int]] = []
     for row, offset in rows(formula):
         row = _LEADING_SPACE.sub("", row)
-        if merged and row.startswith(_CONTINUE) and not _REL.search(annotations(row)[0]):
+        if merged and row.startswith(_CONTINUE) and not _REL.search(_BOUND.sub(" ", _TEXT.sub(" ", annotations(row)[0]))):
             merged[-1] = (f"{merged[-1][0]} {row}", merged[-1][1])  # a broken line: "a = b \\ + c"
         else:
             merged.extend((part, offset) for part in _equations_listed(row))
