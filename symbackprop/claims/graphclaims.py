@@ -228,6 +228,7 @@ class Letters:
     bias: str = "b"
     target: str = "y"
     lr: str = "alpha"
+    act: str = "sigma"
 
 
 def letters(notation: str | None, net: Any = None) -> Letters:
@@ -245,7 +246,7 @@ def letters(notation: str | None, net: Any = None) -> Letters:
     return Letters(out=plain(p.activation_value), pre=plain(p.preactivation),
                    g="u" if p.activation == "g" else "g", delta=plain(p.gradient_delta), weight=p.weight,
                    from_to=p.weight_order == "from_to", bias=p.bias, target=p.target,
-                   lr=plain(p.learning_rate))
+                   lr=plain(p.learning_rate), act=plain(p.activation))
 
 
 @dataclass(frozen=True)
@@ -350,6 +351,8 @@ class GraphEvaluator:
             return (("h", self._norm()), idx, False)
         if name in ("m", "r") and len(idx) == 2 and self.r.drop is not None:
             return (("mask", self.r.drop), idx, False)
+        if name == "kron" and len(idx) == 2:
+            return (("kron",), idx, False)
         if name == "ell" and len(idx) == 1:
             return (("ell",), idx, False)
         raise GraphCannotRead(f"the symbol {name} is not read here")
@@ -374,6 +377,8 @@ class GraphEvaluator:
             return s.aux[key[1]]["mask"].shape
         if key[0] == "T":
             return s.T.shape
+        if key[0] == "kron":
+            return (10 ** 6, 10 ** 6)  # any two indices: the other symbols bound their range
         return s.base[key].shape
 
     def element(self, node: Node) -> tuple[tuple, tuple]:
@@ -397,6 +402,8 @@ class GraphEvaluator:
             return float(s.aux[key[1]]["mask"][ix])
         if key[0] == "T":
             return float(s.T[ix])
+        if key[0] == "kron":
+            return float(ix[0] == ix[1])
         return s.value(key, ix)
 
     def scalar(self, node: Sym) -> float | None:
@@ -484,6 +491,8 @@ class GraphEvaluator:
         if node.func in ("exp", "log") and not node.primes:
             x = self.eval(node.args[0])
             return float(np.exp(x)) if node.func == "exp" else (float(np.log(x)) if x > 0 else float("nan"))
+        if node.func == "step" and not node.primes:  # [x > 0]
+            return float(self.eval(node.args[0]) > 0)
         arg = node.args[0]
         arg = arg.arg if isinstance(arg, Paren) else arg
         if not isinstance(arg, Sym) or arg.layer is None or node.primes > 1:
@@ -699,6 +708,10 @@ def spec_value(lhs: Node, net: Any, lt: Letters) -> tuple[str, float | None] | N
         return ("the L2 weight decay (regularization.l2)", float(net.l2))
     if name in ("alpha", "eta") or name == lt.lr:
         return ("the learning rate (optimizer.learning_rate)", float(net.optimizer.learning_rate))
+    if name == "rho" and getattr(net.optimizer, "name", "") == "momentum":
+        return ("the momentum (optimizer.momentum)", float(net.optimizer.momentum))
+    if name == "rho" and getattr(net.optimizer, "name", "") == "momentum":
+        return ("the momentum (optimizer.momentum)", float(net.optimizer.momentum))
     if name in ("epsilon", "varepsilon"):
         vals = {n.opts["epsilon"] for n in net.nodes if "epsilon" in n.opts}
         return ("epsilon of the normalization layers", float(vals.pop()) if len(vals) == 1 else None)
@@ -721,3 +734,137 @@ def hyper_parameter(claim: Claim, net: Any, notation: str | None):
     what, value = found
     ok = abs(written - value) <= 1e-12 + 1e-9 * abs(value)
     return ("correct" if ok else "incorrect"), what, value, written
+
+
+# ----------------------------------------------------------------------------- matrix forms
+
+class MatrixEvaluator:
+    """A matrix-form claim (``\\mathbf{z}^{(l)} = \\mathbf{X} W^{(l)\\top} + \\mathbf{1} b^{(l)\\top}``) as arrays:
+    bold letters are B-row matrices, ``W^{(l)}`` has the units of layer l as rows, vectors are columns."""
+
+    def __init__(self, scene: GraphScene, lt: Letters):
+        self.s, self.lt = scene, lt
+
+    def _grad(self, key: tuple) -> np.ndarray:
+        s = self.s
+        if key[0] == "P":
+            return np.asarray(s.grads[key[1]], dtype=float)
+        arr = s.base[key]
+        return np.array([s.fd(key, ix, ("L",), ()) for ix in np.ndindex(*arr.shape)]).reshape(arr.shape)
+
+    def _col(self, v: np.ndarray) -> np.ndarray:
+        return v.reshape(-1, 1) if v.ndim == 1 else v
+
+    def key(self, node: Node) -> tuple:
+        if not isinstance(node, Sym) or node.index is not None or node.hat:
+            raise GraphCannotRead("a matrix form names whole matrices (no indices)")
+        name, l, lt = node.name, _layer(node), self.lt
+        if l is None:
+            if name == "X":
+                return ("a", 0)
+            raise GraphCannotRead(f"the matrix {name} is not read here")
+        kind = self.s.net.nodes[l - 1].kind.name if 1 <= l <= self.s.net.depth else ""
+        if name == lt.out:
+            return ("a", l)
+        if name == lt.pre and kind == "dense":
+            return ("z", l)
+        if name == lt.g:
+            return ("g", l)
+        if name == lt.delta and kind == "dense":
+            return ("delta", l)
+        if name in ("W", "w") and kind == "dense":
+            return ("P", f"W{l}")
+        if name == lt.bias and kind == "dense":
+            return ("P", f"b{l}")
+        raise GraphCannotRead(f"the matrix {name}^{{({l})}} is not read here")
+
+    def eval(self, node: Node):
+        s = self.s
+        if isinstance(node, Num):
+            return float(node.value)
+        if isinstance(node, Sym) and node.name == "ones" and node.layer is None:
+            return np.ones((s.B, 1))
+        if isinstance(node, Sym) and node.index is None and node.layer is None and not node.hat:
+            if node.name == "lambda":
+                return s.lam
+            if node.name == self.lt.lr:
+                return s.lr
+            if node.name == "B":
+                return float(s.B)
+        if isinstance(node, Sym):
+            key = self.key(node)
+            if key[0] == "g":
+                return self._grad(("a", key[1]))
+            if key[0] == "delta":
+                return self._grad(("z", key[1]))
+            if key[0] == "P":
+                return self._col(np.asarray(s.params[key[1]], dtype=float))
+            return s.base[key]
+        if isinstance(node, Paren):
+            return self.eval(node.arg)
+        if isinstance(node, Neg):
+            return -self.eval(node.arg)
+        if isinstance(node, Transpose):
+            v = self.eval(node.arg)
+            return v.T if isinstance(v, np.ndarray) else v
+        if isinstance(node, Bin):
+            a, b = self.eval(node.left), self.eval(node.right)
+            scalar = not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray)
+            if node.op in ("+", "-", "odot") and not scalar and a.shape != b.shape:
+                raise GraphCannotRead(f"shapes {a.shape} and {b.shape} do not match")
+            if node.op == "+":
+                return a + b
+            if node.op == "-":
+                return a - b
+            if node.op == "odot" or node.op == "*" and scalar:
+                return a * b
+            if node.op == "*":
+                if a.shape[1] != b.shape[0]:
+                    raise GraphCannotRead(f"a {a.shape} matrix times a {b.shape} matrix")
+                return a @ b
+            if node.op == "/" and not isinstance(b, np.ndarray):
+                return a / b
+            raise GraphCannotRead(f"the operator {node.op} is not read in a matrix form")
+        if isinstance(node, Call) and len(node.args) == 1 and node.primes <= 1:
+            arg = node.args[0].arg if isinstance(node.args[0], Paren) else node.args[0]
+            key = self.key(arg)
+            if key[0] != "z":
+                raise GraphCannotRead("an activation is read on a pre-activation")
+            act = s.net.nodes[key[1] - 1].opts["activation"].name
+            return _act(act, s.base[key], node.primes)
+        if isinstance(node, Deriv) and node.body is None and isinstance(node.num, Sym) \
+                and node.num.name in LOSSES and node.num.index is None:
+            key = self.key(node.wrt)
+            if key[0] in ("g", "delta"):
+                raise GraphCannotRead("a derivative with respect to a gradient")
+            return self._col(self._grad(key)) if key[0] == "P" else self._grad(key)
+        raise GraphCannotRead(f"cannot read {type(node).__name__} in a matrix form")
+
+
+def is_matrix_form(claim: Claim) -> bool:
+    """Whole matrices with a layer mark (``\\mathbf{z}^{(1)}``, ``W^{(1)\\top}``) and no indexed symbol."""
+    def walk(n):
+        yield n
+        for c in _kids(n):
+            yield from walk(c)
+    syms = [n for s in claim.sides for n in walk(s) if isinstance(n, Sym)]
+    return any(n.layer is not None for n in syms) and all(n.index is None for n in syms)
+
+
+def compare_matrix(claim: Claim, net: Any, notation: str | None) -> tuple[GraphMismatch | None, int]:
+    """The first entry where the sides of a matrix form differ (or None), and the number compared."""
+    lt = letters(notation, net)
+    count = 0
+    for scene in graph_scenes(net):
+        ev = MatrixEvaluator(scene, lt)
+        lhs = np.asarray(ev.eval(claim.sides[0]), dtype=float)
+        for k, side in enumerate(claim.sides[1:], start=1):
+            rhs = np.asarray(ev.eval(side), dtype=float)
+            if lhs.shape != rhs.shape:
+                return GraphMismatch(scene, Reading(None, None), {"shape": 0}, k, float("nan"), float("nan")), count
+            for ix in np.ndindex(*lhs.shape):
+                count += 1
+                if not close(np.array([lhs[ix]]), np.array([rhs[ix]])):
+                    env = {f"entry {n + 1}": v + 1 for n, v in enumerate(ix)}
+                    return GraphMismatch(scene, Reading(None, None), env, k, float(lhs[ix]), float(rhs[ix])), count
+    return None, count

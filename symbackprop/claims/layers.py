@@ -27,7 +27,16 @@ import numpy as np
 from .checker import Verdict
 from .evaluate import close
 from .graphclaims import METHOD as GRAPH_METHOD
-from .graphclaims import GraphCannotRead, as_update, compare_graph, has_layer_marks, hyper_parameter, letters
+from .graphclaims import (
+    GraphCannotRead,
+    as_update,
+    compare_graph,
+    compare_matrix,
+    has_layer_marks,
+    hyper_parameter,
+    is_matrix_form,
+    letters,
+)
 from .lexer import MAX_CLAIM_LENGTH, ClaimSyntaxError
 from .nodes import Bin, Brackets, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose
 from .parse import parse_claim
@@ -45,6 +54,7 @@ READ_AS = {"batchnorm": "read for the batch-normalization layer", "layernorm": "
            "dropout": "read for the dropout layer", "decay": "read for the weight decay (L2 regularization)"}
 _VIA = re.compile(r"\^\s*\{\s*\(\s*(\d+)\s*\\leftarrow\s*(\d+)\s*\)\s*\}\s*_\s*\{([^{}]*)\}")
 _BARE_SUB = re.compile(r"(\^\s*\{\s*\(\s*\d+\s*\)\s*\})\s*_\s*([A-Za-z0-9])")
+_IVERSON = re.compile(r"\[\s*([a-z])\s*=\s*([a-z])\s*\]")
 _SET = re.compile(r"\\\{|\\[lc]?dots\b")
 
 
@@ -454,7 +464,8 @@ def _read_graph(text: str, ctx: LayerContext) -> Claim | None:
     text = _VIA.sub(lambda m: f"^{{({m.group(1)})}}_{{{m.group(3)}{m.group(2)}}}", text)
     text = _BARE_SUB.sub(lambda m: f"{m.group(1)}_{{{m.group(2)}}}", text)
     text = _strip_text(text)
-    quantities = {lt.g, "gamma", "beta", lt.out, lt.pre} | ({"h"} if lt.out != "h" else set())
+    text = _IVERSON.sub(lambda m: f"\\delta_{{{m.group(1)}{m.group(2)}}}", text)  # [j = k]: Kronecker's delta
+    quantities = {lt.g, "gamma", "beta", lt.out, lt.pre} | ({"h"} if lt.act != "h" else set())
     try:
         return parse_claim(prepare(text), frozenset({"ell"}), frozenset(quantities))
     except (ClaimSyntaxError, RecursionError):
@@ -494,7 +505,8 @@ def _judge_graph(text: str, claim: Claim, ctx: LayerContext) -> Verdict:
             return Verdict(text, "cannot-check", reason="an update of a generic parameter (theta): "
                                                         "write it for one parameter, e.g. W^{(1)}_{jk}")
     try:
-        mismatch, count = compare_graph(claim, net, ctx.notation)
+        compare = compare_matrix if is_matrix_form(claim) else compare_graph
+        mismatch, count = compare(claim, net, ctx.notation)
     except (GraphCannotRead, IndexError, KeyError, ZeroDivisionError) as exc:
         return Verdict(text, "cannot-check", reason=f"not read for this network: {exc}")
     if mismatch is None:
@@ -510,7 +522,7 @@ def _judge_graph(text: str, claim: Claim, ctx: LayerContext) -> Verdict:
         if n >= 60:
             break
         try:
-            if compare_graph(fixed, net, ctx.notation)[0] is None:
+            if compare(fixed, net, ctx.notation)[0] is None:
                 v.diagnosis, v.expected = label, print_claim(fixed)
                 break
         except (GraphCannotRead, IndexError, KeyError, ZeroDivisionError):

@@ -43,13 +43,20 @@ _BRANCHES = re.compile(r"\\begin\s*\{cases\}\s*(?P<a>[^&]+?)\s*&\s*\\text\s*\{\s
                        r"\\text\s*\{\s*otherwise\s*\}\s*\\end\s*\{cases\}", re.DOTALL)
 
 
+_SIGNED = re.compile(r"\\begin\s*\{cases\}\s*(?P<a>[^&]+?)\s*&\s*(?P<x>[^&]+?)\s*(?P<op>>)\s*0\s*\\\\\s*"
+                     r"(?P<b>[^&]+?)\s*&\s*(?P<x2>[^&]+?)\s*\\le(?:q)?\s*0\s*\\end\s*\{cases\}", re.DOTALL)
+"""``\\begin{cases} A & x > 0 \\\\ B & x \\le 0 \\end{cases}``: the two cases with their conditions."""
+
+
 def _two_cases(block: str) -> str:
     """``\\begin{cases} A & \\text{for} x \\leq 0 \\\\ B & \\text{otherwise} \\end{cases}`` (SymPy's
     piecewise, as for ReLU) as ``A (1 - step(x)) + B step(x)``, step(x) = [x > 0]; any other
     piecewise definition is one unreadable claim, not rows."""
     m = _BRANCHES.fullmatch(block.strip())
     if m is None:
-        return " \\piecewise "
+        m = _SIGNED.fullmatch(block.strip())
+        if m is None or m.group("x") != m.group("x2"):
+            return " \\piecewise "
     a, x, b = (" ".join(m.group(k).split()) for k in ("a", "x", "b"))
     step = rf"\mathrm{{step}}\left({x}\right)"
     low, high = (a, b) if m.group("op") in (r"\le", r"\leq", "<") else (b, a)

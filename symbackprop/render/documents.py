@@ -854,10 +854,16 @@ def _formatted(doc: Document, escape) -> dict:
 
 
 def tex(d: Derivation, notation: str | None = None, per_weight: str = "auto") -> str:
+    if not isinstance(d, Derivation):  # a graph of layers (LayerDerivation) has its own documents
+        from . import documents_graph
+        return documents_graph.tex(d, notation)
     return render_tex(build(d, notation, per_weight))
 
 
 def markdown(d: Derivation, notation: str | None = None, per_weight: str = "auto") -> str:
+    if not isinstance(d, Derivation):  # a graph of layers (LayerDerivation) has its own documents
+        from . import documents_graph
+        return documents_graph.markdown(d, notation)
     return render_markdown(build(d, notation, per_weight))
 
 
