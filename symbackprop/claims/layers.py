@@ -54,6 +54,10 @@ READ_AS = {"batchnorm": "read for the batch-normalization layer", "layernorm": "
            "dropout": "read for the dropout layer", "decay": "read for the weight decay (L2 regularization)"}
 _VIA = re.compile(r"\^\s*\{\s*\(\s*(\d+)\s*\\leftarrow\s*(\d+)\s*\)\s*\}\s*_\s*\{([^{}]*)\}")
 _BARE_SUB = re.compile(r"(\^\s*\{\s*\(\s*\d+\s*\)\s*\})\s*_\s*([A-Za-z0-9])")
+_ADDS = re.compile(r"\\frac\s*\{\s*\\partial\s*[A-Za-z]+\s*\}\s*\{\s*\\partial\s*\\?[A-Za-z]+\s*\^\s*\{\s*\(\s*"
+                   r"(?P<src>\d+)\s*\)\s*\}\s*_\s*\{(?P<ij>[a-z]{2})\}\s*\}\s*\\mathrel\s*\{\s*\+\s*\}\s*=\s*"
+                   r"(?P<g>[gu])\s*\^\s*\{\s*\(\s*(?P<via>\d+)\s*\)\s*\}\s*_\s*\{(?P<ij2>[a-z]{2})\}\s*$")
+"""``\\partial L/\\partial a^{(s)}_{ij} \\mathrel{+}= g^{(c)}_{ij}`` (a residual's share): ``g^{(s \\leftarrow c)}_{ij} = g^{(c)}_{ij}``."""
 _IVERSON = re.compile(r"\[\s*([a-z])\s*=\s*([a-z])\s*\]")
 _SET = re.compile(r"\\\{|\\[lc]?dots\b")
 
@@ -464,6 +468,8 @@ def _read_graph(text: str, ctx: LayerContext) -> Claim | None:
     text = _VIA.sub(lambda m: f"^{{({m.group(1)})}}_{{{m.group(3)}{m.group(2)}}}", text)
     text = _BARE_SUB.sub(lambda m: f"{m.group(1)}_{{{m.group(2)}}}", text)
     text = _strip_text(text)
+    text = _ADDS.sub(lambda m: f"{m['g']}^{{({m['src']})}}_{{{m['ij']}{m['via']}}} = "
+                               f"{m['g']}^{{({m['via']})}}_{{{m['ij2']}}}", text)
     text = _IVERSON.sub(lambda m: f"\\delta_{{{m.group(1)}{m.group(2)}}}", text)  # [j = k]: Kronecker's delta
     quantities = {lt.g, "gamma", "beta", lt.out, lt.pre} | ({"h"} if lt.act != "h" else set())
     try:
