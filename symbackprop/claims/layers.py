@@ -47,7 +47,7 @@ METHOD = ("numeric: both sides evaluated at random points (inputs, upstream grad
           f"rate) for every batch or layer size in {SIZES} and every index value, against SymPy derivatives "
           "of the layer's registry forward; pass rule |lhs - rhs| <= 1e-06 + 1e-05*max(|lhs|, |rhs|)")
 SIZE_LETTERS = {"batchnorm": ("m", "B", "N"), "layernorm": ("H", "n", "d", "m", "N", "D"),
-                "dropout": (), "decay": ()}
+                "dropout": (), "decay": (), "graph": ("B",)}
 TITLES = {"batchnorm": "batch normalization", "layernorm": "layer normalization",
           "dropout": "inverted dropout", "decay": "weight decay"}
 READ_AS = {"batchnorm": "read for the batch-normalization layer", "layernorm": "read for the layer-normalization layer",
@@ -524,7 +524,13 @@ def _judge_graph(text: str, claim: Claim, ctx: LayerContext) -> Verdict:
     v.counterexample = {"indices": {k: x for k, x in m.env.items() if not k.startswith("#")},
                         "batch size": m.scene.B, "left": float(f"{m.left:.6g}"), "right": float(f"{m.right:.6g}"),
                         "compared": f"left: side 1; right: side {m.side + 1} of the claim"}
-    for n, (label, fixed) in enumerate(candidates(claim, m.side, "batchnorm")):
+    whole = []
+    for label, factor in (("a factor 1/B is missing: the loss is the mean over the B samples of the batch",
+                           Bin("/", Num(Fraction(1)), Sym("B"), "frac")), ("a factor 1/B too many", Sym("B"))):
+        sides = list(claim.sides)
+        sides[m.side] = Bin("*", factor, Paren(sides[m.side]))
+        whole.append((label, replace(claim, sides=tuple(sides))))
+    for n, (label, fixed) in enumerate([*whole, *candidates(claim, m.side, "graph")]):
         if n >= 60:
             break
         try:
@@ -668,6 +674,8 @@ def candidates(claim: Claim, side: int, kind: str = "batchnorm"):
         if label in ("1/m", "m"):
             factor = _replace(factor, factor.right if label == "1/m" else factor, Sym(size))
             what = what.replace("1/m", f"1/{size}")
+            if kind == "graph" and label == "1/m":
+                what = f"a factor 1/{size} is missing: the loss is the mean over the {size} samples of the batch"
             if kind == "layernorm" and label == "1/m":
                 what = f"a factor 1/{size} is missing: mu and sigma^2 are means over the {size} units of the sample"
         for k, (sign, term) in enumerate(terms):

@@ -63,3 +63,15 @@ def test_profiles_read_their_own_letters():
     assert judge_layers(r"\mathrm{net}^{(1)}_{ij} = \sum_{k} w^{(1)}_{kj} x_{ik} + b^{(1)}_{j}", ctx).verdict == "correct"
     assert judge_layers(r"\mathrm{net}^{(1)}_{ij} = \sum_{k} w^{(1)}_{jk} x_{ik} + b^{(1)}_{j}", ctx).verdict \
         in ("incorrect", "cannot-check")
+
+
+@pytest.mark.parametrize("wrong", [r"g^{(2)}_{ij} = a^{(2)}_{ij} - y_{ij}",
+                                   (r"\frac{\partial L}{\partial W^{(1)}_{jk}} = \sum_{b=1}^{B} \delta^{(1)}_{bj} x_{bk} "
+                                    r"- \lambda W^{(1)}_{jk}")])
+def test_the_fix_of_a_wrong_claim_reads_back_correct(wrong):
+    """A wrong claim gets a diagnosis and a fix; the fix, fed back, is correct and reads as written."""
+    ctx = _ctx("weight_decay")
+    v = judge_layers(wrong, ctx)
+    assert v.verdict == "incorrect" and v.expected, v.diagnosis
+    assert "--" not in v.expected and "+ -" not in v.expected
+    assert judge_layers(v.expected, ctx).verdict == "correct", v.expected
