@@ -7,6 +7,11 @@ hyper-parameters.  The truth the checker compares with is the derivation's numbe
 points and finite differences of the forward pass (``claims.evaluate``), not the document's
 text, so a wrong printed formula and a wrong judgement cannot both pass.
 
+The graph examples (batchnorm, dropout, layernorm, residual, weight_decay, mixed_layers) are read by
+``claims.graphclaims``: their truth is the spec's whole network at batch sizes 3 and 4 (the engine's
+forward and gradients, finite differences), and their hyper-parameters (``B = 8``, ``\\lambda``,
+``\\alpha``) are compared with the spec's values.
+
 Formulas the checker cannot read (``cannot-check``) are recorded per example, notation and
 format in ``tests/data/readback_cannot_check.json``; the list may only shrink: a formula that
 becomes unreadable fails the test.  After the checker learns to read more, rewrite the list
