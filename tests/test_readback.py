@@ -7,6 +7,11 @@ hyper-parameters.  The truth the checker compares with is the derivation's numbe
 points and finite differences of the forward pass (``claims.evaluate``), not the document's
 text, so a wrong printed formula and a wrong judgement cannot both pass.
 
+The graph examples (batchnorm, dropout, layernorm, residual, weight_decay, mixed_layers) are read by
+``claims.graphclaims``: their truth is the spec's whole network at batch sizes 3 and 4 (the engine's
+forward and gradients, finite differences), and their hyper-parameters (``B = 8``, ``\\lambda``,
+``\\alpha``) are compared with the spec's values.
+
 Formulas the checker cannot read (``cannot-check``) are recorded per example, notation and
 format in ``tests/data/readback_cannot_check.json``; the list may only shrink: a formula that
 becomes unreadable fails the test.  After the checker learns to read more, rewrite the list
@@ -118,6 +123,51 @@ def test_a_wrong_printed_formula_is_caught():
     wrong = [c.verdict.claim for c in checked if c.verdict.verdict == "incorrect"]
     copies = text.count(good)  # page one's summary and the matrix-form section: each copy is caught
     assert copies >= 1 and wrong == [r"\frac{\partial L}{\partial W^{(2)}} = a^{(1)} \delta^{(2)T}"] * copies
+
+
+def _graph_notes(text: str):
+    return Notes("derivation.md", "markdown", text, scan(text, "markdown"))
+
+
+def test_a_wrong_batchnorm_compact_form_is_caught():
+    """A graph document's batch-norm compact form with its -sum_b g_bj term dropped is judged incorrect
+    (truth: the spec's network, finite differences of its forward), and only that formula."""
+    example = ROOT / "examples" / "batchnorm.yaml"
+    d = _derivation(example)
+    text = documents.markdown(d, "seed")
+    good = (r"g^{(1)}_{ij} &= \frac{\gamma^{(2)}_j}{B \hat{\sigma}_j} \left(B \, g^{(2)}_{ij} - \sum_{b=1}^{B} "
+            r"g^{(2)}_{bj} - \hat{x}_{ij}")
+    assert good in text
+    bad = text.replace(good, good.replace(r" - \sum_{b=1}^{B} g^{(2)}_{bj}", "", 1), 1)
+    checked, _ = check_notes(_graph_notes(bad), [[Option(d, (), "the spec")]], "seed", "seed")
+    wrong = [c.verdict.claim for c in checked if c.verdict.verdict == "incorrect"]
+    assert len(wrong) == 1 and wrong[0].startswith("g^{(1)}_{ij} = ") and r"\sum_{b=1}^{B} g^{(2)}_{bj} -" \
+        not in wrong[0], wrong
+
+
+def test_a_wrong_relu_derivative_in_a_graph_document_is_caught():
+    """ReLU' printed as two cases (the graph documents' form) is read; with the cases swapped it is incorrect."""
+    d = _derivation(ROOT / "examples" / "batchnorm.yaml")
+    text = documents.markdown(d, "seed")
+    good = r"\begin{cases} 1 & z^{(1)}_{ij} > 0 \\ 0 & z^{(1)}_{ij} \le 0 \end{cases}"
+    assert good in text
+    bad = text.replace(good, r"\begin{cases} 0 & z^{(1)}_{ij} > 0 \\ 1 & z^{(1)}_{ij} \le 0 \end{cases}")
+    checked, _ = check_notes(_graph_notes(bad), [[Option(d, (), "the spec")]], "seed", "seed")
+    wrong = [c.verdict.claim for c in checked if c.verdict.verdict == "incorrect"]
+    assert wrong and all(w.startswith(r"\operatorname{ReLU}'") for w in wrong), wrong
+
+
+def test_graph_hyper_parameters_are_judged_against_the_spec():
+    """``B``, ``\\lambda``, ``\\alpha``, ``\\epsilon``, ``p`` as printed are compared with the spec's values
+    (examples/mixed_layers.yaml: batch_size 32 by default, l2 1e-4, learning rate 0.1, epsilon 1e-5, rate 0.5),
+    never with the random scenes; a wrong value is incorrect and the fix names the spec's value."""
+    d = _derivation(ROOT / "examples" / "mixed_layers.yaml")
+    claims = [r"B = 32", r"\lambda = 0.0001", r"\alpha = 0.1", r"\epsilon = 1 \times 10^{-5}", r"p = 0.5",
+              r"n_{1} = 5", r"B = 8", r"\lambda = 0.001", r"p = 0.25"]
+    text = "# Settings\n\n" + "".join(f"$${c}$$\n\n" for c in claims)
+    checked, _ = check_notes(_graph_notes(text), [[Option(d, (), "the spec")]], "seed", "seed")
+    assert [c.verdict.verdict for c in checked] == ["correct"] * 6 + ["incorrect"] * 3
+    assert [c.verdict.expected for c in checked[6:]] == ["B = 32", r"\lambda = 0.0001", "p = 0.5"]
 
 
 def _record() -> None:  # pragma: no cover - run by hand: python tests/test_readback.py

@@ -26,7 +26,12 @@ The claim language is the LaTeX (or Unicode) people write:
   ``\\beta``, ``\\epsilon``, ``m``, ``\\sqrt``, ``\\bigg(``), layer normalization (the same
   symbols over the units of a sample), inverted dropout (mask ``m_i`` or ``r_i``, rate ``p``)
   and weight decay (``\\lambda``, ``E_0`` the loss without it), judged against SymPy
-  derivatives of the registry's forward at sizes 3 and 4 (:mod:`.scenes`);
+  derivatives of the registry's forward at sizes 3 and 4 (:mod:`.scenes`); and the graph
+  documents' notation for the whole network (:mod:`.graphclaims`: ``a^{(l)}_{ij}``, ``z^{(l)}_{ij}``,
+  ``\\delta^{(l)}_{ij}``, ``g^{(l)}_{ij}``, ``g^{(l \\leftarrow c)}_{ij}``, ``W^{(l)}_{jk}``, ``\\gamma^{(l)}_j``,
+  ``\\mu_{B,j}``, ``\\hat{x}_{ij}``, ``\\hat{\\sigma}_j``, matrix forms), judged on the spec's network at
+  batch sizes 3 and 4 against the engine's forward and gradients and finite differences; ``B = 8``,
+  ``\\lambda = ...``, ``\\alpha = ...``, ``\\epsilon = ...``, ``p = ...`` against the spec's values;
 * delta's sign is the profile's (aima's Delta is -dE/dz): a definition with the other sign
   is diagnosed, never adopted, and no claim's verdict depends on an earlier one, except
   an algorithm's running variable (``g \\leftarrow \\nabla_{\\hat y} J``) used later.

@@ -26,6 +26,17 @@ import numpy as np
 
 from .checker import Verdict
 from .evaluate import close
+from .graphclaims import METHOD as GRAPH_METHOD
+from .graphclaims import (
+    GraphCannotRead,
+    as_update,
+    compare_graph,
+    compare_matrix,
+    has_layer_marks,
+    hyper_parameter,
+    is_matrix_form,
+    letters,
+)
 from .lexer import MAX_CLAIM_LENGTH, ClaimSyntaxError
 from .nodes import Bin, Brackets, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose
 from .parse import parse_claim
@@ -36,11 +47,18 @@ METHOD = ("numeric: both sides evaluated at random points (inputs, upstream grad
           f"rate) for every batch or layer size in {SIZES} and every index value, against SymPy derivatives "
           "of the layer's registry forward; pass rule |lhs - rhs| <= 1e-06 + 1e-05*max(|lhs|, |rhs|)")
 SIZE_LETTERS = {"batchnorm": ("m", "B", "N"), "layernorm": ("H", "n", "d", "m", "N", "D"),
-                "dropout": (), "decay": ()}
+                "dropout": (), "decay": (), "graph": ("B",)}
 TITLES = {"batchnorm": "batch normalization", "layernorm": "layer normalization",
           "dropout": "inverted dropout", "decay": "weight decay"}
 READ_AS = {"batchnorm": "read for the batch-normalization layer", "layernorm": "read for the layer-normalization layer",
            "dropout": "read for the dropout layer", "decay": "read for the weight decay (L2 regularization)"}
+_VIA = re.compile(r"\^\s*\{\s*\(\s*(\d+)\s*\\leftarrow\s*(\d+)\s*\)\s*\}\s*_\s*\{([^{}]*)\}")
+_BARE_SUB = re.compile(r"(\^\s*\{\s*\(\s*\d+\s*\)\s*\})\s*_\s*([A-Za-z0-9])")
+_ADDS = re.compile(r"\\frac\s*\{\s*\\partial\s*[A-Za-z]+\s*\}\s*\{\s*\\partial\s*\\?[A-Za-z]+\s*\^\s*\{\s*\(\s*"
+                   r"(?P<src>\d+)\s*\)\s*\}\s*_\s*\{(?P<ij>[a-z]{2})\}\s*\}\s*\\mathrel\s*\{\s*\+\s*\}\s*=\s*"
+                   r"(?P<g>[gu])\s*\^\s*\{\s*\(\s*(?P<via>\d+)\s*\)\s*\}\s*_\s*\{(?P<ij2>[a-z]{2})\}\s*$")
+"""``\\partial L/\\partial a^{(s)}_{ij} \\mathrel{+}= g^{(c)}_{ij}`` (a residual's share): ``g^{(s \\leftarrow c)}_{ij} = g^{(c)}_{ij}``."""
+_IVERSON = re.compile(r"\[\s*([a-z])\s*=\s*([a-z])\s*\]")
 _SET = re.compile(r"\\\{|\\[lc]?dots\b")
 
 
@@ -394,13 +412,29 @@ def _judge(text: str, ctx: LayerContext) -> Verdict:
 
     if _SET.search(text):
         return Verdict(text, "skipped", reason="a set or a list (\\{...\\}, \\ldots), not an equation between values")
+    graph = _read_graph(text, ctx)
     try:
         claim = _read(text)
     except ClaimSyntaxError as exc:
+        if graph is not None:
+            return _judge_graph(text, graph, ctx)
         if not relation_in(text):
             return Verdict(text, "skipped", reason="no relation ('=' or '\\leftarrow'): a name or a "
                                                    "notation entry, not a claim")
         return Verdict(text, "cannot-check", reason=str(exc))
+    setting = _setting(text, claim, ctx)
+    if setting is not None:
+        return setting
+    if graph is not None and has_layer_marks(graph):
+        return _judge_graph(text, graph, ctx)
+    v = _judge_scenes(text, claim, ctx)
+    if v.verdict == "cannot-check" and graph is not None:
+        g = _judge_graph(text, graph, ctx)
+        return g if g.verdict != "cannot-check" else v
+    return v
+
+
+def _judge_scenes(text: str, claim: Claim, ctx: LayerContext) -> Verdict:
     if not ctx.scenes:
         return Verdict(text, "cannot-check", reason="the spec has no batchnorm, layernorm, dropout or weight "
                                                     "decay; claims about its dense layers are not read for "
@@ -426,6 +460,92 @@ def _judge(text: str, ctx: LayerContext) -> Verdict:
             return v
     kind, scenes, mismatch, count = results[0]
     return _incorrect(claim, text, kind, scenes, mismatch, count, len(ctx.scenes) > 1)
+
+
+def _read_graph(text: str, ctx: LayerContext) -> Claim | None:
+    """The claim in the graph documents' notation (g^{(l)} a quantity, g^{(l \\leftarrow c)}), or None."""
+    lt = letters(ctx.notation, ctx.target.network)
+    text = _VIA.sub(lambda m: f"^{{({m.group(1)})}}_{{{m.group(3)}{m.group(2)}}}", text)
+    text = _BARE_SUB.sub(lambda m: f"{m.group(1)}_{{{m.group(2)}}}", text)
+    text = _strip_text(text)
+    text = _ADDS.sub(lambda m: f"{m['g']}^{{({m['src']})}}_{{{m['ij']}{m['via']}}} = "
+                               f"{m['g']}^{{({m['via']})}}_{{{m['ij2']}}}", text)
+    text = _IVERSON.sub(lambda m: f"\\delta_{{{m.group(1)}{m.group(2)}}}", text)  # [j = k]: Kronecker's delta
+    quantities = {lt.g, "gamma", "beta", lt.out, lt.pre} | ({"h"} if lt.act != "h" else set())
+    try:
+        return parse_claim(prepare(text), frozenset({"ell"}), frozenset(quantities))
+    except (ClaimSyntaxError, RecursionError):
+        return None
+
+
+def _strip_text(text: str) -> str:
+    """The formula without its ``\\text{...}`` remarks (a chained row's labels)."""
+    while True:
+        k = text.find("\\text{")
+        if k < 0:
+            return text
+        end = _braced(text, k + len("\\text"))
+        text = text[:k] + " " + text[end:]
+
+
+def _setting(text: str, claim: Claim, ctx: LayerContext) -> Verdict | None:
+    """A hyper-parameter given a number, judged against the spec (never the random scenes)."""
+    found = hyper_parameter(claim, ctx.target.network, ctx.notation)
+    if found is None:
+        return None
+    verdict, what, value, written = found
+    v = Verdict(text, verdict, method=f"spec: compared with {what} of the spec", checked=1,
+                confidence="certain: a number of the spec")
+    if verdict == "incorrect":
+        v.diagnosis = f"{what} is {value:g} in the spec, not {written:g}"
+        v.expected = f"{print_claim(Claim(text, (claim.sides[0],), ()))} = {value:g}"
+    return v
+
+
+def _judge_graph(text: str, claim: Claim, ctx: LayerContext) -> Verdict:
+    """The claim judged on the whole network in the graph documents' notation."""
+    net = ctx.target.network
+    if claim.relations and claim.relations[0] == "<-":
+        claim = as_update(claim, letters(ctx.notation, net))
+        if claim is None:
+            return Verdict(text, "cannot-check", reason="an update of a generic parameter (theta): "
+                                                        "write it for one parameter, e.g. W^{(1)}_{jk}")
+    try:
+        compare = compare_matrix if is_matrix_form(claim) else compare_graph
+        mismatch, count = compare(claim, net, ctx.notation)
+    except (GraphCannotRead, IndexError, KeyError, ZeroDivisionError) as exc:
+        return Verdict(text, "cannot-check", reason=f"not read for this network: {exc}")
+    if mismatch is None:
+        return Verdict(text, "correct", method=GRAPH_METHOD, checked=count,
+                       confidence=f"{count} comparisons agree at random points (high confidence)")
+    m = mismatch
+    v = Verdict(text, "incorrect", method=GRAPH_METHOD, checked=count,
+                confidence="certain: the counterexample shows the two sides differ")
+    v.counterexample = {"indices": {k: x for k, x in m.env.items() if not k.startswith("#")},
+                        "batch size": m.scene.B, "left": float(f"{m.left:.6g}"), "right": float(f"{m.right:.6g}"),
+                        "compared": f"left: side 1; right: side {m.side + 1} of the claim"}
+    whole = []
+    for label, factor in (("a factor 1/B is missing: the loss is the mean over the B samples of the batch",
+                           Bin("/", Num(Fraction(1)), Sym("B"), "frac")), ("a factor 1/B too many", Sym("B"))):
+        sides = list(claim.sides)
+        sides[m.side] = Bin("*", factor, Paren(sides[m.side]))
+        whole.append((label, replace(claim, sides=tuple(sides))))
+    for n, (label, fixed) in enumerate([*whole, *candidates(claim, m.side, "graph")]):
+        if n >= 60:
+            break
+        try:
+            if compare(fixed, net, ctx.notation)[0] is None:
+                v.diagnosis, v.expected = label, print_claim(fixed)
+                break
+        except (GraphCannotRead, IndexError, KeyError, ZeroDivisionError):
+            continue
+    else:
+        v.diagnosis = "not one of the common mistakes (a factor or the sign of one term); compare both sides " \
+                      "at the counterexample"
+    if not v.diagnosis:
+        v.diagnosis = "not one of the common mistakes (a factor or the sign of one term); compare both sides " \
+                      "at the counterexample"
+    return v
 
 
 def _why_not(reasons: list[str]) -> str:
@@ -554,6 +674,8 @@ def candidates(claim: Claim, side: int, kind: str = "batchnorm"):
         if label in ("1/m", "m"):
             factor = _replace(factor, factor.right if label == "1/m" else factor, Sym(size))
             what = what.replace("1/m", f"1/{size}")
+            if kind == "graph" and label == "1/m":
+                what = f"a factor 1/{size} is missing: the loss is the mean over the {size} samples of the batch"
             if kind == "layernorm" and label == "1/m":
                 what = f"a factor 1/{size} is missing: mu and sigma^2 are means over the {size} units of the sample"
         for k, (sign, term) in enumerate(terms):

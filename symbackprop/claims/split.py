@@ -24,6 +24,8 @@ _LEADING_SPACE = re.compile(r"^(?:\\(?:quad|qquad|[,;:!])\s*)+")  # "&\quad + c"
 _DROP = re.compile(r"\\(?:label|tag\*?|eqref|ref)\s*\{[^{}]*\}|\\(?:nonumber|notag|displaystyle)\b")
 _ROW_BREAK = re.compile(r"(?<!\\)\\\\(?:\s*\[[^\]]*\])?")
 _REL = re.compile(r"\\leftarrow\b|\\gets\b|\\coloneqq\b|\\equiv\b|\\triangleq\b|:=|<-|←|(?<![<>!\\])=")
+_TEXT = re.compile(r"\\text\s*\{(?:[^{}]|\{[^{}]*\})*\}")  # a remark, "= ..." inside it is no relation
+_BOUND = re.compile(r"_\s*\{[^{}]*\}")  # \sum_{b=1}: a bound, not a relation
 _CONTINUE = ("+", "-", "\\cdot", "\\times", "\\odot", "\\circ")
 _SCOPE = re.compile(r"\(?\s*(output|first|hidden)\s+layer\s*\)?", re.IGNORECASE)
 
@@ -41,13 +43,20 @@ _BRANCHES = re.compile(r"\\begin\s*\{cases\}\s*(?P<a>[^&]+?)\s*&\s*\\text\s*\{\s
                        r"\\text\s*\{\s*otherwise\s*\}\s*\\end\s*\{cases\}", re.DOTALL)
 
 
+_SIGNED = re.compile(r"\\begin\s*\{cases\}\s*(?P<a>[^&]+?)\s*&\s*(?P<x>[^&]+?)\s*(?P<op>>)\s*0\s*\\\\\s*"
+                     r"(?P<b>[^&]+?)\s*&\s*(?P<x2>[^&]+?)\s*\\le(?:q)?\s*0\s*\\end\s*\{cases\}", re.DOTALL)
+"""``\\begin{cases} A & x > 0 \\\\ B & x \\le 0 \\end{cases}``: the two cases with their conditions."""
+
+
 def _two_cases(block: str) -> str:
     """``\\begin{cases} A & \\text{for} x \\leq 0 \\\\ B & \\text{otherwise} \\end{cases}`` (SymPy's
     piecewise, as for ReLU) as ``A (1 - step(x)) + B step(x)``, step(x) = [x > 0]; any other
     piecewise definition is one unreadable claim, not rows."""
     m = _BRANCHES.fullmatch(block.strip())
     if m is None:
-        return " \\piecewise "
+        m = _SIGNED.fullmatch(block.strip())
+        if m is None or m.group("x") != m.group("x2"):
+            return " \\piecewise "
     a, x, b = (" ".join(m.group(k).split()) for k in ("a", "x", "b"))
     step = rf"\mathrm{{step}}\left({x}\right)"
     low, high = (a, b) if m.group("op") in (r"\le", r"\leq", "<") else (b, a)
@@ -134,7 +143,7 @@ def split_formula(formula: str) -> list[ClaimText]:
     merged: list[tuple[str, int]] = []
     for row, offset in rows(formula):
         row = _LEADING_SPACE.sub("", row)
-        if merged and row.startswith(_CONTINUE) and not _REL.search(annotations(row)[0]):
+        if merged and row.startswith(_CONTINUE) and not _REL.search(_BOUND.sub(" ", _TEXT.sub(" ", annotations(row)[0]))):
             merged[-1] = (f"{merged[-1][0]} {row}", merged[-1][1])  # a broken line: "a = b \\ + c"
         else:
             merged.extend((part, offset) for part in _equations_listed(row))

@@ -250,7 +250,9 @@ class GraphBuilder:
         a, t, n = sp.Symbol("aa"), sp.Symbol("tt"), sp.Symbol("nn")
         names = {a: f"{sym.out(L)}_{{ij}}", t: f"{sym.target}_{{ij}}", n: sym.n(L)}
         d = sp.factor(sp.diff(net.loss.scale(n) * net.loss.term(a, t), a))
-        return rf"{sym.g(L)}_{{ij}} = \frac{{1}}{{{sym.B}}} \, {sp.latex(d, symbol_names=names)}"
+        body = sp.latex(d, symbol_names=names)
+        body = rf"\left({body}\right)" if isinstance(d, sp.Add) else body
+        return rf"{sym.g(L)}_{{ij}} = \frac{{1}}{{{sym.B}}} \, {body}"
 
     def sends(self, node: Node, src: int) -> str:
         """The symbol of what ``node`` sends back to layer ``src``."""

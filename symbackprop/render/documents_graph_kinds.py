@@ -120,8 +120,9 @@ def kind_section(sym: Symbols, node: Node, same_kind: list[int]) -> Section:
         sec.blocks.append(Heading(para("Parameter gradients")))
         sec.blocks.append(para("Every sample of the batch uses the same parameters, so their gradients sum over ",
                                m("b"), ":"))
-        sec.blocks.append(display(paired([fill(t) for t in doc.params])))
-        if node.kind.name == "dense" and sym.net.l2 > 0:
+        decayed = node.kind.name == "dense" and sym.net.l2 > 0  # the weight's row comes with its decay below
+        sec.blocks.append(display(paired([fill(t) for t in doc.params[1 if decayed else 0:]])))
+        if decayed:
             w = sym.weight(node.index)
             sec.blocks.append(para("The weight decay ", m(r"\frac{\lambda}{2} \sum " + rf"\left({w}\right)^{{2}}"),
                                    " in the loss adds its own derivative to each weight's gradient:"))
@@ -145,6 +146,13 @@ def batchnorm_blocks(sym: Symbols, node: Node) -> list:
                    m(E), ": through its own normalized value ", m(r"\hat{x}_{ij}"), ", through the batch variance ",
                    m(r"\sigma^2_{B,j}"), " and through the batch mean ", m(r"\mu_{B,j}"),
                    ". As printed there, with ", m(B), " for their batch size ", m("m"), ":")]
+    own = rf"\frac{{\partial {E}}}{{\partial {x}_{{ij}}}}"
+    part = own  # the input has other readers: only this layer's part of the gradient, g^{(l <- this)}
+    if len(sym.net.consumers(node.inputs[0])) > 1:
+        part = f"{sym.g(node.inputs[0], node.index)}_{{ij}}"
+
+        def fill(t, _fill=fill):
+            return _fill(t).replace(own, part)
     blocks.append(display([fill(t) for t in doc.backward[:4]], paths))
     blocks.append(Heading(para("Backward: the compact form")))
     blocks.append(para("With ", m(r"\hat{\sigma}_j = \sqrt{\sigma^2_{B,j} + \epsilon}"),
@@ -161,7 +169,7 @@ def batchnorm_blocks(sym: Symbols, node: Node) -> list:
         for step in steps:
             lhs = bn_algebra.fill(step.lhs, x, g, E, B)
             rhs = bn_algebra.fill(step.rhs, x, g, E, B)
-            rows.append(fill_marks(f"{lhs} &= {rhs}", node))
+            rows.append(fill_marks(f"{lhs} &= {rhs}", node).replace(own, part))
             labels.append(fill_marks(bn_algebra.fill(step.label, x, g, E, B), node))
         blocks.append(Display(rows, labels))
     blocks.append(para("The last row is the compact form: the paper's per-path equations and the compact form "
