@@ -193,13 +193,13 @@ def make_gemm(generated, X):
 
     def step():
         for l in range(1, L + 1):
-            np.matmul(A[l - 1], params[f"W{l}"].T, out=Z[l])
+            np.dot(A[l - 1], params[f"W{l}"].T, out=Z[l])
         for l in range(L, 0, -1):
-            np.matmul(D[l].T, A[l - 1], out=G[f"W{l}"])
+            np.dot(D[l].T, A[l - 1], out=G[f"W{l}"])
             if f"b{l}" in G:
-                np.matmul(ws.ones, D[l], out=G[f"b{l}"])
+                np.dot(ws.ones, D[l], out=G[f"b{l}"])
             if l > 1:
-                np.matmul(D[l], params[f"W{l}"], out=Dn[l - 1])
+                np.dot(D[l], params[f"W{l}"], out=Dn[l - 1])
 
     return Impl(step, lambda: None)
 
