@@ -306,7 +306,11 @@ def one_run(quick: bool, torch_ok: bool, rng) -> list:
                 for _ in range(3):
                     impl.step()
                 impl.reset()
-            slowest = max(timed(impls[name].step, 1) for name in ("generated", "torch") if name in impls)
+            # steps per sample: about 2 ms of the slower of generated and PyTorch, from the fastest of
+            # 5 single steps (one cold step after the warm-up reset took over 2 ms, so that tiny
+            # networks were timed one cold step per sample)
+            slowest = max(min(timed(impls[name].step, 1) for _ in range(5))
+                          for name in ("generated", "torch") if name in impls)
             inner = max(1, int(2e-3 / slowest))
             reps = (15 if quick else 41) if slowest > 1e-2 else (31 if quick else 151)
             samples = {name: [] for name in impls}
@@ -535,7 +539,7 @@ def one_graph_run(quick: bool, torch_ok: bool, rng) -> list:
                 for _ in range(3):
                     impl.step()
                 impl.reset()
-            slowest = max(timed(impl.step, 1) for impl in impls.values())
+            slowest = max(min(timed(impl.step, 1) for _ in range(5)) for impl in impls.values())
             inner = max(1, int(2e-3 / slowest))
             reps = (15 if quick else 41) if slowest > 1e-2 else (31 if quick else 101)
             samples = {name: [] for name in impls}
