@@ -31,7 +31,8 @@ shares, OpenBLAS's threaded GEMM stalls: we measured the generated 784-128-10 st
 oversubscription, not the generated code, made the 784-input rows swing between runs.
 ``--xla_cpu_multi_thread_eigen=false`` alone left JAX's step on about 1.7 cores (process
 CPU time over wall time, measured with JAX 0.10); ``intra_op_parallelism_threads=N`` is
-set as well, which brings it to one.
+set as well, but JAX 0.10 still used about 1.8 cores with both, so ``--threads 1`` also pins
+the process to one core (``os.sched_setaffinity``, where the OS has it) before any library loads.
 
 Graph networks (``--graph`` times only these): ``784-256(bn)-256(bn, dropout)-10``, i.e.
 dense 256 ReLU, batch normalization, dense 256 ReLU, batch normalization, dropout 0.5,
@@ -68,6 +69,11 @@ def _threads_from_argv() -> None:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
                                    + ("false" if n == "1" else "true")
                                    + f" intra_op_parallelism_threads={n}").strip()
+    if n == "1" and hasattr(os, "sched_setaffinity"):
+        # the flags above leave JAX's step on about 1.8 cores (process CPU time over wall time,
+        # JAX 0.10, 784-1024-1024-10); one core for the whole process is the one-thread rule
+        # that every library obeys
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 _threads_from_argv()
