@@ -31,7 +31,8 @@ shares, OpenBLAS's threaded GEMM stalls: we measured the generated 784-128-10 st
 oversubscription, not the generated code, made the 784-input rows swing between runs.
 ``--xla_cpu_multi_thread_eigen=false`` alone left JAX's step on about 1.7 cores (process
 CPU time over wall time, measured with JAX 0.10); ``intra_op_parallelism_threads=N`` is
-set as well, which brings it to one.
+set as well, but JAX 0.10 still used about 1.8 cores with both, so ``--threads 1`` also pins
+the process to one core (``os.sched_setaffinity``, where the OS has it) before any library loads.
 
 Graph networks (``--graph`` times only these): ``784-256(bn)-256(bn, dropout)-10``, i.e.
 dense 256 ReLU, batch normalization, dense 256 ReLU, batch normalization, dropout 0.5,
@@ -68,6 +69,11 @@ def _threads_from_argv() -> None:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
                                    + ("false" if n == "1" else "true")
                                    + f" intra_op_parallelism_threads={n}").strip()
+    if n == "1" and hasattr(os, "sched_setaffinity"):
+        # the flags above leave JAX's step on about 1.8 cores (process CPU time over wall time,
+        # JAX 0.10, 784-1024-1024-10); one core for the whole process is the one-thread rule
+        # that every library obeys
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 _threads_from_argv()
@@ -193,13 +199,13 @@ def make_gemm(generated, X):
 
     def step():
         for l in range(1, L + 1):
-            np.matmul(A[l - 1], params[f"W{l}"].T, out=Z[l])
+            np.dot(A[l - 1], params[f"W{l}"].T, out=Z[l])
         for l in range(L, 0, -1):
-            np.matmul(D[l].T, A[l - 1], out=G[f"W{l}"])
+            np.dot(D[l].T, A[l - 1], out=G[f"W{l}"])
             if f"b{l}" in G:
-                np.matmul(ws.ones, D[l], out=G[f"b{l}"])
+                np.dot(ws.ones, D[l], out=G[f"b{l}"])
             if l > 1:
-                np.matmul(D[l], params[f"W{l}"], out=Dn[l - 1])
+                np.dot(D[l], params[f"W{l}"], out=Dn[l - 1])
 
     return Impl(step, lambda: None)
 
@@ -306,7 +312,11 @@ def one_run(quick: bool, torch_ok: bool, rng) -> list:
                 for _ in range(3):
                     impl.step()
                 impl.reset()
-            slowest = max(timed(impls[name].step, 1) for name in ("generated", "torch") if name in impls)
+            # steps per sample: about 2 ms of the slower of generated and PyTorch, from the fastest of
+            # 5 single steps (one cold step after the warm-up reset took over 2 ms, so that tiny
+            # networks were timed one cold step per sample)
+            slowest = max(min(timed(impls[name].step, 1) for _ in range(5))
+                          for name in ("generated", "torch") if name in impls)
             inner = max(1, int(2e-3 / slowest))
             reps = (15 if quick else 41) if slowest > 1e-2 else (31 if quick else 151)
             samples = {name: [] for name in impls}
@@ -535,7 +545,7 @@ def one_graph_run(quick: bool, torch_ok: bool, rng) -> list:
                 for _ in range(3):
                     impl.step()
                 impl.reset()
-            slowest = max(timed(impl.step, 1) for impl in impls.values())
+            slowest = max(min(timed(impl.step, 1) for _ in range(5)) for impl in impls.values())
             inner = max(1, int(2e-3 / slowest))
             reps = (15 if quick else 41) if slowest > 1e-2 else (31 if quick else 101)
             samples = {name: [] for name in impls}

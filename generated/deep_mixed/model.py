@@ -86,17 +86,17 @@ def forward(params, X, ws=None):
     b2 = params["b2"]
     W3 = params["W3"]
     # z1 = X W1ᵀ + b1   [z⁽¹⁾ⱼ = b⁽¹⁾ⱼ + Σₖ W⁽¹⁾ⱼₖ xₖ]
-    z1 = np.matmul(X, W1.T, out=ws.z1)
+    z1 = np.dot(X, W1.T, out=ws.z1)
     z1 += b1
     # a1 = relu(z1)   [a⁽¹⁾ⱼ = relu(z⁽¹⁾ⱼ)]
     a1 = relu(z1, out=ws.a1)
     # z2 = a1 W2ᵀ + b2   [z⁽²⁾ⱼ = b⁽²⁾ⱼ + Σₖ W⁽²⁾ⱼₖ a⁽¹⁾ₖ]
-    z2 = np.matmul(a1, W2.T, out=ws.z2)
+    z2 = np.dot(a1, W2.T, out=ws.z2)
     z2 += b2
     # a2 = tanh(z2)   [a⁽²⁾ⱼ = tanh(z⁽²⁾ⱼ)]
     a2 = tanh(z2, out=ws.a2)
     # z3 = a2 W3ᵀ   [z⁽³⁾ⱼ = Σₖ W⁽³⁾ⱼₖ a⁽²⁾ₖ]
-    z3 = np.matmul(a2, W3.T, out=ws.z3)
+    z3 = np.dot(a2, W3.T, out=ws.z3)
     # a3 = identity(z3)   [a⁽³⁾ⱼ = identity(z⁽³⁾ⱼ)]
     a3 = z3
     return a3, {"X": X, "z1": z1, "a1": a1, "z2": z2, "a2": a2, "z3": z3, "a3": a3}
@@ -124,25 +124,25 @@ def backward(params, cache, T, grads=None, ws=None, scale=1.0):
     delta3 = np.multiply(a3 - T, scale / batch, out=ws.delta3)
     # dW3 = delta3ᵀ a2   [∂L/∂W⁽³⁾ⱼₖ = a⁽²⁾ₖ δ⁽³⁾ⱼ]
     dW3 = grads["W3"]
-    np.matmul(delta3.T, a2, out=dW3)
+    np.dot(delta3.T, a2, out=dW3)
     # delta2 = (delta3 W3) * f2'(z2)   [δ⁽²⁾ⱼ = (1 - a⁽²⁾ⱼ²) Σₖ W⁽³⁾ₖⱼ δ⁽³⁾ₖ]
-    delta2 = np.matmul(delta3, W3, out=ws.delta2)
+    delta2 = np.dot(delta3, W3, out=ws.delta2)
     delta2 *= 1 - a2**2
     # dW2 = delta2ᵀ a1   [∂L/∂W⁽²⁾ⱼₖ = a⁽¹⁾ₖ δ⁽²⁾ⱼ]
     dW2 = grads["W2"]
-    np.matmul(delta2.T, a1, out=dW2)
+    np.dot(delta2.T, a1, out=dW2)
     # db2 = sum of delta2 over the batch (ones @ delta2)   [∂L/∂b⁽²⁾ⱼ = δ⁽²⁾ⱼ]
     db2 = grads["b2"]
-    np.matmul(ws.ones, delta2, out=db2)
+    np.dot(ws.ones, delta2, out=db2)
     # delta1 = (delta2 W2) * f1'(z1)   [δ⁽¹⁾ⱼ = (0 if z⁽¹⁾ⱼ ≤ 0 else 1) Σₖ W⁽²⁾ₖⱼ δ⁽²⁾ₖ]
-    delta1 = np.matmul(delta2, W2, out=ws.delta1)
+    delta1 = np.dot(delta2, W2, out=ws.delta1)
     delta1 *= (np.greater(z1, 0))
     # dW1 = delta1ᵀ X   [∂L/∂W⁽¹⁾ⱼₖ = δ⁽¹⁾ⱼ xₖ]
     dW1 = grads["W1"]
-    np.matmul(delta1.T, X, out=dW1)
+    np.dot(delta1.T, X, out=dW1)
     # db1 = sum of delta1 over the batch (ones @ delta1)   [∂L/∂b⁽¹⁾ⱼ = δ⁽¹⁾ⱼ]
     db1 = grads["b1"]
-    np.matmul(ws.ones, delta1, out=db1)
+    np.dot(ws.ones, delta1, out=db1)
     return grads
 
 

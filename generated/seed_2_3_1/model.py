@@ -81,12 +81,12 @@ def forward(params, X, ws=None):
     W2 = params["W2"]
     b2 = params["b2"]
     # z1 = X W1ᵀ + b1   [z⁽¹⁾ⱼ = b⁽¹⁾ⱼ + Σₖ W⁽¹⁾ⱼₖ xₖ]
-    z1 = np.matmul(X, W1.T, out=ws.z1)
+    z1 = np.dot(X, W1.T, out=ws.z1)
     z1 += b1
     # a1 = sigmoid(z1)   [a⁽¹⁾ⱼ = sigmoid(z⁽¹⁾ⱼ)]
     a1 = sigmoid(z1, out=ws.a1)
     # z2 = a1 W2ᵀ + b2   [z⁽²⁾ⱼ = b⁽²⁾ⱼ + Σₖ W⁽²⁾ⱼₖ a⁽¹⁾ₖ]
-    z2 = np.matmul(a1, W2.T, out=ws.z2)
+    z2 = np.dot(a1, W2.T, out=ws.z2)
     z2 += b2
     # a2 = sigmoid(z2)   [a⁽²⁾ⱼ = sigmoid(z⁽²⁾ⱼ)]
     a2 = sigmoid(z2, out=ws.a2)
@@ -112,19 +112,19 @@ def backward(params, cache, T, grads=None, ws=None, scale=1.0):
     delta2 = np.multiply((1 - a2)*(a2 - T)*a2, scale / batch, out=ws.delta2)
     # dW2 = delta2ᵀ a1   [∂L/∂W⁽²⁾ⱼₖ = a⁽¹⁾ₖ δ⁽²⁾ⱼ]
     dW2 = grads["W2"]
-    np.matmul(delta2.T, a1, out=dW2)
+    np.dot(delta2.T, a1, out=dW2)
     # db2 = sum of delta2 over the batch (ones @ delta2)   [∂L/∂b⁽²⁾ⱼ = δ⁽²⁾ⱼ]
     db2 = grads["b2"]
-    np.matmul(ws.ones, delta2, out=db2)
+    np.dot(ws.ones, delta2, out=db2)
     # delta1 = (delta2 W2) * f1'(z1)   [δ⁽¹⁾ⱼ = a⁽¹⁾ⱼ (1 - a⁽¹⁾ⱼ) Σₖ W⁽²⁾ₖⱼ δ⁽²⁾ₖ]
-    delta1 = np.matmul(delta2, W2, out=ws.delta1)
+    delta1 = np.dot(delta2, W2, out=ws.delta1)
     delta1 *= (1 - a1)*a1
     # dW1 = delta1ᵀ X   [∂L/∂W⁽¹⁾ⱼₖ = δ⁽¹⁾ⱼ xₖ]
     dW1 = grads["W1"]
-    np.matmul(delta1.T, X, out=dW1)
+    np.dot(delta1.T, X, out=dW1)
     # db1 = sum of delta1 over the batch (ones @ delta1)   [∂L/∂b⁽¹⁾ⱼ = δ⁽¹⁾ⱼ]
     db1 = grads["b1"]
-    np.matmul(ws.ones, delta1, out=db1)
+    np.dot(ws.ones, delta1, out=db1)
     return grads
 
 

@@ -37,7 +37,8 @@ class XpPrinter(CodePrinter):
 
     Relations print as operators; a factor ``Piecewise`` of numbers (a 0/1 mask, a
     leaky slope) is distributed over the other factors of its product, so that
-    ``xp.where`` never gets two Python scalars and no bool array is multiplied.
+    ``xp.where`` never gets two Python scalars and no bool array is multiplied; a 0/1 mask
+    prints as ``rest * xp.astype(mask, z.dtype)`` (a bool array cast, then multiplied).
     """
 
     def _module_format(self, fqn, register=True):
@@ -91,6 +92,13 @@ class XpPrinter(CodePrinter):
             return super()._print_Mul(expr)
         mask = masks[0]
         rest = sp.Mul(*[f for f in expr.args if f is not mask])
+        if len(mask.args) == 2 and mask.args[0][0] == 0 and mask.args[1] == (1, sp.true) \
+                and isinstance(mask.args[0][1], sp.core.relational.Relational) \
+                and isinstance(mask.args[0][1].lhs, (sp.Symbol, sp.Indexed)):
+            # a 0/1 mask (the ReLU derivative): rest * astype(mask) is one fast pass; xp.where
+            # with a scalar branch is several times slower on NumPy
+            keep = mask.args[0][1].negated
+            return f"{self.parenthesize(rest, 50)} * xp.astype({self._print(keep)}, {self._print(keep.lhs)}.dtype)"
         return self._print(sp.Piecewise(*[(value * rest, cond) for value, cond in mask.args]))
 
     def _print_Sum(self, expr):

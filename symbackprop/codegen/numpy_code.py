@@ -220,7 +220,7 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
         act = net.layers[l - 1].activation
         bias = f" + b{l}" if form.dz_db is not None else ""
         lines = [f"# z{l} = {prev} W{l}ᵀ{bias}   [{eq('z', l)}]",
-                 f"z{l} = np.matmul({prev}, W{l}.T, out=ws.z{l})"]
+                 f"z{l} = np.dot({prev}, W{l}.T, out=ws.z{l})"]
         if form.dz_db is not None:
             lines.append(f"z{l} += b{l}")
         call, used = _activation_code(act, printer, f"z{l}", f"ws.a{l}")
@@ -245,19 +245,19 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
             rest = stabilize(delta / sums[0])
             matmul = printer.doprint(sums[0])[1:-1].split(" @ ")
             lines += [f"# delta{l} = (delta{l + 1} W{l + 1}) * f{l}'(z{l})   [{eq('delta', l)}]",
-                      f"delta{l} = np.matmul({matmul[0]}, {matmul[1]}, out=ws.delta{l})"]
+                      f"delta{l} = np.dot({matmul[0]}, {matmul[1]}, out=ws.delta{l})"]
             if rest != 1:
                 lines.append(f"delta{l} *= {printer.doprint(rest)}")
             helpers |= {"sigmoid"} if rest.has(sigmoid) else set()
         helpers |= {"sigmoid"} if delta.has(sigmoid) or stabilize(delta).has(sigmoid) else set()
         local = printer.doprint(form.dz_dW)
         lines += [f"# dW{l} = delta{l}ᵀ {local}   [{eq('W', l)}]",
-                  f"dW{l} = grads[\"W{l}\"]", f"np.matmul(delta{l}.T, {local}, out=dW{l})"]
+                  f"dW{l} = grads[\"W{l}\"]", f"np.dot(delta{l}.T, {local}, out=dW{l})"]
         if form.dz_db is not None:
             if form.dz_db != 1:
                 raise ValueError(f"unexpected bias derivative {form.dz_db}")
             lines += [f"# db{l} = sum of delta{l} over the batch (ones @ delta{l})   [{eq('b', l)}]",
-                      f"db{l} = grads[\"b{l}\"]", f"np.matmul(ws.ones, delta{l}, out=db{l})"]
+                      f"db{l} = grads[\"b{l}\"]", f"np.dot(ws.ones, delta{l}, out=db{l})"]
         backward.append(lines)
     loss_call, loss_comment, loss_helper = _loss_code(d, printer)
     body = re.sub(r'"[^"]*"', "", "\n".join(line for block in backward for line in block if not line.startswith("#")))

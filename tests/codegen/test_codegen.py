@@ -402,7 +402,7 @@ def test_cli_writes_model_and_test_for_the_target(tmp_path, monkeypatch, capsys)
     assert cli.main(["derive", spec, "-o", str(tmp_path / "s"), "--no-verify", "--target", "scalar"]) == 0
     numpy_text = (tmp_path / "n" / "model.py").read_text()
     scalar_text = (tmp_path / "s" / "model.py").read_text()
-    assert "np.matmul(" in numpy_text and "dW1_1_1 = " not in numpy_text
+    assert "np.dot(" in numpy_text and "dW1_1_1 = " not in numpy_text
     assert "dW1_1_1 = " in scalar_text
     assert (tmp_path / "n" / "test_model.py").is_file()
 

@@ -189,7 +189,8 @@ def test_printer_writes_the_standard():
     z, a, s = sp.Symbol("z1"), sp.Symbol("a1"), sp.Symbol("(delta2 @ W2)")
     p = codegen_xp.xp_printer()
     mask = sp.Piecewise((0, z <= 0), (1, True))
-    assert p.doprint(s * mask) == "xp.where((z1 <= 0), 0, (delta2 @ W2))"  # no bool array times a float
+    # a 0/1 mask is cast to the float dtype, then multiplied (no bool array times a float)
+    assert p.doprint(s * mask) == "(delta2 @ W2) * xp.astype((z1 > 0), z1.dtype)"
     assert p.doprint(s * sp.Piecewise((sp.Rational(1, 10), z <= 0), (1, True))) == \
         "xp.where((z1 <= 0), (1/10)*(delta2 @ W2), (delta2 @ W2))"
     assert p.doprint(sp.atan(z) + sp.Max(z, a)).count("xp.") == 2 and "xp.atan(z1)" in p.doprint(sp.atan(z))
