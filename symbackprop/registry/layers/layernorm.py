@@ -15,16 +15,14 @@ import numpy as np
 import sympy as sp
 
 from .base import Doc, LayerKind, Param
+from .batchnorm import _stats as batchnorm_stats
 from .checks import epsilon_option
 
 
 def _stats(x: sp.Matrix, eps: sp.Expr):
-    n = x.cols
-    mu = [sp.Add(*x[i, :]) / n for i in range(x.rows)]
-    var = [sp.Add(*((x[i, k] - mu[i]) ** 2 for k in range(n))) / n for i in range(x.rows)]
-    sig = [sp.sqrt(v + eps) for v in var]
-    xhat = sp.Matrix(x.rows, n, lambda i, j: (x[i, j] - mu[i]) / sig[i])
-    return mu, var, sig, xhat
+    """Per-row mean, variance, sigma-hat and x-hat: batch normalization's statistics of the transpose."""
+    mu, var, sig, xhat_t = batchnorm_stats(x.T, eps)
+    return mu, var, sig, xhat_t.T
 
 
 def forward(inputs, params, opts, aux=None) -> sp.Matrix:
