@@ -33,12 +33,14 @@ class ParamInfo:
 
 
 class BackwardPass(NamedTuple):
-    """One forward and backward visit: ``outs[l]`` (0 is X), ``caches[l]``, ``G[l] = dE/dY^{(l)}``, ``grads``."""
+    """One forward and backward visit: ``outs[l]`` (0 is X), ``caches[l]``, ``G[l] = dE/dY^{(l)}``, ``grads``;
+    ``sent[(l, r)]`` is the part of ``G[l]`` that layer ``r`` sends back (``G[l]`` is their sum)."""
 
     outs: list
     caches: list
     G: dict
     grads: dict
+    sent: dict
 
 
 def loss_functions(net: GraphNetwork):
@@ -135,16 +137,18 @@ class LayerDerivation:
         B = outs[0].shape[0]
         upstream = {self.network.depth: self._loss[1](outs[-1], np.asarray(T, dtype=float)) / B}
         G: dict[int, np.ndarray] = {}
+        sent: dict[tuple[int, int], np.ndarray] = {}
         grads: dict[str, np.ndarray] = {}
         for node in reversed(self.network.nodes):
             g = G[node.index] = upstream.pop(node.index)
             ins, pg = node.kind.numpy_backward(g, caches[node.index], self._node_params(node, params), node.opts)
             for src, gi in zip(node.inputs, ins):
+                sent[(src, node.index)] = gi
                 upstream[src] = upstream[src] + gi if src in upstream else gi
             for p in node.params:
                 name = node.param_name(p)
                 grads[name] = pg[p.stem] + (self.network.l2 * params[name] if p.decay else 0.0)
-        return BackwardPass(outs, caches, G, {p.name: grads[p.name] for p in self.parameters})
+        return BackwardPass(outs, caches, G, {p.name: grads[p.name] for p in self.parameters}, sent)
 
     def gradients(self, params, X, T, aux=None) -> dict[str, np.ndarray]:
         """dE/dθ for every parameter: reverse visit, the upstream gradients of every reader summed."""

@@ -34,8 +34,9 @@ class LayerNumbers:
     ``forward`` holds ``(name, array)`` pairs: ``z``, ``a`` (dense); ``mu``, ``var``, ``xhat``,
     ``y`` (batch normalization: per unit over the batch); ``sigma``, ``xhat``, ``y`` (layer
     normalization: ``sigma`` per sample); ``y`` (dropout, residual).  ``delta`` is a dense
-    layer's ``dE/dZ`` (None for other kinds); ``grads`` maps each parameter name to ``dE/dθ``
-    (with its weight-decay term).
+    layer's ``dE/dZ`` (None for other kinds); ``grads`` holds each parameter's ``(name, dE/dθ)``
+    with its weight-decay term.  ``parts`` holds, for a layer that more than one layer reads,
+    ``(reader, the part of G it sends back)``: their sum is ``G``.
     """
 
     node: Node
@@ -43,6 +44,7 @@ class LayerNumbers:
     G: np.ndarray
     delta: np.ndarray | None
     grads: tuple[tuple[str, np.ndarray], ...]
+    parts: tuple[tuple[int, np.ndarray], ...] = ()
 
     @property
     def output(self) -> np.ndarray:
@@ -126,7 +128,9 @@ def graph_worked_example(d: LayerDerivation) -> GraphWorkedExample | None:
             _, z, a = bp.caches[l]
             delta = numeric_delta(bp.G[l], z, a, node.opts["activation"])
         grads = tuple((node.param_name(p), bp.grads[node.param_name(p)]) for p in node.params)
-        layers.append(LayerNumbers(node, forward, bp.G[l], delta, grads))
+        readers = [r.index for r in net.consumers(l)]
+        parts = tuple((r, bp.sent[(l, r)]) for r in readers) if len(readers) > 1 else ()
+        layers.append(LayerNumbers(node, forward, bp.G[l], delta, grads, parts))
     per_sample = np.asarray(loss_functions(net)[0](bp.outs[-1], T), dtype=np.float64)
     data_loss, decay = float(np.mean(per_sample)), d.decay_value(params)
     running: Params = {}

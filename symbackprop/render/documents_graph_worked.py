@@ -47,10 +47,11 @@ def _dims(values) -> str:
     return r" \times ".join(str(s) for s in np.shape(values))
 
 
-def _row(symbol: str, values, where: str, note: str | None = None) -> list:
-    """A table row: the symbol, the numbers, and where they belong with their shape (or ``note``)."""
+def _row(symbol: str, values, where: str, note: str | None = None, via: str = "") -> list:
+    """A table row: the symbol (``via``: prose after it), the numbers, and where they belong with
+    their shape (or ``note``)."""
     last = para(f"{where}, ", m(_dims(values))) if note is None else para(f"{where}, {note}")
-    return [para(m(symbol)), para(m(matrix(values))), last]
+    return [para(m(symbol), *([via] if via else [])), para(m(matrix(values))), last]
 
 
 def _header() -> list:
@@ -80,7 +81,10 @@ def _backward_rows(sym: Symbols, ex: GraphWorkedExample) -> list:
     rows = []
     for numbers in reversed(ex.layers):
         node, l = numbers.node, numbers.node.index
-        rows.append(_row(sym.batch("g", l), numbers.G, str(l)))
+        for reader, part in numbers.parts:
+            # "via r" rather than the notation's g^{(l <- r)}: an arrow would read as an update to `check`
+            rows.append(_row(sym.batch("g", l), part, str(l), via=f" via {reader}"))
+        rows.append(_row(sym.batch("g", l), numbers.G, str(l), via=" (sum)" if numbers.parts else ""))
         if numbers.delta is not None:
             rows.append(_row(sym.batch("delta", l), numbers.delta, str(l)))
         for name, values in numbers.grads:
@@ -99,14 +103,15 @@ def _param_rows(sym: Symbols, ex: GraphWorkedExample, params) -> list:
 
 
 def _sources(ex: GraphWorkedExample) -> str:
-    text = (f" The starting parameters are drawn as model.py's init_params({ex.seed}) draws them"
+    text = (f" The starting parameters are those model.py's init_params({ex.seed}) returns"
             if ex.params_drawn else " The starting parameters are the spec's")
     if ex.masks:
-        layers = ", ".join(str(i) for i in ex.masks)
-        which = f"dropout mask{'s' if len(ex.masks) > 1 else ''} (layer{'s' if len(ex.masks) > 1 else ''} {layers})"
-        text += (f"; the {which} drawn as model.py's draw_masks(np.random.default_rng({ex.seed}), {ex.batch}) "
-                 "draws them (1 keeps a unit, 0 drops it)" if ex.masks_drawn
-                 else f"; the {which} the spec's (1 keeps a unit, 0 drops it)")
+        many = len(ex.masks) > 1
+        which = (f"the dropout mask{'s' if many else ''} of layer{'s' if many else ''} "
+                 + ", ".join(str(i) for i in ex.masks) + (" are" if many else " is"))
+        source = (f"{'those' if many else 'the one'} model.py's draw_masks(np.random.default_rng({ex.seed}), "
+                  f"{ex.batch}) draws" if ex.masks_drawn else "the spec's")
+        text += f"; {which} {source} (1 keeps a unit, 0 drops it)"
     return text + "."
 
 
@@ -129,8 +134,11 @@ def section(d, sym: Symbols) -> Section | None:
     sec.blocks.append(NumbersTable(_header(), _forward_rows(sym, ex)))
     # numbers are written beside their symbols, not as equations, so that `check` skips them
     losses = r",\ ".join(num(v + 0.0) for v in ex.per_sample)
-    tail = [f"The per-sample {sym.prof.words['E']} ", m(r"\ell_{i}"), " of the rows is ", m(rf"\left({losses}\right)"),
-            ", their mean ", m(num(ex.data_loss))]
+    if ex.batch > 1:
+        tail = [f"The per-sample {sym.prof.words['E']} ", m(r"\ell_{i}"), " of the rows is ",
+                m(rf"\left({losses}\right)"), ", their mean ", m(num(ex.data_loss))]
+    else:
+        tail = [f"The {sym.prof.words['E']} of the sample is ", m(num(ex.data_loss))]
     if net.l2 > 0:
         tail += [", the weight decay ", m(r"\frac{\lambda}{2} \sum W^{2}"), " is ", m(num(ex.decay))]
     tail += [", so ", m(E), " is ", m(num(ex.loss)), ". Backpropagation, output layer first:"]
@@ -138,7 +146,7 @@ def section(d, sym: Symbols) -> Section | None:
     sec.blocks.append(NumbersTable(_header(), _backward_rows(sym, ex)))
     from .documents_graph import _opt_title
 
-    sec.blocks.append(para(f"The parameters after one step of {_opt_title(net.optimizer.name)} with learning rate ",
+    sec.blocks.append(para(f"The parameters after one step of {_opt_title(net.optimizer.name)}, learning rate ",
                            m(f"{sym.prof.learning_rate} = {num(ex.learning_rate)}"),
                            *([" (from a zero optimizer state)"] if net.optimizer.name != "sgd" else []), ":"))
     after = _param_rows(sym, ex, ex.updated)

@@ -147,6 +147,22 @@ def test_every_upstream_gradient_and_delta_by_finite_differences(case):
             assert numbers.delta is None
 
 
+def test_a_layer_read_twice_gets_the_sum_of_both_parts(case):
+    """The part a residual sends back is its own G (it adds its inputs); the parts add up to G."""
+    _, d, ex = case
+    by_index = {n.node.index: n for n in ex.layers}
+    for numbers in ex.layers:
+        readers = [r.index for r in d.network.consumers(numbers.node.index)]
+        assert [r for r, _ in numbers.parts] == (readers if len(readers) > 1 else [])
+        if numbers.parts:
+            np.testing.assert_allclose(sum(part for _, part in numbers.parts), numbers.G, rtol=1e-14, atol=1e-16)
+            for reader, part in numbers.parts:
+                if by_index[reader].node.kind.name == "residual":
+                    np.testing.assert_array_equal(part, by_index[reader].G)
+    if d.network.name == "residual":
+        assert by_index[1].parts
+
+
 def test_every_parameter_gradient_by_finite_differences(case):
     _, d, ex = case
     net = d.network
