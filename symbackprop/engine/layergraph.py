@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import sympy as sp
@@ -29,6 +30,17 @@ class ParamInfo:
     node: Node
     param: object
     shape: tuple[int, ...]
+
+
+class BackwardPass(NamedTuple):
+    """One forward and backward visit: ``outs[l]`` (0 is X), ``caches[l]``, ``G[l] = dE/dY^{(l)}``, ``grads``;
+    ``sent[(l, r)]`` is the part of ``G[l]`` that layer ``r`` sends back (``G[l]`` is their sum)."""
+
+    outs: list
+    caches: list
+    G: dict
+    grads: dict
+    sent: dict
 
 
 def loss_functions(net: GraphNetwork):
@@ -118,21 +130,29 @@ class LayerDerivation:
         lam = self.network.l2
         return 0.5 * lam * sum(float(np.sum(params[p.name] ** 2)) for p in self.parameters if p.param.decay)
 
-    def gradients(self, params, X, T, aux=None) -> dict[str, np.ndarray]:
-        """dE/dθ for every parameter: reverse visit, the upstream gradients of every reader summed."""
+    def backward_pass(self, params, X, T, aux=None) -> BackwardPass:
+        """The reverse visit: every layer's output and cache, its upstream gradient G = dE/dY (the
+        sum of what every layer that reads it sends back) and dE/dθ for every parameter."""
         outs, caches = self.forward(params, X, aux)
         B = outs[0].shape[0]
         upstream = {self.network.depth: self._loss[1](outs[-1], np.asarray(T, dtype=float)) / B}
+        G: dict[int, np.ndarray] = {}
+        sent: dict[tuple[int, int], np.ndarray] = {}
         grads: dict[str, np.ndarray] = {}
         for node in reversed(self.network.nodes):
-            g = upstream.pop(node.index)
+            g = G[node.index] = upstream.pop(node.index)
             ins, pg = node.kind.numpy_backward(g, caches[node.index], self._node_params(node, params), node.opts)
             for src, gi in zip(node.inputs, ins):
+                sent[(src, node.index)] = gi
                 upstream[src] = upstream[src] + gi if src in upstream else gi
             for p in node.params:
                 name = node.param_name(p)
                 grads[name] = pg[p.stem] + (self.network.l2 * params[name] if p.decay else 0.0)
-        return {p.name: grads[p.name] for p in self.parameters}
+        return BackwardPass(outs, caches, G, {p.name: grads[p.name] for p in self.parameters}, sent)
+
+    def gradients(self, params, X, T, aux=None) -> dict[str, np.ndarray]:
+        """dE/dθ for every parameter: reverse visit, the upstream gradients of every reader summed."""
+        return self.backward_pass(params, X, T, aux).grads
 
     # ------------------------------------------------------------------ symbols
 

@@ -20,7 +20,7 @@ import sys
 import sympy as sp
 
 from ..spec.graph import Node
-from . import documents, tikz_graph
+from . import documents, documents_graph_worked, tikz_graph
 from .document.render import formatted
 from .documents import Diagram, Display, Document, Section, Table, Text, m, para
 from .documents_graph_kinds import display, filler, kind_section, paired
@@ -62,6 +62,9 @@ class GraphBuilder:
             seen.setdefault(node.kind.name, []).append(node.index)
         for layers in seen.values():
             sections.append(kind_section(self.sym, self.net.nodes[layers[0] - 1], layers))
+        worked = documents_graph_worked.section(self.d, self.sym)
+        if worked is not None:
+            sections.append(worked)
         return Document(f"Backpropagation for {self.net.name}", self.sym.prof, self.summary(), sections)
 
     def summary(self) -> Text:
@@ -455,6 +458,8 @@ def _formatted(doc: Document, escape) -> dict:
         for block, b in zip(section["blocks"], model.blocks):
             if isinstance(b, GraphDiagram):
                 block["ascii"] = b.ascii
+            if block["kind"] == "table":
+                block["numbers"] = isinstance(b, documents_graph_worked.NumbersTable)
     return out
 
 

@@ -17,6 +17,7 @@ from ..errors import SpecError
 from ..registry import ops
 from ..registry.layers import KIND_NAMES, KINDS, LayerKind, Param
 from ..registry.layers.checks import numeric_text_hint
+from .graph_example import GraphExample
 
 MAX_BATCH = 100_000
 
@@ -65,6 +66,7 @@ class GraphNetwork:
     l2: float = 0.0
     batch_size: int = 32
     description: str = field(default="", compare=False)
+    example: GraphExample | None = None  # the spec's example: block
 
     @property
     def depth(self) -> int:

@@ -179,15 +179,18 @@ def from_dict(data: Mapping) -> Network:
     optimizer = _optimizer(data.get("optimizer", {"name": "sgd"}))
     notation = _notation(data.get("notation", {}))
     if spec_graph.wants_graph(data):
-        if "example" in data:
-            raise SpecError("example", "is supported for dense networks only (this spec has layer kinds)",
-                            "remove the example block, or use only dense layers")
         nodes = spec_graph.nodes_from(layers_data, inputs, _layer)
         net = spec_graph.GraphNetwork(
             name.strip(), inputs, nodes, loss, optimizer, notation,
             l2=spec_graph.regularization_from(data.get("regularization", {"l2": 0.0})),
             batch_size=spec_graph.batch_size_from(data.get("batch_size", 32)))
         spec_graph.check_graph(net)
+        if "example" in data:
+            from dataclasses import replace
+
+            from .graph_example import example_from
+
+            net = replace(net, example=example_from(data["example"], net))
         return net
     layers = tuple(_layer({k: v for k, v in item.items() if k != "type"} if isinstance(item, Mapping) else item,
                           f"layers[{i}]") for i, item in enumerate(layers_data))
@@ -339,12 +342,7 @@ def _example(value: Any, inputs: int, layers: tuple[Layer, ...], loss: ops.Loss)
             raise SpecError(f"example.{key}", "is missing",
                             f"add '{key}: [...]' with the sample's {'inputs' if key == 'x' else 'targets'}")
     x = _vector(value["x"], inputs, "example.x", "the number of inputs")
-    t = _vector(value["t"], layers[-1].units, "example.t", "the number of outputs")
-    if loss.target_kind in ("unit", "simplex") and not all(0.0 <= v <= 1.0 for v in t):
-        raise SpecError("example.t", f"{loss.name} needs targets in [0, 1]", "use targets between 0 and 1")
-    if loss.targets_sum_to_one and abs(sum(t) - 1.0) > 1e-9:
-        raise SpecError("example.t", f"{loss.name} needs targets that sum to one, these sum to {sum(t):g}",
-                        "use a one-hot target such as [0, 1, 0]")
+    t = _targets(_vector(value["t"], layers[-1].units, "example.t", "the number of outputs"), loss, "example.t")
     if ("weights" in value) == ("seed" in value):
         raise SpecError("example", "needs either 'weights' or 'seed' (exactly one)",
                         "add 'seed: 0' to draw the starting weights as model.py's init_params does, "
@@ -356,6 +354,16 @@ def _example(value: Any, inputs: int, layers: tuple[Layer, ...], loss: ops.Loss)
                             "write seed: 0")
         return Example(x, t, seed=seed)
     return Example(x, t, weights=_example_weights(value["weights"], inputs, layers))
+
+
+def _targets(t: tuple[float, ...], loss: ops.Loss, where: str) -> tuple[float, ...]:
+    """``t`` if the loss accepts it as one sample's targets (in [0, 1]; summing to one)."""
+    if loss.target_kind in ("unit", "simplex") and not all(0.0 <= v <= 1.0 for v in t):
+        raise SpecError(where, f"{loss.name} needs targets in [0, 1]", "use targets between 0 and 1")
+    if loss.targets_sum_to_one and abs(sum(t) - 1.0) > 1e-9:
+        raise SpecError(where, f"{loss.name} needs targets that sum to one, these sum to {sum(t):g}",
+                        "use a one-hot target such as [0, 1, 0]")
+    return t
 
 
 def _example_weights(value: Any, inputs: int, layers: tuple[Layer, ...]) -> tuple[tuple[str, tuple], ...]:

@@ -104,8 +104,8 @@ def test_targets_must_fit_the_loss():
     assert load(dict(classifier, example={"x": [1, 2], "t": [0, 1, 0], "seed": 0})).example.t == (0.0, 1.0, 0.0)
 
 
-def test_graph_specs_refuse_an_example():
+def test_graph_specs_take_an_example_too():
+    """A layer graph reads its own form of the block (a batch, masks): tests/spec/test_graph_example.py."""
     graph = {"inputs": 2, "layers": [{"type": "dense", "units": 2, "activation": "relu"}, {"type": "dropout", "rate": 0.5},
                                      {"type": "dense", "units": 1, "activation": "sigmoid"}], "loss": "half_sse"}
-    with pytest.raises(SpecError, match="example: is supported for dense networks only"):
-        load(dict(graph, example={"x": [1, 2], "t": [0.5], "seed": 0}))
+    assert load(dict(graph, example={"x": [1, 2], "t": [0.5], "seed": 0})).example.x == ((1.0, 2.0),)
