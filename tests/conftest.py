@@ -61,3 +61,27 @@ def pytest_collection_modifyitems(config, items):
         keep = SLOW_REPEATS.get(base)
         if keep is not None and not _kept(param.rstrip("]"), keep):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def refused(tmp_path, capsys):
+    """``refused(spec_dict)``: run ``symbackprop derive`` on the spec (as JSON) in-process, assert the refusal
+    every bad input gets (exit 2, one line ``symbackprop: error: what is wrong; how to fix it``, no output
+    folder written), and return that line."""
+    import json
+
+    from symbackprop.cli import main
+
+    def run(spec: dict) -> str:
+        path = tmp_path / "spec.json"
+        path.write_text(json.dumps(spec))
+        out_dir = tmp_path / "out"
+        assert main(["derive", str(path), "-o", str(out_dir)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("symbackprop: error: ")
+        assert ";" in lines[0]  # what is wrong; how to fix it
+        assert not out_dir.exists()
+        return lines[0]
+
+    return run

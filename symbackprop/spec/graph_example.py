@@ -65,19 +65,11 @@ def _rows(value: Any, n: int, where: str, what: str, unit: str) -> tuple[Rows, b
 
 def _tensor(value: Any, shape: tuple[int, ...], where: str, layer: int):
     """A vector of ``shape[0]`` numbers or a ``rows x cols`` matrix (of layer ``layer``) as nested tuples."""
-    from .schema import _kind, _vector
+    from .schema import _matrix, _vector
 
     if len(shape) == 1:
         return _vector(value, shape[0], where, f"the number of units of layer {layer}")
-    units, fan_in = shape
-    fix = f"write {units} row{'s' if units != 1 else ''} of {fan_in} numbers (units x fan-in: row j = unit j)"
-    if not isinstance(value, list) or len(value) != units:
-        got = f"{len(value)} rows" if isinstance(value, list) else _kind(value)
-        if isinstance(value, list) and len(value) == fan_in and all(
-                isinstance(row, list) and len(row) == units for row in value):
-            got = f"{fan_in} x {units}, the transpose"
-        raise SpecError(where, f"must be {units} x {fan_in}, got {got}", fix)
-    return tuple(_vector(row, fan_in, f"{where}[{j}]", f"the fan-in of layer {layer}") for j, row in enumerate(value))
+    return _matrix(value, shape[0], shape[1], where, layer)
 
 
 def _weights(value: Any, net: GraphNetwork) -> tuple[tuple[str, tuple], ...]:

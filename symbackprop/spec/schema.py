@@ -391,17 +391,20 @@ def _example_weights(value: Any, inputs: int, layers: tuple[Layer, ...]) -> tupl
         if name.startswith("b"):
             out.append((name, _vector(value[name], units, where, f"the number of units of layer {l}")))
             continue
-        rows = value[name]
-        fix = f"write {units} row{'s' if units != 1 else ''} of {fan_in} numbers (units x fan-in: row j = unit j)"
-        if not isinstance(rows, list) or len(rows) != units:
-            got = f"{len(rows)} rows" if isinstance(rows, list) else _kind(rows)
-            if isinstance(rows, list) and len(rows) == fan_in and all(
-                    isinstance(row, list) and len(row) == units for row in rows):
-                got = f"{fan_in} x {units}, the transpose"
-            raise SpecError(where, f"must be {units} x {fan_in}, got {got}", fix)
-        out.append((name, tuple(_vector(row, fan_in, f"{where}[{j}]", f"the fan-in of layer {l}")
-                                for j, row in enumerate(rows))))
+        out.append((name, _matrix(value[name], units, fan_in, where, l)))
     return tuple(out)
+
+
+def _matrix(rows: Any, units: int, fan_in: int, where: str, layer: int) -> tuple[tuple[float, ...], ...]:
+    """A ``units x fan_in`` weight matrix of layer ``layer`` (row j = unit j) as nested tuples."""
+    fix = f"write {units} row{'s' if units != 1 else ''} of {fan_in} numbers (units x fan-in: row j = unit j)"
+    if not isinstance(rows, list) or len(rows) != units:
+        got = f"{len(rows)} rows" if isinstance(rows, list) else _kind(rows)
+        if isinstance(rows, list) and len(rows) == fan_in and all(
+                isinstance(row, list) and len(row) == units for row in rows):
+            got = f"{fan_in} x {units}, the transpose"
+        raise SpecError(where, f"must be {units} x {fan_in}, got {got}", fix)
+    return tuple(_vector(row, fan_in, f"{where}[{j}]", f"the fan-in of layer {layer}") for j, row in enumerate(rows))
 
 
 _SAFE_TEX = re.compile(r"^(?:[A-Za-z][A-Za-z0-9']{0,11}|\\(?:[a-zA-Z]+)(?:\{[A-Za-z]\})?)$")
