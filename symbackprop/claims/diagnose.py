@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .evaluate import GENERIC_ACTIVATIONS, CannotCheck, kind_of, plain_name, weight_order
+from .evaluate import GENERIC_ACTIVATIONS, NAMED_ACTIVATIONS, CannotCheck, kind_of, plain_name, weight_order
 from .nodes import (
     Bin,
     Call,
@@ -91,11 +91,14 @@ def _with_side(claim: Claim, i: int, side: Node) -> Claim:
     return replace(claim, sides=tuple(sides))
 
 
-def _unit_of_lhs(claim: Claim, profile) -> tuple[Node | None, tuple | None] | None:
-    """(layer, index) of the unit a delta or gradient claim is about."""
+def _unit_of_lhs(claim: Claim, profile, L: int) -> tuple[Node | None, tuple | None] | None:
+    """(layer, index) of the unit a delta or gradient claim is about; the network's output
+    (\\hat y, or y where the profile names the output so) is the output layer L's activation."""
     lhs = claim.sides[0]
     if isinstance(lhs, Sym) and kind_of(lhs, profile) in ("delta", "z", "a", "bias", "grad"):
         return lhs.layer, lhs.index
+    if isinstance(lhs, Sym) and kind_of(lhs, profile) == "output":
+        return (Num(Fraction(L)) if lhs.layer is None else lhs.layer), lhs.index
     if isinstance(lhs, Sym) and kind_of(lhs, profile) == "weight" or (
             isinstance(lhs, Deriv) and isinstance(lhs.wrt, Sym)):
         w = lhs if isinstance(lhs, Sym) else lhs.wrt
@@ -161,20 +164,23 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
         label = PRIME_AT_A if prof.name != "bishop" else (
             "activation derivative applied to the activation z instead of the pre-activation a")
         yield label, _with_side(claim, side, fixed)
-    unit = _unit_of_lhs(claim, prof)
+    unit = _unit_of_lhs(claim, prof, ctx.truth.L)
     if unit is not None:
         layer, index = unit
+        parens = next((n.layer_parens for n in walk(rhs) if isinstance(n, Sym) and n.layer is not None), True)
         z = Sym(z_name, layer, index)
         if isinstance(lhs, Sym) and kind_of(lhs, prof) == "grad":  # Ng: dZ^{[1]} -> g'(Z^{[1]})
             z = Sym("Z" if lhs.name[1:].isupper() else "z", layer, index, False, lhs.layer_parens)
         factor = Call(f_name, (z,), 1)
         yield ACT_FACTOR, _with_side(claim, side, Bin("odot" if index is None else "*", Paren(rhs), factor, ""))
         if isinstance(lhs, Sym) and kind_of(lhs, prof) == "z":
-            yield BIAS, _with_side(claim, side, Bin("+", rhs, Sym("b", layer, index)))
+            yield BIAS, _with_side(claim, side, Bin("+", rhs, Sym(plain_name(prof.bias), layer, index, False, parens)))
         if isinstance(lhs, Sym) and kind_of(lhs, prof) in ("a", "output"):
             def add_bias(n):
-                if isinstance(n, Call) and n.func in GENERIC_ACTIVATIONS and not n.primes and len(n.args) == 1:
-                    return replace(n, args=(Bin("+", n.args[0], Sym("b", layer, index)),))
+                if isinstance(n, Call) and n.func in GENERIC_ACTIVATIONS | NAMED_ACTIVATIONS and not n.primes \
+                        and len(n.args) == 1:
+                    return replace(n, args=(Bin("+", n.args[0], Sym(plain_name(prof.bias), layer, index, False,
+                                                                      parens)),))
                 return None
             yield BIAS, _with_side(claim, side, rebuild(rhs, add_bias))
     yield from _more_candidates(claim, side, rhs, ctx, z_name, f_name)
@@ -182,10 +188,7 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     layers = sorted({n.layer for n in walk(rhs) if isinstance(n, Sym) and n.layer is not None}, key=repr)
     for old in layers:
         for step in (1, -1):
-            if isinstance(old, Num):
-                new = Num(old.value + step)
-            else:
-                new = Bin("+" if step > 0 else "-", old, Num(Fraction(1)))
+            new = _shift(old, step)
             yield LAYER, _with_side(claim, side, rebuild(rhs, lambda n, o=old, v=new:
                                                          replace(n, layer=v) if isinstance(n, Sym)
                                                          and n.layer == o else None))

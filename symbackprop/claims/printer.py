@@ -17,6 +17,37 @@ RELATIONS = {"=": "=", "<-": r"\leftarrow"}
 MUL = {"cdot": r" \cdot ", "times": r" \times ", "*": " ", "": " "}
 
 
+def offset_form(node: Node) -> Node:
+    """A layer or index with its integer offsets added up, as a person writes it: ``l+1-1`` -> ``l``,
+    ``l-1+1`` -> ``l``, ``l+-1`` -> ``l-1``, ``2+1`` -> ``3``; anything else unchanged."""
+    terms: list[tuple[int, Node]] = []
+
+    def collect(n: Node, sign: int) -> bool:
+        while isinstance(n, Paren):
+            n = n.arg
+        if isinstance(n, Bin) and n.op in "+-":
+            return collect(n.left, sign) and collect(n.right, sign if n.op == "+" else -sign)
+        if isinstance(n, Neg):
+            return collect(n.arg, -sign)
+        if isinstance(n, Num) and n.value.denominator != 1:
+            return False
+        terms.append((sign, n))
+        return True
+
+    if not collect(node, 1):
+        return node
+    offset = sum(sign * n.value for sign, n in terms if isinstance(n, Num))
+    letters = [(sign, n) for sign, n in terms if not isinstance(n, Num)]
+    if not letters:
+        return Num(offset)
+    if len(letters) != 1 or letters[0][0] != 1 or not isinstance(letters[0][1], (Idx, Sym)):
+        return node
+    base = letters[0][1]
+    if offset == 0:
+        return base
+    return Bin("+" if offset > 0 else "-", base, Num(abs(offset)))
+
+
 class ClaimPrinter:
     """``_print_<Node>`` dispatch, as SymPy's printers do."""
 
@@ -41,7 +72,7 @@ class ClaimPrinter:
         if node.hat:
             out = rf"\hat{{{out}}}"
         if node.layer is not None:
-            layer = self.doprint(node.layer).replace(" ", "")
+            layer = self.doprint(offset_form(node.layer)).replace(" ", "")
             out += f"^{{[{layer}]}}" if node.layer_parens == "[]" else f"^{{({layer})}}" if node.layer_parens else (f"^{layer}" if len(layer) == 1 else f"^{{{layer}}}")
         if node.example is not None:
             out = out[:-1] + f"({node.example.name})}}" if out.endswith("}") and node.layer is not None \
@@ -49,7 +80,7 @@ class ClaimPrinter:
         if node.index is not None:
             sep = "," if any(len(self.doprint(i)) > 1 for i in node.index) or node.name == "w" and len(
                 node.index) == 2 and self._comma else ""
-            sub = sep.join(self.doprint(i) for i in node.index)
+            sub = sep.join(self.doprint(offset_form(i)) for i in node.index)
             out += f"_{sub}" if len(sub) == 1 else "_{" + sub + "}"
         return out
 

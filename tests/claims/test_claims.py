@@ -317,8 +317,34 @@ def test_indices_that_fit_no_layer_are_diagnosed(derivations, text, diagnosis):
     assert run(derivations, CLASSIFIER, v.expected)[0].verdict == "correct"
 
 
-@pytest.mark.xfail(strict=True, reason="an output written as \\hat y is not diagnosed as missing its bias; "
-                                       "the same claim with a^{(2)} is (see WRONG)")
-def test_output_without_bias_is_diagnosed(derivations):
-    v = run(derivations, SEED, r"\hat{y} = \sigma(W^{(2)} a^{(1)})")[0]
+def _sigmoid(u):
+    return 1 / (1 + np.exp(-u))
+
+
+def _softmax(u):
+    e = np.exp(u - u.max())
+    return e / e.sum()
+
+
+@pytest.mark.parametrize("spec, notation, text, fix, f", [
+    (SEED, "seed", r"\hat{y} = \sigma(W^{(2)} a^{(1)})", r"\hat{y} = \sigma(W^{(2)} a^{(1)} + b^{(2)})", _sigmoid),
+    (SEED, "seed", r"\hat{y}_1 = \sigma(\sum_k W^{(2)}_{1k} a^{(1)}_k)",
+     r"\hat{y}_1 = \sigma(\sum_k W^{(2)}_{1k} a^{(1)}_k + b^{(2)}_1)", _sigmoid),
+    (SEED, "bishop", r"y_k = h(\sum_j w^{(2)}_{kj} z^{(1)}_j)", r"y_k = h(\sum_j w^{(2)}_{kj} z^{(1)}_j + b^{(2)}_k)",
+     _sigmoid),
+    (CLASSIFIER, "seed", r"\hat{y} = \operatorname{softmax}(W^{(2)} a^{(1)})",
+     r"\hat{y} = \operatorname{softmax}(W^{(2)} a^{(1)} + b^{(2)})", _softmax),
+], ids=["seed-vector", "seed-unit", "bishop-y", "softmax"])
+def test_output_without_bias_is_diagnosed(derivations, spec, notation, text, fix, f):
+    """The network's output (\\hat y; y in bishop's profile) is the output layer's activation, so an output
+    written without its bias is diagnosed like a^{(2)} is, and the fix is the textbook formula (written here by
+    hand).  Truth: the forward pass (NumericNetwork) gives f(W2 a1 + b2), not f(W2 a1), at a random point."""
+    net = NumericNetwork(derivations[spec].network)
+    params, x, _ = net.random_point(np.random.default_rng(5))
+    _, acts = net.forward(params, x)
+    assert not np.allclose(acts[-1], f(params["W2"] @ acts[1]), atol=1e-6)
+    assert np.allclose(acts[-1], f(params["W2"] @ acts[1] + params["b2"]), atol=1e-12)
+    v = run(derivations, spec, text, notation)[0]
     assert v.verdict == "incorrect" and BIAS in v.diagnosis, v.as_dict()
+    assert v.expected.replace(" ", "") == fix.replace(" ", ""), v.expected
+    assert run(derivations, spec, v.expected, notation)[0].verdict == "correct", v.expected

@@ -85,9 +85,8 @@ EXTRA_WRONG += [  # a transpose too many (the fix removes it); a general layer o
 ]
 SUITE_WRONG = [(spec, notation, text) for spec, notation, text, _ in claims_tests.WRONG] + EXTRA_WRONG
 IDS = [f"wrong{i}" for i in range(len(SUITE_WRONG))]
-UNREADABLE_TODAY = {  # index in SUITE_WRONG -> how the fix reads today
-    len(SUITE_WRONG) - 1: "the fix reads \\delta^{(l + 1 - 1)}_{j}, not \\delta^{(l)}_{j}",
-}
+UNREADABLE_TODAY: dict[int, str] = {}  # index in SUITE_WRONG -> how the fix reads today (none left: the printer
+# adds up layer offsets, so the general-layer fix reads \delta^{(l)}_{j}, not \delta^{(l + 1 - 1)}_{j})
 
 
 @cache
@@ -112,6 +111,46 @@ def test_fix_of_a_wrong_claim_in_the_suite_is_correct(spec, notation, text):
 def test_fix_of_a_wrong_claim_in_the_suite_reads_as_written(spec, notation, text):
     expected, _ = _fix(spec, notation, text)
     assert unreadable(expected) is None, expected
+
+
+BP4 = r"\frac{\partial E}{\partial W^{(l)}_{jk}} = \delta^{(l)}_j a^{(l-1)}_k"  # Nielsen's BP4, seed's W_{jk}: k -> j
+BP2 = r"\delta^{(l)}_j = \sigma'(z^{(l)}_j) \sum_k W^{(l+1)}_{kj} \delta^{(l+1)}_k"  # BP2 written per unit
+
+
+@pytest.mark.parametrize("spec, text, textbook", [
+    (claims_tests.SEED, r"\frac{\partial E}{\partial W^{(l)}_{jk}} = \delta^{(l+1)}_j a^{(l-1)}_k", BP4),
+    (claims_tests.SEED, r"\frac{\partial E}{\partial W^{(l)}_{jk}} = \delta^{(l-1)}_j a^{(l-1)}_k", BP4),
+    (claims_tests.CLASSIFIER, r"\delta^{(l)}_j = \sigma'(z^{(l)}_j) \sum_k W^{(l+1)}_{kj} \delta^{(l+2)}_k", BP2),
+    (claims_tests.CLASSIFIER, r"\delta^{(l)}_j = \sigma'(z^{(l)}_j) \sum_k W^{(l+2)}_{kj} \delta^{(l+1)}_k", BP2),
+], ids=["delta-up", "delta-down", "delta-next-up", "weight-up"])
+def test_general_layer_fix_is_the_textbook_formula(spec, text, textbook):
+    """A general-layer claim one layer off is fixed to the textbook formula itself (written here by hand, with
+    the layer offsets a person writes: l, l-1, l+1), and the checker judges that fix correct."""
+    expected, fixed = _fix(spec, "seed", text)
+    assert expected.replace(" ", "") == textbook.replace(" ", ""), expected
+    assert fixed.verdict == "correct", fixed.as_dict()
+
+
+def test_layer_and_index_offsets_print_added_up():
+    """The printer adds up integer offsets of a layer or index: l+1-1 -> l, l-1+1 -> l, l+-1 -> l-1, 2+1 -> 3."""
+    from fractions import Fraction
+
+    from symbackprop.claims.nodes import Bin, Idx, Neg, Num, Sym
+    from symbackprop.claims.printer import ClaimPrinter
+
+    one, l_ = Num(Fraction(1)), Idx("l")
+    cases = [
+        (Bin("-", Bin("+", l_, one), one), r"\delta^{(l)}_j"),
+        (Bin("+", Bin("-", l_, one), one), r"\delta^{(l)}_j"),
+        (Bin("+", l_, Neg(one)), r"\delta^{(l-1)}_j"),
+        (Bin("-", Bin("+", l_, Num(Fraction(2))), one), r"\delta^{(l+1)}_j"),
+        (Bin("-", Bin("-", l_, one), one), r"\delta^{(l-2)}_j"),
+        (Bin("+", Num(Fraction(2)), one), r"\delta^{(3)}_j"),
+        (Bin("-", Num(Fraction(2)), l_), r"\delta^{(2-l)}_j"),  # not an offset of l: printed as written
+    ]
+    for layer, want in cases:
+        assert ClaimPrinter().doprint(Sym("delta", layer, (Idx("j"),))) == want
+    assert ClaimPrinter().doprint(Sym("a", l_, (Bin("-", Bin("+", Idx("k"), one), one),))) == "a^{(l)}_k"
 
 
 # ----------------------------------------------------------------------------- the corpus
