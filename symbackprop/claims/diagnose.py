@@ -31,6 +31,7 @@ from .nodes import (
     SumOver,
     Sym,
     Transpose,
+    children,
     walk,
     weight_indices,
 )
@@ -53,8 +54,10 @@ SOFTMAX = ("diagonal-only softmax Jacobian: softmax's derivative is diag(y) - y 
            "with cross-entropy the output delta is simply y - t")
 MEAN = "missing 1/m (the batch mean)"
 MISSING_CURRENT = "missing term: the update starts from the parameter's current value"
+MISSING_TARGET = "missing term: the target (the output delta is the output minus the target, -1 at the true class)"
+SUMMED_OUTSIDE = "wrong layer: index {p} of the layer summed over is used outside its sum, where this unit's {q} belongs"
 KINDS = (SIGN, ACT_FACTOR, PRIME_AT_A, INDEX, LAYER, SUM, FACTOR, BIAS, ASCENT, EXTRA, WRONG_ARG, HADAMARD,
-         X_FOR_A, A_FOR_X, SOFTMAX, MEAN, MISSING_CURRENT)
+         X_FOR_A, A_FOR_X, SOFTMAX, MEAN, MISSING_CURRENT, MISSING_TARGET, SUMMED_OUTSIDE.split(':')[0])
 
 PREACTIVATION = {"seed": "z", "wikipedia": "net", "aima": "in", "bishop": "a"}
 ACTIVATION_FN = {"seed": "sigma", "wikipedia": "varphi", "aima": "g", "bishop": "h"}
@@ -275,12 +278,19 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
                 yield SUM, _with_side(claim, side, rebuild(rhs, lambda n, s=s, q=q: replace(n, var=q)
                                                            if n is s else None))
     bound = {n.var for n in walk(rhs) if isinstance(n, SumOver)}
+    for p in sorted(bound - lhs_letters):  # (sum_l w_jl delta_l) o_l (1 - o_l): o_j (1 - o_j) meant
+        if p in _unbound_letters(rhs):
+            for q in sorted(lhs_letters):
+                yield SUMMED_OUTSIDE.format(p=p, q=q), _with_side(claim, side, _rename_unbound(rhs, p, q))
     for letter in sorted(set(rhs_letters) - lhs_letters - bound):
         yield SUM, _with_side(claim, side, SumOver(letter, None, None, rhs))
         for n in walk(rhs):
             if isinstance(n, Bin) and n.op == "*" and any(isinstance(m, Idx) and m.name == letter for m in walk(n)):
                 yield SUM, _with_side(claim, side, rebuild(rhs, lambda m, n=n, v=letter: SumOver(v, None, None, n)
                                                            if m is n else None))
+    target = _missing_target(claim, rhs, ctx)
+    if target is not None:
+        yield MISSING_TARGET, _with_side(claim, side, Bin("-", rhs, target))
     if ctx.truth.batch_mode:  # Ng: dW = (1/m) dZ A^T; a missing or extra 1/m
         m = Sym("m")
         if ratio is not None and abs(ratio - ctx.truth.BATCH) < 1e-6 * ctx.truth.BATCH:
@@ -354,6 +364,18 @@ def _more_candidates(claim, side, rhs, ctx, z_name, f_name):
                     label = SOFTMAX if softmax_out and about_output else EXTRA
                     yield label, _with_side(claim, side, rebuild(rhs, lambda n, t=top, r=rest: _product_of(r)
                                                                  if n is t else None))
+    if softmax_out:  # y_i (1 - y_j) for the softmax Jacobian: y_i (delta_ij - y_j)
+        lhs_letters = [n.name for n in walk(claim.sides[0]) if isinstance(n, Idx)]
+        for n in [n for n in walk(rhs) if isinstance(n, Bin) and n.op == "-" and n.left == Num(Fraction(1))]:
+            x = _bare(n.right)
+            if not (isinstance(x, Sym) and kind_of(x, prof) in ("output", "a") and x.index and len(x.index) == 1
+                    and isinstance(x.index[0], Idx) and x.index[0].name in lhs_letters):
+                continue
+            for other in dict.fromkeys(q for q in lhs_letters if q != x.index[0].name):
+                pair = sorted((other, x.index[0].name), key=lhs_letters.index)
+                kron = Sym("kron", None, tuple(Idx(q) for q in pair))
+                yield SOFTMAX, _with_side(claim, side, rebuild(rhs, lambda m, n=n, k=kron: replace(n, left=k)
+                                                             if m is n else None))
     # z and a swapped: sigma'(z) = z(1 - z), tanh'(a) = 1 - a^2 with a the pre-activation
     a_name = {"seed": "a", "wikipedia": "o", "aima": "a", "bishop": "z"}.get(prof.name, "a")
     swap = {"z": a_name, "a": z_name}
@@ -396,6 +418,43 @@ def _more_candidates(claim, side, rhs, ctx, z_name, f_name):
     for a in [n for n in walk(rhs) if isinstance(n, Sym) and kind_of(n, prof) == "a" and n.layer is not None]:
         yield A_FOR_X, _with_side(claim, side, rebuild(rhs, lambda n, a=a: Sym(x_name, None, a.index)
                                                        if n is a else None))
+
+
+def _unbound_letters(node: Node, bound: frozenset = frozenset()) -> set[str]:
+    """Index letters of ``node`` outside every sum that binds them."""
+    if isinstance(node, SumOver):
+        return _unbound_letters(node.body, bound | {node.var})
+    if isinstance(node, Idx):
+        return set() if node.name in bound else {node.name}
+    out: set[str] = set()
+    for child in children(node):
+        out |= _unbound_letters(child, bound)
+    return out
+
+
+def _rename_unbound(node: Node, p: str, q: str) -> Node:
+    """``node`` with the letter ``p`` renamed ``q`` outside the sums over ``p``."""
+    return rebuild(node, lambda n: n if isinstance(n, SumOver) and n.var == p
+                   else Idx(q) if isinstance(n, Idx) and n.name == p else None)
+
+
+def _missing_target(claim: Claim, rhs: Node, ctx) -> Sym | None:
+    """The target y_k when a claim about the output delta (dE/dz of the output layer, or delta^{(L)})
+    has the output but no target on its right side (CS231n's dL/df_k = p_k): else None."""
+    prof, lhs = ctx.profile, claim.sides[0]
+    about = lhs.wrt if isinstance(lhs, Deriv) and isinstance(lhs.num, Sym) \
+        and kind_of(lhs.num, prof) == "loss" else lhs
+    if not isinstance(about, Sym) or kind_of(about, prof) not in ("z", "delta") \
+            or about.layer not in (None, Num(Fraction(ctx.truth.L))):
+        return None
+    syms = [n for n in walk(rhs) if isinstance(n, Sym)]
+    if any(kind_of(n, prof) == "target" for n in syms):
+        return None
+    outputs = [n for n in syms if kind_of(n, prof) == "output"
+               or kind_of(n, prof) == "a" and n.layer == Num(Fraction(ctx.truth.L))]
+    if not outputs:
+        return None
+    return Sym(plain_name(prof.target), None, outputs[0].index)
 
 
 def _shift(layer: Node, step: int) -> Node:

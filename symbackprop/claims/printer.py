@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from .nodes import Bin, Call, Claim, Idx, Neg, Node, Num, Paren, Sym
@@ -14,6 +15,8 @@ NAMES = {"alpha": r"\alpha", "eta": r"\eta", "sigma": r"\sigma", "varphi": r"\va
          "theta": r"\theta", "lambda": r"\lambda", "epsilon": r"\epsilon", "mu": r"\mu", "beta": r"\beta",
          "gamma": r"\gamma"}
 RELATIONS = {"=": "=", "<-": r"\leftarrow"}
+_LETTER = re.compile(r"[A-Za-z0-9]|\\[A-Za-z]+")
+"""One index as a person writes it without a comma: a letter, a digit or a command (\\ell)."""
 MUL = {"cdot": r" \cdot ", "times": r" \times ", "*": " ", "": " "}
 
 
@@ -65,7 +68,7 @@ class ClaimPrinter:
         return str(v.numerator) if v.denominator == 1 else rf"\frac{{{v.numerator}}}{{{v.denominator}}}"
 
     def _print_Idx(self, node):
-        return node.name
+        return NAMES.get(node.name, node.name)
 
     def _print_Sym(self, node):
         out = NAMES.get(node.name, node.name)
@@ -78,10 +81,13 @@ class ClaimPrinter:
             out = out[:-1] + f"({node.example.name})}}" if out.endswith("}") and node.layer is not None \
                 else out + f"^{{({node.example.name})}}"
         if node.index is not None:
-            sep = "," if any(len(self.doprint(i)) > 1 for i in node.index) or node.name == "w" and len(
+            parts = [self.doprint(offset_form(i)) for i in node.index]
+            sep = "," if any(not _LETTER.fullmatch(p) for p in parts) or node.name == "w" and len(
                 node.index) == 2 and self._comma else ""
-            sub = sep.join(self.doprint(offset_form(i)) for i in node.index)
-            out += f"_{sub}" if len(sub) == 1 else "_{" + sub + "}"
+            sub = parts[0]
+            for part in parts[1:]:  # j\ell, \ell j (a space ends the command)
+                sub += sep + (" " if not sep and re.search(r"\\[A-Za-z]+$", sub) and part[0].isalpha() else "") + part
+            out += f"_{sub}" if _LETTER.fullmatch(sub) else "_{" + sub + "}"
         return out
 
     _comma = False
@@ -176,7 +182,8 @@ class ClaimPrinter:
         return rf"\frac{{{d}{self.doprint(node.num)}}}{{{d}{wrt}}}"
 
     def _print_SumOver(self, node):
-        limits = f"_{node.var}" if node.lower is None else f"_{{{node.var}={self.doprint(node.lower)}}}"
+        var = NAMES.get(node.var, node.var)
+        limits = f"_{var}" if node.lower is None else f"_{{{var}={self.doprint(node.lower)}}}"
         if node.upper is not None:
             limits += f"^{{{self.doprint(node.upper)}}}"
         return rf"\sum{limits} {self.doprint(node.body)}"

@@ -171,6 +171,55 @@ def _softmax_jacobian(n):
     return np.diag(y) - np.outer(y, y)
 
 
+def _fd_output_jacobian(n, h=1e-6):
+    """d a^L_i / d z^L_j by central differences of the forward pass (shifting z^L)."""
+    L, m = n.L, n.sizes[n.L]
+    out = np.zeros((m, m))
+    for j in range(m):
+        e = np.zeros(m)
+        e[j] = h
+        out[:, j] = (n.forward((L, e))[1][L] - n.forward((L, -e))[1][L]) / (2 * h)
+    return out
+
+
+# Wrong entries whose fix the checker proposes: (family, wrong claim) -> (the fix, written here by hand as the
+# textbook formula in the file's notation; a function of a Net returning (truth by finite differences, the
+# wrong right side, the fix's right side)).
+FIX_CHECKS = {
+    ("softmax-classifier", r"\frac{\partial \hat y_i}{\partial z^{(2)}_j} = \hat y_i (1 - \hat y_j)"): (
+        r"\frac{\partial \hat{y}_i}{\partial z^{(2)}_j} = \hat{y}_i (\delta_{ij} - \hat{y}_j)",
+        lambda n: (_fd_output_jacobian(n), np.outer(n.a[2], 1 - n.a[2]),
+                   np.diag(n.a[2]) - np.outer(n.a[2], n.a[2]))),
+    ("softmax-classifier", r"\frac{\partial L_i }{ \partial f_k } = p_k"): (  # CS231n: p_k - 1(y_i = k)
+        r"\frac{\partial L}{\partial f_k} = p_k - y_k",
+        lambda n: (n.delta(2), n.a[2], n.a[2] - n.t)),
+    ("wikipedia", (r"\delta_j = \left(\sum_{\ell\in L} w_{j \ell} \delta_\ell\right)o_\ell(1-o_\ell) \text{ if } j "
+                   r"\text{ is an inner neuron}")): (  # Wikipedia's inner-neuron case; w_{j l}: j -> l
+        r"\delta_j = (\sum_\ell w_{j\ell} \delta_\ell) o_j (1 - o_j)",
+        lambda n: (n.delta(1), (n.W[2].T @ n.delta(2)) * n.a[2] * (1 - n.a[2]),
+                   (n.W[2].T @ n.delta(2)) * n.a[1] * (1 - n.a[1]))),
+}
+
+
+@pytest.mark.parametrize("key", list(FIX_CHECKS), ids=[f"{f}:{c[:40]}" for f, c in FIX_CHECKS])
+def test_fix_of_a_wrong_entry_is_the_textbook_formula(key):
+    """The fix suggested for a wrong entry is the textbook formula (written above by hand), and finite
+    differences agree with that formula and not with the entry (o_l(1 - o_l) is read at l = the output unit)."""
+    from symbackprop import derive
+    from symbackprop.claims.judge import judge, new_context
+
+    family, claim = key
+    fix, sides = FIX_CHECKS[key]
+    truth, wrong, fixed = sides(Net(family))
+    assert not np.allclose(truth, wrong, rtol=1e-5, atol=1e-7)
+    assert np.allclose(truth, fixed, rtol=1e-5, atol=1e-7)
+    data = next(f for f in FILES if f["family"] == family)
+    v = judge(claim, new_context(derive(data["network"], verify=False), data["profile"]))
+    assert v.verdict == "incorrect" and v.expected, v.as_dict()
+    assert v.expected.replace(" ", "") == fix.replace(" ", ""), v.expected
+    assert corpus.names_mistake(next(e for e in data["entries"] if e["claim"] == claim)["mistake"], v.diagnosis)
+
+
 # (family, claim) -> function of a Net returning (left side, right side) as printed.
 SPOT_CHECKS = {
     ("seed-000", r"\delta^{(1)} = (W^{(2)})^T \cdot \delta^{(2)} \cdot \sigma'(z^{(1)})"):
