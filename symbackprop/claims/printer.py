@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from .nodes import Bin, Call, Claim, Idx, Neg, Node, Num, Paren, Sym
+from .nodes import Bin, Call, Claim, Idx, Neg, Node, Num, Paren, Sym, walk
 
 NAMES = {"alpha": r"\alpha", "eta": r"\eta", "sigma": r"\sigma", "varphi": r"\varphi", "delta": r"\delta",
          "Delta": r"\Delta", "exp": r"\exp", "log": r"\log", "tanh": r"\tanh", "net": r"\mathrm{net}",
@@ -61,6 +61,8 @@ class ClaimPrinter:
         parts = [self.doprint(claim.sides[0])]
         for rel, side in zip(claim.relations, claim.sides[1:]):
             parts += [RELATIONS[rel], self.doprint(side)]
+        letters = {n.name for side in claim.sides for n in walk(side) if isinstance(n, Idx)}
+        parts += [_remark(note, letters) for note in claim.notes]  # "if j is an inner neuron"
         return " ".join(parts)
 
     def _print_Num(self, node):
@@ -187,6 +189,22 @@ class ClaimPrinter:
         if node.upper is not None:
             limits += f"^{{{self.doprint(node.upper)}}}"
         return rf"\sum{limits} {self.doprint(node.body)}"
+
+
+def _remark(note: str, letters: set[str]) -> str:
+    """A claim's remark as written: ``\\text{ if } j \\text{ is an inner neuron}`` (index letters in math)."""
+    out, words = [], []
+    for word in re.sub(r"^\\q?quad\s*", "", note).split():  # \quad before the remark is spacing
+        if word.removeprefix("\\") in letters or word.startswith("\\"):  # j, \ell: math, not text
+            if words:
+                out.append(rf"\text{{ {' '.join(words)} }}")
+                words = []
+            out.append(NAMES.get(word, word))
+        else:
+            words.append(word)
+    if words:
+        out.append(rf"\text{{ {' '.join(words)}}}")
+    return " ".join(out)
 
 
 def print_claim(claim: Claim, comma_weights: bool = False) -> str:

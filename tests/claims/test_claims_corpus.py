@@ -191,11 +191,11 @@ FIX_CHECKS = {
         lambda n: (_fd_output_jacobian(n), np.outer(n.a[2], 1 - n.a[2]),
                    np.diag(n.a[2]) - np.outer(n.a[2], n.a[2]))),
     ("softmax-classifier", r"\frac{\partial L_i }{ \partial f_k } = p_k"): (  # CS231n: p_k - 1(y_i = k)
-        r"\frac{\partial L}{\partial f_k} = p_k - y_k",
+        r"\frac{\partial L_i}{\partial f_k} = p_k - y_k",
         lambda n: (n.delta(2), n.a[2], n.a[2] - n.t)),
     ("wikipedia", (r"\delta_j = \left(\sum_{\ell\in L} w_{j \ell} \delta_\ell\right)o_\ell(1-o_\ell) \text{ if } j "
                    r"\text{ is an inner neuron}")): (  # Wikipedia's inner-neuron case; w_{j l}: j -> l
-        r"\delta_j = (\sum_\ell w_{j\ell} \delta_\ell) o_j (1 - o_j)",
+        r"\delta_j = (\sum_\ell w_{j\ell} \delta_\ell) o_j (1 - o_j) \text{ if } j \text{ is an inner neuron}",
         lambda n: (n.delta(1), (n.W[2].T @ n.delta(2)) * n.a[2] * (1 - n.a[2]),
                    (n.W[2].T @ n.delta(2)) * n.a[1] * (1 - n.a[1]))),
 }

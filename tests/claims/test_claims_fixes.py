@@ -169,6 +169,22 @@ def test_ell_prints_as_a_letter():
     assert parse_claim(r"\delta_j = w_{\ell j}").sides[1] == Sym("w", None, (ell, j))
 
 
+@pytest.mark.parametrize("remark, printed", [
+    (r"\text{ if } j \text{ is an inner neuron}", r"\text{ if } j \text{ is an inner neuron}"),
+    (r"\quad\text{if } j \text{ is a hidden unit}", r"\text{ if } j \text{ is a hidden unit}"),
+    (r"\text{ for } \ell \text{ in the next layer}", r"\text{ for } \ell \text{ in the next layer}"),
+    (r"\text{ (hidden layer)}", r"\text{ (hidden layer)}"),
+])
+def test_a_fix_keeps_the_claims_remark(remark, printed):
+    """A remark such as "if j is an inner neuron" is part of the claim, so a fix keeps it, with index letters in
+    math mode as written (the expected texts are written by hand)."""
+    from symbackprop.claims.parse import parse_claim
+    from symbackprop.claims.printer import print_claim
+
+    claim = parse_claim(r"\delta_j = o_j (1 - o_j) " + remark)
+    assert print_claim(claim) == r"\delta_j = o_j (1 - o_j) " + printed
+
+
 # ----------------------------------------------------------------------------- the corpus
 
 # Entries whose suggested fix today's checker does not judge correct (or does not read as written).
