@@ -415,7 +415,8 @@ def _more_candidates(claim, side, rhs, ctx, z_name, f_name):
             a = Sym(a_name, Num(Fraction(layer)), x.index, False, True)
             yield X_FOR_A, _with_side(claim, side, rebuild(rhs, lambda n, x=x, a=a: a if n is x else None))
     x_name = plain_name(prof.input)
-    for a in [n for n in walk(rhs) if isinstance(n, Sym) and kind_of(n, prof) == "a" and n.layer is not None]:
+    # (a general layer a^{(l)} is not replaced: x would pin the claim to l = 1; a^{(l-1)} is meant)
+    for a in [n for n in walk(rhs) if isinstance(n, Sym) and kind_of(n, prof) == "a" and isinstance(n.layer, Num)]:
         yield A_FOR_X, _with_side(claim, side, rebuild(rhs, lambda n, a=a: Sym(x_name, None, a.index)
                                                        if n is a else None))
 

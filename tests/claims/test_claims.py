@@ -306,6 +306,18 @@ def test_unparseable_claim_names_its_line(derivations):
         run(derivations, SEED, "E = E\n" + r"\frac{\partial E}{ = 1")
 
 
+def test_relation_inside_parentheses_is_refused_with_the_way_to_write_it(derivations):
+    """1(y_i = k) is not an expression (it once reached the evaluator and failed with an AttributeError):
+    the reader refuses it and names the indicator it reads, \\mathbb{1}(y_i = k)."""
+    from symbackprop.claims.judge import judge, new_context
+
+    with pytest.raises(ClaimSyntaxError, match=r"mathbb\{1\}") as info:
+        parse_claim(r"\frac{\partial L_i}{\partial f_k} = p_k - 1(y_i = k)")
+    assert "\n" not in str(info.value)
+    v = judge(r"\frac{\partial L_i}{\partial f_k} = p_k - 1(y_i = k)", new_context(derivations[CLASSIFIER]))
+    assert v.verdict == "cannot-check" and "mathbb{1}" in v.reason and "Error" not in v.reason, v.as_dict()
+
+
 @pytest.mark.parametrize("text, diagnosis", [
     (r"\delta^{(1)}_j = \sigma'(z^{(1)}_j) \sum_k W^{(2)}_{jk}\delta^{(2)}_k", INDEX),
     (r"\delta^{(1)}_j = \sigma'(z^{(2)}_j) \sum_k W^{(2)}_{kj}\delta^{(2)}_k", LAYER),

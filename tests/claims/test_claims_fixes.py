@@ -120,9 +120,12 @@ BP2 = r"\delta^{(l)}_j = \sigma'(z^{(l)}_j) \sum_k W^{(l+1)}_{kj} \delta^{(l+1)}
 @pytest.mark.parametrize("spec, text, textbook", [
     (claims_tests.SEED, r"\frac{\partial E}{\partial W^{(l)}_{jk}} = \delta^{(l+1)}_j a^{(l-1)}_k", BP4),
     (claims_tests.SEED, r"\frac{\partial E}{\partial W^{(l)}_{jk}} = \delta^{(l-1)}_j a^{(l-1)}_k", BP4),
+    # not delta^{(l)}_j x_k, which holds for l = 1 only
+    (claims_tests.SEED, r"\frac{\partial E}{\partial W^{(l)}_{jk}} = \delta^{(l)}_j a^{(l)}_k", BP4),
+    (claims_tests.SEED, r"\frac{\partial E}{\partial W^{(l)}_{jk}} = \delta^{(l)}_j a^{(l-2)}_k", BP4),
     (claims_tests.CLASSIFIER, r"\delta^{(l)}_j = \sigma'(z^{(l)}_j) \sum_k W^{(l+1)}_{kj} \delta^{(l+2)}_k", BP2),
     (claims_tests.CLASSIFIER, r"\delta^{(l)}_j = \sigma'(z^{(l)}_j) \sum_k W^{(l+2)}_{kj} \delta^{(l+1)}_k", BP2),
-], ids=["delta-up", "delta-down", "delta-next-up", "weight-up"])
+], ids=["delta-up", "delta-down", "a-up", "a-down", "delta-next-up", "weight-up"])
 def test_general_layer_fix_is_the_textbook_formula(spec, text, textbook):
     """A general-layer claim one layer off is fixed to the textbook formula itself (written here by hand, with
     the layer offsets a person writes: l, l-1, l+1), and the checker judges that fix correct."""
