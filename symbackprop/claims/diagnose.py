@@ -171,7 +171,7 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     if unit is not None:
         layer, index = unit
         parens = next((n.layer_parens for n in walk(rhs) if isinstance(n, Sym) and n.layer is not None), True)
-        z = Sym(z_name, layer, index)
+        z = Sym(z_name, layer, index, False, parens)  # z^L where the claim writes a^L
         if isinstance(lhs, Sym) and kind_of(lhs, prof) == "grad":  # Ng: dZ^{[1]} -> g'(Z^{[1]})
             z = Sym("Z" if lhs.name[1:].isupper() else "z", layer, index, False, lhs.layer_parens)
         factor = Call(f_name, (z,), 1)
@@ -298,12 +298,41 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     if ratio is not None and abs(ratio) > 1e-9:
         c = Fraction(ratio).limit_denominator(12)
         if abs(float(c) - ratio) < 1e-6 * max(1, abs(ratio)) and c not in (0, 1, -1):
-            if isinstance(rhs, Bin) and rhs.op == "*" and isinstance(rhs.left, Num):
-                scaled = rhs.left.value / c
-                fixed = rhs.right if scaled == 1 else replace(rhs, left=Num(scaled))
-            else:
-                fixed = Bin("*", Num(1 / c), Paren(rhs))
+            fixed = _rescaled(rhs, c)  # 2(a - y) -> (a - y): the coefficient as written, divided
+            if fixed is None:
+                sum_of_terms = isinstance(rhs, Neg) or isinstance(rhs, Bin) and rhs.op in "+-"
+                fixed = Bin("*", Num(1 / c), Paren(rhs) if sum_of_terms else rhs)
             yield FACTOR + f" ({c} times the true value)", _with_side(claim, side, fixed)
+
+
+def _number(node: Node) -> Fraction | None:
+    """The value of a number written as 2 or \\frac{1}{2}, else None."""
+    node = _bare(node)
+    if isinstance(node, Num):
+        return node.value
+    if isinstance(node, Bin) and node.op == "/" and isinstance(node.left, Num) and isinstance(node.right, Num) \
+            and node.right.value != 0:
+        return node.left.value / node.right.value
+    return None
+
+
+def _rescaled(node: Node, c: Fraction) -> Node | None:
+    """``node`` with its leading coefficient divided by ``c`` (-2 (y - a) g' a_j -> -(y - a) g' a_j for
+    c = 2), or None when it has none.  The coefficient is the first factor of a product, through
+    a minus sign and the left operands of products."""
+    if isinstance(node, Neg):
+        inner = _rescaled(node.arg, c)
+        return None if inner is None else Neg(inner)
+    if isinstance(node, Bin) and node.op in ("*", "odot"):
+        value = _number(node.left) if node.op == "*" else None
+        if value is not None:
+            scaled = value / c
+            if scaled in (1, -1):
+                return node.right if scaled == 1 else Neg(node.right)
+            return replace(node, left=Num(scaled))
+        left = _rescaled(node.left, c)
+        return None if left is None else replace(node, left=left)
+    return None
 
 
 def _factors(node: Node) -> list[tuple[str, Node]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from .nodes import Bin, Call, Claim, Idx, Neg, Node, Num, Paren, Sym, walk
+from .nodes import Bin, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Sym, walk
 
 NAMES = {"alpha": r"\alpha", "eta": r"\eta", "sigma": r"\sigma", "varphi": r"\varphi", "delta": r"\delta",
          "Delta": r"\Delta", "exp": r"\exp", "log": r"\log", "tanh": r"\tanh", "net": r"\mathrm{net}",
@@ -60,6 +60,8 @@ class ClaimPrinter:
     def claim(self, claim: Claim) -> str:
         parts = [self.doprint(claim.sides[0])]
         for rel, side in zip(claim.relations, claim.sides[1:]):
+            while isinstance(side, Paren):  # a whole side in parentheses: \delta = \hat{y} - y, not (\hat{y} - y)
+                side = side.arg
             parts += [RELATIONS[rel], self.doprint(side)]
         letters = {n.name for side in claim.sides for n in walk(side) if isinstance(n, Idx)}
         parts += [_remark(note, letters) for note in claim.notes]  # "if j is an inner neuron"
@@ -144,9 +146,12 @@ class ClaimPrinter:
         return f"-{inner}"
 
     def _print_Pow(self, node):
-        base = self.doprint(node.base)
-        if not isinstance(node.base, (Sym, Num, Paren, Idx)):
-            base = f"({base})"
+        base, bare = self.doprint(node.base), node.base
+        while isinstance(bare, Paren):
+            bare = bare.arg
+        if not isinstance(node.base, (Sym, Num, Paren, Idx)) or isinstance(bare, Sym) and (
+                bare.layer is not None or bare.example is not None):  # (a^{[1]})^2, not a^{[1]}^{2}
+            base = f"({self.doprint(bare)})" if isinstance(bare, Sym) else f"({base})"
         return f"{base}^{{{self.doprint(node.exp)}}}"
 
     def _print_Transpose(self, node):
@@ -155,7 +160,8 @@ class ClaimPrinter:
             arg = arg.arg
         if isinstance(arg, Sym) and arg.index is None and arg.layer is not None and arg.layer_parens:
             brackets = "[{}]" if arg.layer_parens == "[]" else "({})"
-            return self.doprint(replace(arg, layer=None)) + "^{" + brackets.format(self.doprint(arg.layer)) + "T}"
+            layer = self.doprint(offset_form(arg.layer)).replace(" ", "")
+            return self.doprint(replace(arg, layer=None)) + "^{" + brackets.format(layer) + "T}"
         if isinstance(arg, Sym) and arg.layer is not None:
             return f"({self.doprint(arg)})^T"
         inner = self.doprint(arg)
@@ -167,8 +173,8 @@ class ClaimPrinter:
         inner = node.arg
         while isinstance(inner, Paren):
             inner = inner.arg
-        if isinstance(inner, (Sym, Num, Idx, Call, Paren)):
-            return self.doprint(inner)
+        if isinstance(inner, (Sym, Num, Idx, Call, Paren)) or isinstance(inner, Deriv) and inner.body is None:
+            return self.doprint(inner)  # (\frac{\partial L}{\partial a}) \odot ...: no parentheses needed
         return f"({self.doprint(inner)})"
 
     def _print_Brackets(self, node):

@@ -198,6 +198,30 @@ FIX_CHECKS = {
         r"\delta_j = (\sum_\ell w_{j\ell} \delta_\ell) o_j (1 - o_j) \text{ if } j \text{ is an inner neuron}",
         lambda n: (n.delta(1), (n.W[2].T @ n.delta(2)) * n.a[2] * (1 - n.a[2]),
                    (n.W[2].T @ n.delta(2)) * n.a[1] * (1 - n.a[1]))),
+    # a constant factor: the coefficient as written is divided, not the whole side multiplied back
+    ("nielsen", r"\delta^L = 2(a^L-y) \odot \sigma'(z^L)"): (  # Nielsen's BP1 for the quadratic cost
+        r"\delta^L = (a^L - y) \odot \sigma'(z^L)",
+        lambda n: (n.delta(3), 2 * (n.a[3] - n.t) * n.fprime(3), (n.a[3] - n.t) * n.fprime(3))),
+    ("aima", r"\frac{\partial Loss_k}{\partial w_{j,k}} = -2(y_k - a_k) g'(in_k) a_j"): (  # AIMA with Loss = SSE/2
+        r"\frac{\partial Loss_k}{\partial w_{j,k}} = -(y_k - a_k) g'(\mathrm{in}_k) a_j",
+        lambda n: (n.grad_W(2), -2 * np.outer((n.t - n.a[2]) * n.fprime(2), n.a[1]),
+                   -np.outer((n.t - n.a[2]) * n.fprime(2), n.a[1]))),
+    ("seed-000", r"\frac{\partial L}{\partial W^{(2)}} = \frac{1}{2}\delta^{(2)} a^{(1)T}"): (
+        r"\frac{\partial L}{\partial W^{(2)}} = \delta^{(2)} a^{(1)T}",
+        lambda n: (n.grad_W(2), 0.5 * np.outer(n.delta(2), n.a[1]), np.outer(n.delta(2), n.a[1]))),
+    ("seed-000", r"\frac{\partial L}{\partial a^{(2)}} = 2(a^{(2)} - y)"): (  # half SSE: no 2, no parentheses
+        r"\frac{\partial L}{\partial a^{(2)}} = a^{(2)} - y",
+        lambda n: (n.delta(2) / n.fprime(2), 2 * (n.a[2] - n.t), n.a[2] - n.t)),
+    ("softmax-classifier", r"\frac{\partial L}{\partial z^{(2)}_k} = \frac{1}{3}(\hat{y}_k - y_k)"): (
+        r"\frac{\partial L}{\partial z^{(2)}_k} = \hat{y}_k - y_k",
+        lambda n: (n.delta(2), (n.a[2] - n.t) / 3, n.a[2] - n.t)),
+    ("bishop", r"E_n = \sum_{k=1}^{K}(y_k - t_k)^2"): (  # Bishop's sum-of-squares error has the 1/2
+        r"E_n = \frac{1}{2} \sum_{k=1}^{K} (y_k - t_k)^{2}",
+        lambda n: (n.loss(), np.sum((n.a[2] - n.t) ** 2), 0.5 * np.sum((n.a[2] - n.t) ** 2))),
+    # tanh' = 1 - a^2 (not 1 - z^2), with the power of a layered symbol in parentheses
+    ("ng", r"g^{[1]\prime}(z^{[1]}) = 1 - (z^{[1]})^2"): (
+        r"g'(z^{[1]}) = 1 - (a^{[1]})^{2}",
+        lambda n: ((np.tanh(n.z[1] + 1e-6) - np.tanh(n.z[1] - 1e-6)) / 2e-6, 1 - n.z[1] ** 2, 1 - n.a[1] ** 2)),
 }
 
 

@@ -44,11 +44,30 @@ LONE_PARENS = re.compile(r"\\left\(\s*[A-Za-z](\^\{\([^{}]*\)\})?(_\{[^{}]*\})?\
 """(W^{(1)}) x: parentheses around one symbol with nothing (a power, prime, transpose) after them."""
 
 
+DOUBLE_SUPERSCRIPT = re.compile(r"\^(\{[^{}]*\}|\w)(_(\{[^{}]*\}|\w))?\^")
+"""a^{[1]}^{2}: a LaTeX error (double superscript); (a^{[1]})^{2} is meant."""
+
+
+def _whole_side_in_parentheses(formula: str) -> str | None:
+    """A right side that is one parenthesised group, (\\hat{y} - y), where \\hat{y} - y is written."""
+    for side in re.split(r"\s=\s|\\leftarrow", formula)[1:]:
+        side = re.sub(r"(\s*\\text\{[^{}]*\}\s*[A-Za-z]?)+$", "", side.strip())
+        depth = 0
+        for i, ch in enumerate(side):
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if depth == 0:
+                if i == len(side) - 1 and side.startswith("(") and len(side) > 2:
+                    return side
+                break
+    return None
+
+
 def unreadable(formula: str) -> str | None:
-    """The doubled sign, cancelling offset or lone parentheses in a formula, or None when it reads as a person
-    writes it."""
-    m = DOUBLED_SIGN.search(formula) or CANCELLING.search(formula) or LONE_PARENS.search(formula)
-    return m.group(0) if m else None
+    """The doubled sign, cancelling offset, lone parentheses, double superscript or a whole side in parentheses
+    in a formula, or None when it reads as a person writes it."""
+    m = DOUBLED_SIGN.search(formula) or CANCELLING.search(formula) or LONE_PARENS.search(formula) \
+        or DOUBLE_SUPERSCRIPT.search(formula)
+    return m.group(0) if m else _whole_side_in_parentheses(formula)
 
 
 def test_unreadable_catches_doubled_signs():
@@ -61,6 +80,13 @@ def test_unreadable_catches_doubled_signs():
     assert unreadable(r"z^{(1)} = \left(W^{(1)}\right) x") == r"\left(W^{(1)}\right)"
     assert unreadable(r"\left(W^{(2)}\right)^T \delta^{(2)}") is None
     assert unreadable(r"\left(a^{(2)}_{1} - y_{1}\right)^{2}") is None
+    assert unreadable(r"g'(z^{[1]}) = 1 - a^{[1]}^{2}") == "^{[1]}^"
+    assert unreadable(r"E = a^{(2)}_{1}^{2}") == "^{(2)}_{1}^"
+    assert unreadable(r"g'(z^{[1]}) = 1 - (a^{[1]})^{2}") is None
+    assert unreadable(r"\delta^{(2)} = (\hat{y} - y)") == r"(\hat{y} - y)"
+    assert unreadable(r"\frac{\partial E}{\partial o_j} = (y - t) \text{ (output layer)}") == "(y - t)"
+    assert unreadable(r"\delta^{(2)} = (\hat{y} - y) \odot (1 - \hat{y})") is None
+    assert unreadable(r"\delta_j = (\sum_\ell w_{j\ell} \delta_\ell) o_j (1 - o_j) \text{ if } j \text{ is inner}") is None
 
 
 @cache
