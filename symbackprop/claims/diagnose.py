@@ -175,7 +175,10 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
         if isinstance(lhs, Sym) and kind_of(lhs, prof) == "grad":  # Ng: dZ^{[1]} -> g'(Z^{[1]})
             z = Sym("Z" if lhs.name[1:].isupper() else "z", layer, index, False, lhs.layer_parens)
         factor = Call(f_name, (z,), 1)
-        yield ACT_FACTOR, _with_side(claim, side, Bin("odot" if index is None else "*", Paren(rhs), factor, ""))
+        plain_product = index is not None and isinstance(rhs, Bin) and rhs.op == "*" \
+            and not any(isinstance(n, SumOver) for n in walk(rhs))  # (a - y) a_1 sigma'(z): no ((a - y) a_1)
+        yield ACT_FACTOR, _with_side(claim, side, Bin("odot" if index is None else "*",
+                                                      rhs if plain_product else Paren(rhs), factor, ""))
         if isinstance(lhs, Sym) and kind_of(lhs, prof) == "z":
             yield BIAS, _with_side(claim, side, Bin("+", rhs, Sym(plain_name(prof.bias), layer, index, False, parens)))
         if isinstance(lhs, Sym) and kind_of(lhs, prof) in ("a", "output"):
@@ -201,6 +204,15 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
             yield LAYER, _with_side(claim, side, rebuild(rhs, lambda n, o=occ, st=step:
                                                          replace(n, layer=_shift(n.layer, st))
                                                          if n is o else None))
+    # a product written in the transposed order: A B -> B^T A^T.  Tried before one transpose more or less when
+    # it adds no transpose (a delta^T -> delta a^T, where a^T delta^T is right only when delta has one unit),
+    # after them when it would add two (dz a -> dz a^T, not a^T dz^T)
+    reversed_order = None
+    if isinstance(rhs, Bin) and rhs.op == "*":
+        reversed_order = _with_side(claim, side, Bin("*", _toggle_t(rhs.right), _toggle_t(rhs.left), rhs.spelled))
+        if isinstance(rhs.left, Transpose) or isinstance(rhs.right, Transpose):
+            yield INDEX, reversed_order
+            reversed_order = None
     # transposes
     transposes = [n for n in walk(rhs) if isinstance(n, Transpose)]
     for t in transposes:
@@ -209,8 +221,9 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     for m in matrices:
         yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, m=m: Transpose(n) if n is m else None))
     # a product written in the transposed order: A B -> B^T A^T, or two factors swapped
+    if reversed_order is not None:
+        yield INDEX, reversed_order
     if isinstance(rhs, Bin) and rhs.op == "*":
-        yield INDEX, _with_side(claim, side, Bin("*", _toggle_t(rhs.right), _toggle_t(rhs.left), rhs.spelled))
         factors = _factors(rhs)
         for i in range(len(factors)):
             for j in range(i + 1, len(factors)):

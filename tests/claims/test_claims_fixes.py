@@ -160,6 +160,23 @@ def test_general_layer_fix_is_the_textbook_formula(spec, text, textbook):
     assert fixed.verdict == "correct", fixed.as_dict()
 
 
+@pytest.mark.parametrize("spec, text, textbook", [
+    # BP4 in matrix form is delta a^T for every layer size; a^T delta^T would hold only with one output unit
+    (claims_tests.SEED, r"\frac{\partial L}{\partial W^{(2)}} = a^{(1)} \delta^{(2)T}",
+     r"\frac{\partial L}{\partial W^{(2)}} = \delta^{(2)} a^{(1)T}"),
+    (claims_tests.CLASSIFIER, r"\frac{\partial L}{\partial W^{(2)}} = a^{(1)} \delta^{(2)T}",
+     r"\frac{\partial L}{\partial W^{(2)}} = \delta^{(2)} a^{(1)T}"),
+    # the missing sigma' joins the product as written, without parentheses around it
+    (claims_tests.SEED, r"\frac{\partial E}{\partial W^{(2)}_{11}} = (a^{(2)}_1 - y_1) a^{(1)}_1",
+     r"\frac{\partial E}{\partial W^{(2)}_{11}} = (a^{(2)}_1 - y_1) a^{(1)}_1 \sigma'(z^{(2)}_1)"),
+], ids=["seed-bp4", "classifier-bp4", "unit-product"])
+def test_fix_is_the_textbook_formula(spec, text, textbook):
+    """The fix is the textbook formula itself (written here by hand), and the checker judges it correct."""
+    expected, fixed = _fix(spec, "seed", text)
+    assert expected.replace(" ", "") == textbook.replace(" ", ""), expected
+    assert fixed.verdict == "correct", fixed.as_dict()
+
+
 def test_layer_and_index_offsets_print_added_up():
     """The printer adds up integer offsets of a layer or index: l+1-1 -> l, l-1+1 -> l, l+-1 -> l-1, 2+1 -> 3."""
     from fractions import Fraction
