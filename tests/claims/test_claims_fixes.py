@@ -8,7 +8,8 @@ person writes it: no doubled signs (``--``, ``- -``, ``+ -``, ``+ +``).
 The truth here is the checker's own judgement of its own fix: the two can only agree if the fix is right or
 both are wrong in the same way; test_claims.py and test_claims_corpus.py check the verdicts themselves
 against finite differences.  Entries where today's checker fails are xfail(strict=True), so the mark must go
-when the checker improves.
+when the checker improves.  Some fixes are also compared with the textbook formula, written here by hand
+(test_claims_corpus.py does so for corpus entries, with finite differences checking that formula).
 """
 
 from __future__ import annotations
