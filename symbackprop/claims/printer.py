@@ -104,6 +104,12 @@ class ClaimPrinter:
         if node.func == "rowsum":
             return f"np.sum({self.doprint(node.args[0])}, axis=1, keepdims=True)"
         name = NAMES.get(node.func, node.func) + "'" * node.primes
+        if node.layer is not None:  # Ng's g^{[1]\prime}(z^{[1]}): the layer as written, the prime after it
+            arg = node.args[0] if node.args else None
+            style = arg.layer_parens if isinstance(arg, Sym) else True
+            layer = self.doprint(offset_form(node.layer)).replace(" ", "")
+            layer = f"[{layer}]" if style == "[]" else f"({layer})" if style else layer
+            name = NAMES.get(node.func, node.func) + "^{" + layer + r"\prime" * node.primes + "}"
         return f"{name}({', '.join(self.doprint(a) for a in node.args)})"
 
     def _print_Bin(self, node):

@@ -220,9 +220,9 @@ FIX_CHECKS = {
     ("bishop", r"E_n = \sum_{k=1}^{K}(y_k - t_k)^2"): (  # Bishop's sum-of-squares error has the 1/2
         r"E_n = \frac{1}{2} \sum_{k=1}^{K} (y_k - t_k)^{2}",
         lambda n: (n.loss(), np.sum((n.a[2] - n.t) ** 2), 0.5 * np.sum((n.a[2] - n.t) ** 2))),
-    # tanh' = 1 - a^2 (not 1 - z^2), with the power of a layered symbol in parentheses
+    # tanh' = 1 - a^2 (not 1 - z^2), with the power of a layered symbol in parentheses and g's layer kept
     ("ng", r"g^{[1]\prime}(z^{[1]}) = 1 - (z^{[1]})^2"): (
-        r"g'(z^{[1]}) = 1 - (a^{[1]})^{2}",
+        r"g^{[1]\prime}(z^{[1]}) = 1 - (a^{[1]})^{2}",  # the layer on g as Ng writes it
         lambda n: ((np.tanh(n.z[1] + 1e-6) - np.tanh(n.z[1] - 1e-6)) / 2e-6, 1 - n.z[1] ** 2, 1 - n.a[1] ** 2)),
 }
 
