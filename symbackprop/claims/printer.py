@@ -95,6 +95,7 @@ class ClaimPrinter:
         return out
 
     _comma = False
+    _sqrt = False
 
     def _print_Call(self, node):
         if node.func == "normsq":
@@ -155,10 +156,15 @@ class ClaimPrinter:
         base, bare = self.doprint(node.base), node.base
         while isinstance(bare, Paren):
             bare = bare.arg
+        exp = self.doprint(node.exp)
+        if not any(isinstance(n, (Sym, Idx, Call)) for n in walk(node.exp)):
+            exp = exp.replace(" ", "")  # ^{-3/2}, not ^{-3 / 2}
+        if self._sqrt and exp == "1/2":  # the layer claims read \sqrt{a} as (a)^{1/2}
+            return rf"\sqrt{{{self.doprint(bare)}}}"
         if not isinstance(node.base, (Sym, Num, Paren, Idx)) or isinstance(bare, Sym) and (
                 bare.layer is not None or bare.example is not None):  # (a^{[1]})^2, not a^{[1]}^{2}
             base = f"({self.doprint(bare)})" if isinstance(bare, Sym) else f"({base})"
-        return f"{base}^{{{self.doprint(node.exp)}}}"
+        return f"{base}^{{{exp}}}"
 
     def _print_Transpose(self, node):
         arg = node.arg
@@ -219,7 +225,9 @@ def _remark(note: str, letters: set[str]) -> str:
     return " ".join(out)
 
 
-def print_claim(claim: Claim, comma_weights: bool = False) -> str:
+def print_claim(claim: Claim, comma_weights: bool = False, sqrt: bool = False) -> str:
+    """The claim as LaTeX; ``sqrt``: a power 1/2 as \\sqrt{...} (the layer claims read it back)."""
     printer = ClaimPrinter()
     printer._comma = comma_weights
+    printer._sqrt = sqrt
     return printer.claim(claim)
