@@ -161,9 +161,9 @@ class ClaimPrinter:
             exp = exp.replace(" ", "")  # ^{-3/2}, not ^{-3 / 2}
         if self._sqrt and exp == "1/2":  # the layer claims read \sqrt{a} as (a)^{1/2}
             return rf"\sqrt{{{self.doprint(bare)}}}"
-        if not isinstance(node.base, (Sym, Num, Paren, Idx)) or isinstance(bare, Sym) and (
+        if not isinstance(node.base, (Sym, Num, Paren, Idx)) or isinstance(bare, Deriv) or isinstance(bare, Sym) and (
                 bare.layer is not None or bare.example is not None):  # (a^{[1]})^2, not a^{[1]}^{2}
-            base = f"({self.doprint(bare)})" if isinstance(bare, Sym) else f"({base})"
+            base = f"({self.doprint(bare)})" if isinstance(bare, (Sym, Deriv)) else f"({base})"
         return f"{base}^{{{exp}}}"
 
     def _print_Transpose(self, node):

@@ -216,6 +216,23 @@ def test_ell_prints_as_a_letter():
     assert parse_claim(r"\delta_j = w_{\ell j}").sides[1] == Sym("w", None, (ell, j))
 
 
+@pytest.mark.parametrize("text, printed", [
+    (r"E = (\frac{\partial L}{\partial a})^2", r"E = (\frac{\partial L}{\partial a})^{2}"),
+    (r"E = (a^{(2)}_1)^2", r"E = (a^{(2)}_1)^{2}"),  # not a^{(2)}_1^{2}, a double superscript
+    (r"E = (a^{(2)}_1 - y_1)^2", r"E = (a^{(2)}_1 - y_1)^{2}"),
+    (r"E = ((a^{(2)}_1 - y_1))", r"E = a^{(2)}_1 - y_1"),  # a whole side needs no parentheses
+    (r"\delta^{(2)} = (\frac{\partial L}{\partial a^{(2)}}) \odot \sigma'(z^{(2)})",
+     r"\delta^{(2)} = \frac{\partial L}{\partial a^{(2)}} \odot \sigma'(z^{(2)})"),
+    (r"E = (s + e)^{-3/2}", r"E = (s + e)^{-3/2}"),
+])
+def test_printer_parentheses_as_written(text, printed):
+    """Parentheses where a person needs them and nowhere else (the expected texts are written by hand)."""
+    from symbackprop.claims.parse import parse_claim
+    from symbackprop.claims.printer import print_claim
+
+    assert print_claim(parse_claim(text)) == printed
+
+
 @pytest.mark.parametrize("remark, printed", [
     (r"\text{ if } j \text{ is an inner neuron}", r"\text{ if } j \text{ is an inner neuron}"),
     (r"\quad\text{if } j \text{ is a hidden unit}", r"\text{ if } j \text{ is a hidden unit}"),
