@@ -19,7 +19,7 @@ import sympy as sp
 from ..engine.derive import Derivation
 from ..render.latex import NotationPrinter, latex
 from ..render.notation import Profile
-from .diagnose import INDEX, SUM, candidates, diagnose, named_mistake
+from .diagnose import INDEX, LAYER, SUM, candidates, diagnose, named_mistake
 from .evaluate import CannotCheck, Evaluator, NoBinding, Resolver, ShapeMismatch, Truth, close, kind_of
 from .lexer import ClaimSyntaxError, split_claims
 from .nodes import Claim, Deriv, Idx, SumOver, Sym, children, walk
@@ -240,7 +240,7 @@ def _unsummed(claim: Claim, ctx: Context) -> Verdict | None:
         v.diagnosis = f"{SUM}: index {', '.join(extra)} appears on the right side only and is not summed"
         v.counterexample = concrete_counterexample(claim, ctx, v.diagnosis)
         for label, candidate in candidates(claim, i, claim_kind(claim, ctx), ctx, None):
-            if label != SUM or free_letters(candidate.sides[i]) - lhs:
+            if not (label == SUM or label.startswith(LAYER)) or free_letters(candidate.sides[i]) - lhs:
                 continue
             try:
                 fail, _, _ = evaluate_claim(candidate, ctx)
@@ -248,6 +248,8 @@ def _unsummed(claim: Claim, ctx: Context) -> Verdict | None:
                 continue
             if fail is None:
                 v.expected = print_claim(candidate, comma_weights=ctx.profile.index_comma)
+                if label != SUM:  # a summed index used outside its sum: the fix names the mistake
+                    v.diagnosis = label
                 break
         return v
     return None

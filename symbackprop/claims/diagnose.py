@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .evaluate import GENERIC_ACTIVATIONS, CannotCheck, kind_of, plain_name, weight_order
+from .evaluate import GENERIC_ACTIVATIONS, NAMED_ACTIVATIONS, CannotCheck, kind_of, plain_name, weight_order
 from .nodes import (
     Bin,
     Call,
@@ -31,6 +31,7 @@ from .nodes import (
     SumOver,
     Sym,
     Transpose,
+    children,
     walk,
     weight_indices,
 )
@@ -53,8 +54,10 @@ SOFTMAX = ("diagonal-only softmax Jacobian: softmax's derivative is diag(y) - y 
            "with cross-entropy the output delta is simply y - t")
 MEAN = "missing 1/m (the batch mean)"
 MISSING_CURRENT = "missing term: the update starts from the parameter's current value"
+MISSING_TARGET = "missing term: the target (the output delta is the output minus the target, -1 at the true class)"
+SUMMED_OUTSIDE = "wrong layer: index {p} of the layer summed over is used outside its sum, where this unit's {q} belongs"
 KINDS = (SIGN, ACT_FACTOR, PRIME_AT_A, INDEX, LAYER, SUM, FACTOR, BIAS, ASCENT, EXTRA, WRONG_ARG, HADAMARD,
-         X_FOR_A, A_FOR_X, SOFTMAX, MEAN, MISSING_CURRENT)
+         X_FOR_A, A_FOR_X, SOFTMAX, MEAN, MISSING_CURRENT, MISSING_TARGET, SUMMED_OUTSIDE.split(':')[0])
 
 PREACTIVATION = {"seed": "z", "wikipedia": "net", "aima": "in", "bishop": "a"}
 ACTIVATION_FN = {"seed": "sigma", "wikipedia": "varphi", "aima": "g", "bishop": "h"}
@@ -91,11 +94,14 @@ def _with_side(claim: Claim, i: int, side: Node) -> Claim:
     return replace(claim, sides=tuple(sides))
 
 
-def _unit_of_lhs(claim: Claim, profile) -> tuple[Node | None, tuple | None] | None:
-    """(layer, index) of the unit a delta or gradient claim is about."""
+def _unit_of_lhs(claim: Claim, profile, L: int) -> tuple[Node | None, tuple | None] | None:
+    """(layer, index) of the unit a delta or gradient claim is about; the network's output
+    (\\hat y, or y where the profile names the output so) is the output layer L's activation."""
     lhs = claim.sides[0]
     if isinstance(lhs, Sym) and kind_of(lhs, profile) in ("delta", "z", "a", "bias", "grad"):
         return lhs.layer, lhs.index
+    if isinstance(lhs, Sym) and kind_of(lhs, profile) == "output":
+        return (Num(Fraction(L)) if lhs.layer is None else lhs.layer), lhs.index
     if isinstance(lhs, Sym) and kind_of(lhs, profile) == "weight" or (
             isinstance(lhs, Deriv) and isinstance(lhs.wrt, Sym)):
         w = lhs if isinstance(lhs, Sym) else lhs.wrt
@@ -161,20 +167,26 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
         label = PRIME_AT_A if prof.name != "bishop" else (
             "activation derivative applied to the activation z instead of the pre-activation a")
         yield label, _with_side(claim, side, fixed)
-    unit = _unit_of_lhs(claim, prof)
+    unit = _unit_of_lhs(claim, prof, ctx.truth.L)
     if unit is not None:
         layer, index = unit
-        z = Sym(z_name, layer, index)
+        parens = next((n.layer_parens for n in walk(rhs) if isinstance(n, Sym) and n.layer is not None), True)
+        z = Sym(z_name, layer, index, False, parens)  # z^L where the claim writes a^L
         if isinstance(lhs, Sym) and kind_of(lhs, prof) == "grad":  # Ng: dZ^{[1]} -> g'(Z^{[1]})
             z = Sym("Z" if lhs.name[1:].isupper() else "z", layer, index, False, lhs.layer_parens)
         factor = Call(f_name, (z,), 1)
-        yield ACT_FACTOR, _with_side(claim, side, Bin("odot" if index is None else "*", Paren(rhs), factor, ""))
+        plain_product = index is not None and isinstance(rhs, Bin) and rhs.op == "*" \
+            and not any(isinstance(n, SumOver) for n in walk(rhs))  # (a - y) a_1 sigma'(z): no ((a - y) a_1)
+        yield ACT_FACTOR, _with_side(claim, side, Bin("odot" if index is None else "*",
+                                                      rhs if plain_product else Paren(rhs), factor, ""))
         if isinstance(lhs, Sym) and kind_of(lhs, prof) == "z":
-            yield BIAS, _with_side(claim, side, Bin("+", rhs, Sym("b", layer, index)))
+            yield BIAS, _with_side(claim, side, Bin("+", rhs, Sym(plain_name(prof.bias), layer, index, False, parens)))
         if isinstance(lhs, Sym) and kind_of(lhs, prof) in ("a", "output"):
             def add_bias(n):
-                if isinstance(n, Call) and n.func in GENERIC_ACTIVATIONS and not n.primes and len(n.args) == 1:
-                    return replace(n, args=(Bin("+", n.args[0], Sym("b", layer, index)),))
+                if isinstance(n, Call) and n.func in GENERIC_ACTIVATIONS | NAMED_ACTIVATIONS and not n.primes \
+                        and len(n.args) == 1:
+                    return replace(n, args=(Bin("+", n.args[0], Sym(plain_name(prof.bias), layer, index, False,
+                                                                      parens)),))
                 return None
             yield BIAS, _with_side(claim, side, rebuild(rhs, add_bias))
     yield from _more_candidates(claim, side, rhs, ctx, z_name, f_name)
@@ -182,10 +194,7 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     layers = sorted({n.layer for n in walk(rhs) if isinstance(n, Sym) and n.layer is not None}, key=repr)
     for old in layers:
         for step in (1, -1):
-            if isinstance(old, Num):
-                new = Num(old.value + step)
-            else:
-                new = Bin("+" if step > 0 else "-", old, Num(Fraction(1)))
+            new = _shift(old, step)
             yield LAYER, _with_side(claim, side, rebuild(rhs, lambda n, o=old, v=new:
                                                          replace(n, layer=v) if isinstance(n, Sym)
                                                          and n.layer == o else None))
@@ -195,6 +204,15 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
             yield LAYER, _with_side(claim, side, rebuild(rhs, lambda n, o=occ, st=step:
                                                          replace(n, layer=_shift(n.layer, st))
                                                          if n is o else None))
+    # a product written in the transposed order: A B -> B^T A^T.  Tried before one transpose more or less when
+    # it adds no transpose (a delta^T -> delta a^T, where a^T delta^T is right only when delta has one unit),
+    # after them when it would add two (dz a -> dz a^T, not a^T dz^T)
+    reversed_order = None
+    if isinstance(rhs, Bin) and rhs.op == "*":
+        reversed_order = _with_side(claim, side, Bin("*", _toggle_t(rhs.right), _toggle_t(rhs.left), rhs.spelled))
+        if isinstance(rhs.left, Transpose) or isinstance(rhs.right, Transpose):
+            yield INDEX, reversed_order
+            reversed_order = None
     # transposes
     transposes = [n for n in walk(rhs) if isinstance(n, Transpose)]
     for t in transposes:
@@ -203,8 +221,9 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     for m in matrices:
         yield INDEX, _with_side(claim, side, rebuild(rhs, lambda n, m=m: Transpose(n) if n is m else None))
     # a product written in the transposed order: A B -> B^T A^T, or two factors swapped
+    if reversed_order is not None:
+        yield INDEX, reversed_order
     if isinstance(rhs, Bin) and rhs.op == "*":
-        yield INDEX, _with_side(claim, side, Bin("*", _toggle_t(rhs.right), _toggle_t(rhs.left), rhs.spelled))
         factors = _factors(rhs)
         for i in range(len(factors)):
             for j in range(i + 1, len(factors)):
@@ -272,12 +291,19 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
                 yield SUM, _with_side(claim, side, rebuild(rhs, lambda n, s=s, q=q: replace(n, var=q)
                                                            if n is s else None))
     bound = {n.var for n in walk(rhs) if isinstance(n, SumOver)}
+    for p in sorted(bound - lhs_letters):  # (sum_l w_jl delta_l) o_l (1 - o_l): o_j (1 - o_j) meant
+        if p in _unbound_letters(rhs):
+            for q in sorted(lhs_letters):
+                yield SUMMED_OUTSIDE.format(p=p, q=q), _with_side(claim, side, _rename_unbound(rhs, p, q))
     for letter in sorted(set(rhs_letters) - lhs_letters - bound):
         yield SUM, _with_side(claim, side, SumOver(letter, None, None, rhs))
         for n in walk(rhs):
             if isinstance(n, Bin) and n.op == "*" and any(isinstance(m, Idx) and m.name == letter for m in walk(n)):
                 yield SUM, _with_side(claim, side, rebuild(rhs, lambda m, n=n, v=letter: SumOver(v, None, None, n)
                                                            if m is n else None))
+    target = _missing_target(claim, rhs, ctx)
+    if target is not None:
+        yield MISSING_TARGET, _with_side(claim, side, Bin("-", rhs, target))
     if ctx.truth.batch_mode:  # Ng: dW = (1/m) dZ A^T; a missing or extra 1/m
         m = Sym("m")
         if ratio is not None and abs(ratio - ctx.truth.BATCH) < 1e-6 * ctx.truth.BATCH:
@@ -285,12 +311,41 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     if ratio is not None and abs(ratio) > 1e-9:
         c = Fraction(ratio).limit_denominator(12)
         if abs(float(c) - ratio) < 1e-6 * max(1, abs(ratio)) and c not in (0, 1, -1):
-            if isinstance(rhs, Bin) and rhs.op == "*" and isinstance(rhs.left, Num):
-                scaled = rhs.left.value / c
-                fixed = rhs.right if scaled == 1 else replace(rhs, left=Num(scaled))
-            else:
-                fixed = Bin("*", Num(1 / c), Paren(rhs))
+            fixed = _rescaled(rhs, c)  # 2(a - y) -> (a - y): the coefficient as written, divided
+            if fixed is None:
+                sum_of_terms = isinstance(rhs, Neg) or isinstance(rhs, Bin) and rhs.op in "+-"
+                fixed = Bin("*", Num(1 / c), Paren(rhs) if sum_of_terms else rhs)
             yield FACTOR + f" ({c} times the true value)", _with_side(claim, side, fixed)
+
+
+def _number(node: Node) -> Fraction | None:
+    """The value of a number written as 2 or \\frac{1}{2}, else None."""
+    node = _bare(node)
+    if isinstance(node, Num):
+        return node.value
+    if isinstance(node, Bin) and node.op == "/" and isinstance(node.left, Num) and isinstance(node.right, Num) \
+            and node.right.value != 0:
+        return node.left.value / node.right.value
+    return None
+
+
+def _rescaled(node: Node, c: Fraction) -> Node | None:
+    """``node`` with its leading coefficient divided by ``c`` (-2 (y - a) g' a_j -> -(y - a) g' a_j for
+    c = 2), or None when it has none.  The coefficient is the first factor of a product, through
+    a minus sign and the left operands of products."""
+    if isinstance(node, Neg):
+        inner = _rescaled(node.arg, c)
+        return None if inner is None else Neg(inner)
+    if isinstance(node, Bin) and node.op in ("*", "odot"):
+        value = _number(node.left) if node.op == "*" else None
+        if value is not None:
+            scaled = value / c
+            if scaled in (1, -1):
+                return node.right if scaled == 1 else Neg(node.right)
+            return replace(node, left=Num(scaled))
+        left = _rescaled(node.left, c)
+        return None if left is None else replace(node, left=left)
+    return None
 
 
 def _factors(node: Node) -> list[tuple[str, Node]]:
@@ -351,6 +406,18 @@ def _more_candidates(claim, side, rhs, ctx, z_name, f_name):
                     label = SOFTMAX if softmax_out and about_output else EXTRA
                     yield label, _with_side(claim, side, rebuild(rhs, lambda n, t=top, r=rest: _product_of(r)
                                                                  if n is t else None))
+    if softmax_out:  # y_i (1 - y_j) for the softmax Jacobian: y_i (delta_ij - y_j)
+        lhs_letters = [n.name for n in walk(claim.sides[0]) if isinstance(n, Idx)]
+        for n in [n for n in walk(rhs) if isinstance(n, Bin) and n.op == "-" and n.left == Num(Fraction(1))]:
+            x = _bare(n.right)
+            if not (isinstance(x, Sym) and kind_of(x, prof) in ("output", "a") and x.index and len(x.index) == 1
+                    and isinstance(x.index[0], Idx) and x.index[0].name in lhs_letters):
+                continue
+            for other in dict.fromkeys(q for q in lhs_letters if q != x.index[0].name):
+                pair = sorted((other, x.index[0].name), key=lhs_letters.index)
+                kron = Sym("kron", None, tuple(Idx(q) for q in pair))
+                yield SOFTMAX, _with_side(claim, side, rebuild(rhs, lambda m, n=n, k=kron: replace(n, left=k)
+                                                             if m is n else None))
     # z and a swapped: sigma'(z) = z(1 - z), tanh'(a) = 1 - a^2 with a the pre-activation
     a_name = {"seed": "a", "wikipedia": "o", "aima": "a", "bishop": "z"}.get(prof.name, "a")
     swap = {"z": a_name, "a": z_name}
@@ -390,9 +457,47 @@ def _more_candidates(claim, side, rhs, ctx, z_name, f_name):
             a = Sym(a_name, Num(Fraction(layer)), x.index, False, True)
             yield X_FOR_A, _with_side(claim, side, rebuild(rhs, lambda n, x=x, a=a: a if n is x else None))
     x_name = plain_name(prof.input)
-    for a in [n for n in walk(rhs) if isinstance(n, Sym) and kind_of(n, prof) == "a" and n.layer is not None]:
+    # (a general layer a^{(l)} is not replaced: x would pin the claim to l = 1; a^{(l-1)} is meant)
+    for a in [n for n in walk(rhs) if isinstance(n, Sym) and kind_of(n, prof) == "a" and isinstance(n.layer, Num)]:
         yield A_FOR_X, _with_side(claim, side, rebuild(rhs, lambda n, a=a: Sym(x_name, None, a.index)
                                                        if n is a else None))
+
+
+def _unbound_letters(node: Node, bound: frozenset = frozenset()) -> set[str]:
+    """Index letters of ``node`` outside every sum that binds them."""
+    if isinstance(node, SumOver):
+        return _unbound_letters(node.body, bound | {node.var})
+    if isinstance(node, Idx):
+        return set() if node.name in bound else {node.name}
+    out: set[str] = set()
+    for child in children(node):
+        out |= _unbound_letters(child, bound)
+    return out
+
+
+def _rename_unbound(node: Node, p: str, q: str) -> Node:
+    """``node`` with the letter ``p`` renamed ``q`` outside the sums over ``p``."""
+    return rebuild(node, lambda n: n if isinstance(n, SumOver) and n.var == p
+                   else Idx(q) if isinstance(n, Idx) and n.name == p else None)
+
+
+def _missing_target(claim: Claim, rhs: Node, ctx) -> Sym | None:
+    """The target y_k when a claim about the output delta (dE/dz of the output layer, or delta^{(L)})
+    has the output but no target on its right side (CS231n's dL/df_k = p_k): else None."""
+    prof, lhs = ctx.profile, claim.sides[0]
+    about = lhs.wrt if isinstance(lhs, Deriv) and isinstance(lhs.num, Sym) \
+        and kind_of(lhs.num, prof) == "loss" else lhs
+    if not isinstance(about, Sym) or kind_of(about, prof) not in ("z", "delta") \
+            or about.layer not in (None, Num(Fraction(ctx.truth.L))):
+        return None
+    syms = [n for n in walk(rhs) if isinstance(n, Sym)]
+    if any(kind_of(n, prof) == "target" for n in syms):
+        return None
+    outputs = [n for n in syms if kind_of(n, prof) == "output"
+               or kind_of(n, prof) == "a" and n.layer == Num(Fraction(ctx.truth.L))]
+    if not outputs:
+        return None
+    return Sym(plain_name(prof.target), None, outputs[0].index)
 
 
 def _shift(layer: Node, step: int) -> Node:

@@ -47,6 +47,7 @@ from .evaluate import (
 from .lexer import ClaimSyntaxError, annotations, normalize, tokenize
 from .nodes import Call, Claim, Deriv, Idx, Num, Paren, SumOver, Sym, walk
 from .parse import parse_claim
+from .printer import print_claim
 
 BATCH_NAMES = {"Z", "A", "X", "Y", "dZ", "dA"}
 _RELATION = re.compile(r"=|\\leftarrow|\\gets|\\equiv|\\triangleq|\\coloneqq|<-|←|≡|≔")
@@ -107,8 +108,9 @@ def _judge(text: str, ctx: Context) -> Verdict:
 def judge_claim(claim: Claim, ctx: Context) -> Verdict:
     """The verdict on a parsed claim (what :func:`judge` does after reading the text)."""
     ctx.notes = set()
-    text = claim.text
+    text, written = claim.text, claim
     claim, examples = _per_example_loss(claim, ctx)
+    read_lhs = claim.sides[0]
     if examples:
         return _skipped(text, "a sum over training examples; claims are checked one example at a time")
     claim = _function_variable(claim)
@@ -137,6 +139,12 @@ def judge_claim(claim: Claim, ctx: Context) -> Verdict:
         ctx.truth.batch_mode = False
     if verdict.verdict != "correct" and _BOLD.search(text):
         verdict = _row_reading(claim, ctx, verdict)
+    if verdict.expected and written.sides[0] != read_lhs == claim.sides[0]:  # the fix keeps L_i as written
+        comma = ctx.profile.index_comma
+        read, wrote = print_claim(replace(claim, sides=claim.sides[:1], relations=()), comma), \
+            print_claim(replace(written, sides=written.sides[:1], relations=()), comma)
+        if verdict.expected.startswith(read + " "):
+            verdict.expected = wrote + verdict.expected[len(read):]
     return verdict
 
 

@@ -535,7 +535,7 @@ def _judge_graph(text: str, claim: Claim, ctx: LayerContext) -> Verdict:
             break
         try:
             if compare(fixed, net, ctx.notation)[0] is None:
-                v.diagnosis, v.expected = label, print_claim(fixed)
+                v.diagnosis, v.expected = label, print_claim(fixed, sqrt=True)
                 break
         except (GraphCannotRead, IndexError, KeyError, ZeroDivisionError):
             continue
@@ -576,7 +576,7 @@ def _incorrect(claim, text, kind, scenes, m: Mismatch, count, several) -> Verdic
     found = diagnose_layers(claim, m.side, scenes)
     if found is not None:
         v.diagnosis, fixed = found
-        v.expected = print_claim(fixed)
+        v.expected = print_claim(fixed, sqrt=True)
     else:
         v.diagnosis = "not one of the common mistakes (a factor or the sign of one term); compare both sides " \
                       "at the counterexample"

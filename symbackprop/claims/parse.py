@@ -191,6 +191,8 @@ class _Build(Transformer):
 
     def group(self, items):
         content = items[1]
+        if isinstance(content, tuple) and content[0] == "bound":  # 1(y_i = k): not an expression
+            raise ClaimSyntaxError("a relation inside parentheses; write an indicator as \\mathbb{1}(y_i = k)")
         if isinstance(content, list) and len(content) > 1:
             return ("tuple", content)
         if isinstance(_single(content), _PartialProduct):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
-from .nodes import Bin, Call, Claim, Idx, Neg, Node, Num, Paren, Sym
+from .nodes import Bin, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Sym, walk
 
 NAMES = {"alpha": r"\alpha", "eta": r"\eta", "sigma": r"\sigma", "varphi": r"\varphi", "delta": r"\delta",
          "Delta": r"\Delta", "exp": r"\exp", "log": r"\log", "tanh": r"\tanh", "net": r"\mathrm{net}",
@@ -14,7 +15,40 @@ NAMES = {"alpha": r"\alpha", "eta": r"\eta", "sigma": r"\sigma", "varphi": r"\va
          "theta": r"\theta", "lambda": r"\lambda", "epsilon": r"\epsilon", "mu": r"\mu", "beta": r"\beta",
          "gamma": r"\gamma"}
 RELATIONS = {"=": "=", "<-": r"\leftarrow"}
+_LETTER = re.compile(r"[A-Za-z0-9]|\\[A-Za-z]+")
+"""One index as a person writes it without a comma: a letter, a digit or a command (\\ell)."""
 MUL = {"cdot": r" \cdot ", "times": r" \times ", "*": " ", "": " "}
+
+
+def offset_form(node: Node) -> Node:
+    """A layer or index with its integer offsets added up, as a person writes it: ``l+1-1`` -> ``l``,
+    ``l-1+1`` -> ``l``, ``l+-1`` -> ``l-1``, ``2+1`` -> ``3``; anything else unchanged."""
+    terms: list[tuple[int, Node]] = []
+
+    def collect(n: Node, sign: int) -> bool:
+        while isinstance(n, Paren):
+            n = n.arg
+        if isinstance(n, Bin) and n.op in "+-":
+            return collect(n.left, sign) and collect(n.right, sign if n.op == "+" else -sign)
+        if isinstance(n, Neg):
+            return collect(n.arg, -sign)
+        if isinstance(n, Num) and n.value.denominator != 1:
+            return False
+        terms.append((sign, n))
+        return True
+
+    if not collect(node, 1):
+        return node
+    offset = sum(sign * n.value for sign, n in terms if isinstance(n, Num))
+    letters = [(sign, n) for sign, n in terms if not isinstance(n, Num)]
+    if not letters:
+        return Num(offset)
+    if len(letters) != 1 or letters[0][0] != 1 or not isinstance(letters[0][1], (Idx, Sym)):
+        return node
+    base = letters[0][1]
+    if offset == 0:
+        return base
+    return Bin("+" if offset > 0 else "-", base, Num(abs(offset)))
 
 
 class ClaimPrinter:
@@ -26,7 +60,11 @@ class ClaimPrinter:
     def claim(self, claim: Claim) -> str:
         parts = [self.doprint(claim.sides[0])]
         for rel, side in zip(claim.relations, claim.sides[1:]):
+            while isinstance(side, Paren):  # a whole side in parentheses: \delta = \hat{y} - y, not (\hat{y} - y)
+                side = side.arg
             parts += [RELATIONS[rel], self.doprint(side)]
+        letters = {n.name for side in claim.sides for n in walk(side) if isinstance(n, Idx)}
+        parts += [_remark(note, letters) for note in claim.notes]  # "if j is an inner neuron"
         return " ".join(parts)
 
     def _print_Num(self, node):
@@ -34,26 +72,30 @@ class ClaimPrinter:
         return str(v.numerator) if v.denominator == 1 else rf"\frac{{{v.numerator}}}{{{v.denominator}}}"
 
     def _print_Idx(self, node):
-        return node.name
+        return NAMES.get(node.name, node.name)
 
     def _print_Sym(self, node):
         out = NAMES.get(node.name, node.name)
         if node.hat:
             out = rf"\hat{{{out}}}"
         if node.layer is not None:
-            layer = self.doprint(node.layer).replace(" ", "")
+            layer = self.doprint(offset_form(node.layer)).replace(" ", "")
             out += f"^{{[{layer}]}}" if node.layer_parens == "[]" else f"^{{({layer})}}" if node.layer_parens else (f"^{layer}" if len(layer) == 1 else f"^{{{layer}}}")
         if node.example is not None:
             out = out[:-1] + f"({node.example.name})}}" if out.endswith("}") and node.layer is not None \
                 else out + f"^{{({node.example.name})}}"
         if node.index is not None:
-            sep = "," if any(len(self.doprint(i)) > 1 for i in node.index) or node.name == "w" and len(
+            parts = [self.doprint(offset_form(i)) for i in node.index]
+            sep = "," if any(not _LETTER.fullmatch(p) for p in parts) or node.name == "w" and len(
                 node.index) == 2 and self._comma else ""
-            sub = sep.join(self.doprint(i) for i in node.index)
-            out += f"_{sub}" if len(sub) == 1 else "_{" + sub + "}"
+            sub = parts[0]
+            for part in parts[1:]:  # j\ell, \ell j (a space ends the command)
+                sub += sep + (" " if not sep and re.search(r"\\[A-Za-z]+$", sub) and part[0].isalpha() else "") + part
+            out += f"_{sub}" if _LETTER.fullmatch(sub) else "_{" + sub + "}"
         return out
 
     _comma = False
+    _sqrt = False
 
     def _print_Call(self, node):
         if node.func == "normsq":
@@ -63,6 +105,12 @@ class ClaimPrinter:
         if node.func == "rowsum":
             return f"np.sum({self.doprint(node.args[0])}, axis=1, keepdims=True)"
         name = NAMES.get(node.func, node.func) + "'" * node.primes
+        if node.layer is not None:  # Ng's g^{[1]\prime}(z^{[1]}): the layer as written, the prime after it
+            arg = node.args[0] if node.args else None
+            style = arg.layer_parens if isinstance(arg, Sym) else True
+            layer = self.doprint(offset_form(node.layer)).replace(" ", "")
+            layer = f"[{layer}]" if style == "[]" else f"({layer})" if style else layer
+            name = NAMES.get(node.func, node.func) + "^{" + layer + r"\prime" * node.primes + "}"
         return f"{name}({', '.join(self.doprint(a) for a in node.args)})"
 
     def _print_Bin(self, node):
@@ -105,10 +153,18 @@ class ClaimPrinter:
         return f"-{inner}"
 
     def _print_Pow(self, node):
-        base = self.doprint(node.base)
-        if not isinstance(node.base, (Sym, Num, Paren, Idx)):
-            base = f"({base})"
-        return f"{base}^{{{self.doprint(node.exp)}}}"
+        base, bare = self.doprint(node.base), node.base
+        while isinstance(bare, Paren):
+            bare = bare.arg
+        exp = self.doprint(node.exp)
+        if not any(isinstance(n, (Sym, Idx, Call)) for n in walk(node.exp)):
+            exp = exp.replace(" ", "")  # ^{-3/2}, not ^{-3 / 2}
+        if self._sqrt and exp == "1/2":  # the layer claims read \sqrt{a} as (a)^{1/2}
+            return rf"\sqrt{{{self.doprint(bare)}}}"
+        if not isinstance(node.base, (Sym, Num, Paren, Idx)) or isinstance(bare, Deriv) or isinstance(bare, Sym) and (
+                bare.layer is not None or bare.example is not None):  # (a^{[1]})^2, not a^{[1]}^{2}
+            base = f"({self.doprint(bare)})" if isinstance(bare, (Sym, Deriv)) else f"({base})"
+        return f"{base}^{{{exp}}}"
 
     def _print_Transpose(self, node):
         arg = node.arg
@@ -116,7 +172,8 @@ class ClaimPrinter:
             arg = arg.arg
         if isinstance(arg, Sym) and arg.index is None and arg.layer is not None and arg.layer_parens:
             brackets = "[{}]" if arg.layer_parens == "[]" else "({})"
-            return self.doprint(replace(arg, layer=None)) + "^{" + brackets.format(self.doprint(arg.layer)) + "T}"
+            layer = self.doprint(offset_form(arg.layer)).replace(" ", "")
+            return self.doprint(replace(arg, layer=None)) + "^{" + brackets.format(layer) + "T}"
         if isinstance(arg, Sym) and arg.layer is not None:
             return f"({self.doprint(arg)})^T"
         inner = self.doprint(arg)
@@ -128,8 +185,8 @@ class ClaimPrinter:
         inner = node.arg
         while isinstance(inner, Paren):
             inner = inner.arg
-        if isinstance(inner, (Sym, Num, Idx, Call, Paren)):
-            return self.doprint(inner)
+        if isinstance(inner, (Sym, Num, Idx, Call, Paren)) or isinstance(inner, Deriv) and inner.body is None:
+            return self.doprint(inner)  # (\frac{\partial L}{\partial a}) \odot ...: no parentheses needed
         return f"({self.doprint(inner)})"
 
     def _print_Brackets(self, node):
@@ -145,13 +202,32 @@ class ClaimPrinter:
         return rf"\frac{{{d}{self.doprint(node.num)}}}{{{d}{wrt}}}"
 
     def _print_SumOver(self, node):
-        limits = f"_{node.var}" if node.lower is None else f"_{{{node.var}={self.doprint(node.lower)}}}"
+        var = NAMES.get(node.var, node.var)
+        limits = f"_{var}" if node.lower is None else f"_{{{var}={self.doprint(node.lower)}}}"
         if node.upper is not None:
             limits += f"^{{{self.doprint(node.upper)}}}"
         return rf"\sum{limits} {self.doprint(node.body)}"
 
 
-def print_claim(claim: Claim, comma_weights: bool = False) -> str:
+def _remark(note: str, letters: set[str]) -> str:
+    """A claim's remark as written: ``\\text{ if } j \\text{ is an inner neuron}`` (index letters in math)."""
+    out, words = [], []
+    for word in re.sub(r"^\\q?quad\s*", "", note).split():  # \quad before the remark is spacing
+        if word.removeprefix("\\") in letters or word.startswith("\\"):  # j, \ell: math, not text
+            if words:
+                out.append(rf"\text{{ {' '.join(words)} }}")
+                words = []
+            out.append(NAMES.get(word, word))
+        else:
+            words.append(word)
+    if words:
+        out.append(rf"\text{{ {' '.join(words)}}}")
+    return " ".join(out)
+
+
+def print_claim(claim: Claim, comma_weights: bool = False, sqrt: bool = False) -> str:
+    """The claim as LaTeX; ``sqrt``: a power 1/2 as \\sqrt{...} (the layer claims read it back)."""
     printer = ClaimPrinter()
     printer._comma = comma_weights
+    printer._sqrt = sqrt
     return printer.claim(claim)

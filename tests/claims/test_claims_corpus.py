@@ -4,7 +4,9 @@
 has a claim, an expected verdict, a source, and a mistake category exactly when it is
 wrong.  (b) The checker on the corpus: no claim makes judge() raise, and the number of
 right verdicts never falls below the recorded floor.  (c) Spot checks of the expected
-verdicts themselves against finite differences, in plain NumPy.
+verdicts themselves against finite differences, in plain NumPy.  (d) The fixes suggested for
+some wrong entries: each is the textbook formula written here by hand, and finite differences
+agree with that formula and not with the entry.
 """
 
 from __future__ import annotations
@@ -169,6 +171,79 @@ class Net:
 def _softmax_jacobian(n):
     y = n.a[n.L]
     return np.diag(y) - np.outer(y, y)
+
+
+def _fd_output_jacobian(n, h=1e-6):
+    """d a^L_i / d z^L_j by central differences of the forward pass (shifting z^L)."""
+    L, m = n.L, n.sizes[n.L]
+    out = np.zeros((m, m))
+    for j in range(m):
+        e = np.zeros(m)
+        e[j] = h
+        out[:, j] = (n.forward((L, e))[1][L] - n.forward((L, -e))[1][L]) / (2 * h)
+    return out
+
+
+# Wrong entries whose fix the checker proposes: (family, wrong claim) -> (the fix, written here by hand as the
+# textbook formula in the file's notation; a function of a Net returning (truth by finite differences, the
+# wrong right side, the fix's right side)).
+FIX_CHECKS = {
+    ("softmax-classifier", r"\frac{\partial \hat y_i}{\partial z^{(2)}_j} = \hat y_i (1 - \hat y_j)"): (
+        r"\frac{\partial \hat{y}_i}{\partial z^{(2)}_j} = \hat{y}_i (\delta_{ij} - \hat{y}_j)",
+        lambda n: (_fd_output_jacobian(n), np.outer(n.a[2], 1 - n.a[2]),
+                   np.diag(n.a[2]) - np.outer(n.a[2], n.a[2]))),
+    ("softmax-classifier", r"\frac{\partial L_i }{ \partial f_k } = p_k"): (  # CS231n: p_k - 1(y_i = k)
+        r"\frac{\partial L_i}{\partial f_k} = p_k - y_k",
+        lambda n: (n.delta(2), n.a[2], n.a[2] - n.t)),
+    ("wikipedia", (r"\delta_j = \left(\sum_{\ell\in L} w_{j \ell} \delta_\ell\right)o_\ell(1-o_\ell) \text{ if } j "
+                   r"\text{ is an inner neuron}")): (  # Wikipedia's inner-neuron case; w_{j l}: j -> l
+        r"\delta_j = (\sum_\ell w_{j\ell} \delta_\ell) o_j (1 - o_j) \text{ if } j \text{ is an inner neuron}",
+        lambda n: (n.delta(1), (n.W[2].T @ n.delta(2)) * n.a[2] * (1 - n.a[2]),
+                   (n.W[2].T @ n.delta(2)) * n.a[1] * (1 - n.a[1]))),
+    # a constant factor: the coefficient as written is divided, not the whole side multiplied back
+    ("nielsen", r"\delta^L = 2(a^L-y) \odot \sigma'(z^L)"): (  # Nielsen's BP1 for the quadratic cost
+        r"\delta^L = (a^L - y) \odot \sigma'(z^L)",
+        lambda n: (n.delta(3), 2 * (n.a[3] - n.t) * n.fprime(3), (n.a[3] - n.t) * n.fprime(3))),
+    ("aima", r"\frac{\partial Loss_k}{\partial w_{j,k}} = -2(y_k - a_k) g'(in_k) a_j"): (  # AIMA with Loss = SSE/2
+        r"\frac{\partial Loss_k}{\partial w_{j,k}} = -(y_k - a_k) g'(\mathrm{in}_k) a_j",
+        lambda n: (n.grad_W(2), -2 * np.outer((n.t - n.a[2]) * n.fprime(2), n.a[1]),
+                   -np.outer((n.t - n.a[2]) * n.fprime(2), n.a[1]))),
+    ("seed-000", r"\frac{\partial L}{\partial W^{(2)}} = \frac{1}{2}\delta^{(2)} a^{(1)T}"): (
+        r"\frac{\partial L}{\partial W^{(2)}} = \delta^{(2)} a^{(1)T}",
+        lambda n: (n.grad_W(2), 0.5 * np.outer(n.delta(2), n.a[1]), np.outer(n.delta(2), n.a[1]))),
+    ("seed-000", r"\frac{\partial L}{\partial a^{(2)}} = 2(a^{(2)} - y)"): (  # half SSE: no 2, no parentheses
+        r"\frac{\partial L}{\partial a^{(2)}} = a^{(2)} - y",
+        lambda n: (n.delta(2) / n.fprime(2), 2 * (n.a[2] - n.t), n.a[2] - n.t)),
+    ("softmax-classifier", r"\frac{\partial L}{\partial z^{(2)}_k} = \frac{1}{3}(\hat{y}_k - y_k)"): (
+        r"\frac{\partial L}{\partial z^{(2)}_k} = \hat{y}_k - y_k",
+        lambda n: (n.delta(2), (n.a[2] - n.t) / 3, n.a[2] - n.t)),
+    ("bishop", r"E_n = \sum_{k=1}^{K}(y_k - t_k)^2"): (  # Bishop's sum-of-squares error has the 1/2
+        r"E_n = \frac{1}{2} \sum_{k=1}^{K} (y_k - t_k)^{2}",
+        lambda n: (n.loss(), np.sum((n.a[2] - n.t) ** 2), 0.5 * np.sum((n.a[2] - n.t) ** 2))),
+    # tanh' = 1 - a^2 (not 1 - z^2), with the power of a layered symbol in parentheses and g's layer kept
+    ("ng", r"g^{[1]\prime}(z^{[1]}) = 1 - (z^{[1]})^2"): (
+        r"g^{[1]\prime}(z^{[1]}) = 1 - (a^{[1]})^{2}",  # the layer on g as Ng writes it
+        lambda n: ((np.tanh(n.z[1] + 1e-6) - np.tanh(n.z[1] - 1e-6)) / 2e-6, 1 - n.z[1] ** 2, 1 - n.a[1] ** 2)),
+}
+
+
+@pytest.mark.parametrize("key", list(FIX_CHECKS), ids=[f"{f}:{c[:40]}" for f, c in FIX_CHECKS])
+def test_fix_of_a_wrong_entry_is_the_textbook_formula(key):
+    """The fix suggested for a wrong entry is the textbook formula (written above by hand), and finite
+    differences agree with that formula and not with the entry (o_l(1 - o_l) is read at l = the output unit)."""
+    from symbackprop import derive
+    from symbackprop.claims.judge import judge, new_context
+
+    family, claim = key
+    fix, sides = FIX_CHECKS[key]
+    truth, wrong, fixed = sides(Net(family))
+    assert not np.allclose(truth, wrong, rtol=1e-5, atol=1e-7)
+    assert np.allclose(truth, fixed, rtol=1e-5, atol=1e-7)
+    data = next(f for f in FILES if f["family"] == family)
+    v = judge(claim, new_context(derive(data["network"], verify=False), data["profile"]))
+    assert v.verdict == "incorrect" and v.expected, v.as_dict()
+    assert v.expected.replace(" ", "") == fix.replace(" ", ""), v.expected
+    assert corpus.names_mistake(next(e for e in data["entries"] if e["claim"] == claim)["mistake"], v.diagnosis)
 
 
 # (family, claim) -> function of a Net returning (left side, right side) as printed.

@@ -198,6 +198,30 @@ def test_corpus_entry(entry):
             assert one(SPEC, v.expected).verdict == "correct"
 
 
+
+def test_corpus_fixes_read_as_written():
+    """Every fix suggested for a wrong entry reads as a person writes it: a square root as \\sqrt{...} (not
+    (...)^{1 / 2}), an exponent -3/2 without spaces, no doubled sign (issue 14, item 3); the sign fix of
+    dl/dmu_B is the paper's formula, written here by hand with the minus sign in front."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fixes_for_layers", ROOT / "tests" / "claims" / "test_claims_fixes.py")
+    fixes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixes)
+    fixed = {}
+    for entry in CORPUS["entries"]:
+        if entry["expect"] == "incorrect":
+            v = one(str(ROOT / CORPUS["network"]), entry["claim"])
+            if v.expected:
+                fixed[entry["claim"]] = v.expected
+                assert fixes.unreadable(v.expected) is None and "^{1/2}" not in v.expected \
+                    and " / " not in v.expected, v.expected
+    assert len(fixed) >= 4
+    mu = next(c for c in fixed if r"\partial \mu" in c.split("=")[0] and "-1" not in c)
+    assert fixed[mu].replace(" ", "") == (r"\frac{\partial \ell}{\partial \mu_B} = -\sum_{i=1}^{m} \frac{\partial \ell}"
+                                          r"{\partial \hat{x}_i} \cdot \frac{1}{\sqrt{\sigma_B^{2} + \epsilon}}").replace(" ", "")
+
+
 # ----------------------------------------------------------------------------- other layers
 
 LAYER_CLAIMS = [
