@@ -77,7 +77,7 @@ def results_blocks(ctx: Context) -> list:
     if acts:  # the last activation function beside the loss: one row less
         after += [((f, rhs), None, title) for f, rhs, title in acts[:-1]]
         f, rhs, title = acts[-1]
-        after.append(((f, rhs), loss, title))
+        after.append(((f, rhs), loss, f"{title}; the {ctx.prof.words['E']}"))
     else:
         after.append((loss, None, ""))
     if 1 < len(d.targets) <= 4:

@@ -39,6 +39,8 @@ def blocks(ctx: Context, steps: dict) -> list:
                 top = lhs = _named(s.lhs, named)
             named.setdefault(s.rhs, top)
             rhs = s.rhs
+            if isinstance(rhs, sp.Mul) and sp.S.One in rhs.args:  # identity's f' = 1 put in: not "1 x"
+                rhs = sp.Mul(*[f for f in rhs.args if f != 1], evaluate=False)
             if s.where is not None:  # a case: the condition beside the formula, where the checker sees it
                 rhs = ctx.pr.doprint(rhs) + rf" \quad ({ctx.pr.doprint(s.where.lhs)} \neq {ctx.pr.doprint(s.where.rhs)})"
             if s.rule.startswith("chain rule, definition of delta"):
@@ -57,6 +59,13 @@ def folded(chain: list[Step]) -> list[Step]:
     i = 0
     while i < len(chain):
         s, nxt = chain[i], chain[i + 1] if i + 1 < len(chain) else None
+        if (s.rule == "definition of the loss" and nxt is not None and nxt.rule.startswith("sum rule")
+                and isinstance(nxt.lhs, sp.Derivative) and nxt.lhs.expr == s.rhs):
+            # the loss as the results state it, differentiated at once: dL/da_j = d/da_j (its one term)
+            out.append(Step(f"definition of the loss, {rule_label(nxt)}", sp.Derivative(s.lhs, *nxt.lhs.variables),
+                            nxt.rhs, nxt.note))
+            i += 2
+            continue
         if s.rule == "definition of delta" and nxt is not None and nxt.rule == "substitution" \
                 and nxt.lhs.has(s.lhs) and s.lhs != nxt.lhs:
             out.append(Step("substitution, definition of delta", nxt.lhs, nxt.rhs, nxt.note, nxt.where))

@@ -27,7 +27,8 @@ def blocks(ctx: Context) -> list:
     tail = ("; each parameter moves against its gradient"
             + (" (the moments start at zero; the step counter is " if opt.name == "adam" else
                " (the velocity starts at zero):" if opt.name == "momentum" else ":"))
-    parts = [strong("Updates."), f" {optimizer_title(opt.name)} with learning rate ",
+    title = optimizer_title(opt.name)
+    parts = [strong("Updates."), f" {title[0].upper()}{title[1:]} with learning rate ",
              m(f"{p.learning_rate} = {number(opt.learning_rate)}"), *dollar_parts(settings), tail]
     if opt.name == "adam":
         parts += [m(r"\tau"), "):"]
@@ -68,7 +69,7 @@ def update_rows(ctx: Context) -> list:
 def verification_line(ctx: Context):
     v = ctx.d.verification
     if v is None:
-        return para("Verification: skipped (--no-verify); the results above are unchecked.")
+        return para("Verification: skipped (--no-verify); the results below are unchecked.")
     verdict = "passed" if v.passed else "FAILED"
     tiers = ", ".join(f"{t.name} {t.equal}/{t.checked}" if t.run and t.checked else f"{t.name} {t.result}" for t in v.tiers)
     return para(strong(f"Verification {verdict}"), f" (--verify {v.mode}, equal of checked): {tiers}.")
