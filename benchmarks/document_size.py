@@ -3,7 +3,10 @@
     python benchmarks/document_size.py [--before REF]     # REF default: 835bd9f, the last commit before issue 12
 
 For each dense example and for a 5-layer net: PDF pages (pdfinfo), pages before the appendix
-(pdftotext, the first page whose text has "Appendix:"), and the Markdown size in KB.  Needs
+(pdftotext, the first page whose text has "Appendix:"), and the Markdown size in KB: ``md KB`` is
+derivation.md alone; ``+app KB`` adds its companion appendix.md (notation table, batch form,
+verification details, which derivation.md points to) and ``+pw KB`` also per_weight.md (every
+parameter's chain rule), as far as they exist.  Before issue 12 derivation.md held all of it.  Needs
 pdflatex, pdfinfo and pdftotext; the "before" of the 5-layer net runs the REF's code from a
 temporary checkout (git archive).
 """
@@ -25,7 +28,10 @@ FIVE = {"name": "five-layer", "inputs": 2, "loss": "mse",
                    {"units": 2, "activation": "identity"}]}
 RENDER = ("import json, sys; from symbackprop.engine.derive import derive; from symbackprop.render import documents;"
           "d = derive(json.loads(sys.argv[1]), verify=False); out = sys.argv[2];"
-          "open(out + '.md', 'w').write(documents.markdown(d)); open(out + '.tex', 'w').write(documents.tex(d))")
+          "open(out + '.md', 'w').write(documents.markdown(d)); open(out + '.tex', 'w').write(documents.tex(d));"
+          "extra = getattr(documents, 'markdown_appendix', lambda d: None)(d);"
+          "extra is None or open(out + '-appendix.md', 'w').write(extra)")
+COMPANIONS = ("appendix.md", "per_weight.md")
 
 
 def pages(pdf: Path) -> tuple[int, int]:
@@ -53,18 +59,25 @@ def render(code_root: Path, out: Path) -> None:
                    env={"PYTHONPATH": str(code_root), "PATH": "/usr/bin:/bin"})
 
 
-def row(name: str, before: tuple[Path, Path], now: tuple[Path, Path]) -> str:
+def kb(paths: list[Path]) -> float:
+    return sum(p.stat().st_size for p in paths if p.is_file()) / 1024
+
+
+def row(name: str, before: tuple[Path, Path], now: tuple[Path, Path], companions: list[Path]) -> str:
+    """``companions``: appendix.md, then per_weight.md, beside the new derivation.md (missing ones: 0)."""
     (bp, bm), (np_, nm) = before, now
     (bt, ba), (nt, na) = pages(bp), pages(np_)
-    return (f"{name:18s} {bt:4d} {ba:6d} {bm.stat().st_size / 1024:8.1f}   ->  {nt:4d} {na:6d} "
-            f"{nm.stat().st_size / 1024:8.1f}  ({nm.stat().st_size / bm.stat().st_size:.0%})")
+    main, with_app, with_all = kb([nm]), kb([nm, *companions[:1]]), kb([nm, *companions])
+    return (f"{name:22s} {bt:4d} {ba:6d} {kb([bm]):7.1f}   ->  {nt:4d} {na:6d} {main:7.1f} ({main * 1024 / bm.stat().st_size:4.0%})"
+            f" {with_app:7.1f} ({with_app * 1024 / bm.stat().st_size:4.0%}) {with_all:7.1f}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", default="835bd9f")
     args = ap.parse_args()
-    print(f"{'document':18s} {'pages':>4s} {'w/o app':>6s} {'md KB':>8s}   ->  {'pages':>4s} {'w/o app':>6s} {'md KB':>8s}")
+    print(f"{'document':22s} {'pages':>4s} {'w/o app':>6s} {'md KB':>7s}   ->  {'pages':>4s} {'w/o app':>6s} "
+          f"{'md KB':>7s} {'':6s} {'+app KB':>7s} {'':6s} {'+pw KB':>7s}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in EXAMPLES:
@@ -76,7 +89,7 @@ def main() -> int:
                 (old / f"derivation.{ext}").write_bytes(blob)
             folder = ROOT / "generated" / name
             print(row(name, (old / "derivation.pdf", old / "derivation.md"),
-                      (folder / "derivation.pdf", folder / "derivation.md")))
+                      (folder / "derivation.pdf", folder / "derivation.md"), [folder / c for c in COMPANIONS]))
         checkout = tmp / "before"
         checkout.mkdir()
         archive = subprocess.run(["git", "archive", args.before], cwd=ROOT, capture_output=True, check=True).stdout
@@ -85,7 +98,7 @@ def main() -> int:
         render(ROOT, tmp / "five-now")
         before = (compile_to(tmp / "five-before.tex"), tmp / "five-before.md")
         now = (compile_to(tmp / "five-now.tex"), tmp / "five-now.md")
-        print(row("five_layer 2-3-3-3-3-2", before, now))
+        print(row("five_layer 2-3-3-3-3-2", before, now, [tmp / "five-now-appendix.md"]))
     return 0
 
 

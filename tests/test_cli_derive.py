@@ -201,7 +201,7 @@ def test_repr_markdown_is_short_with_an_inline_diagram():
 def test_appendix_says_in_words_what_was_not_checked():
     from symbackprop.render import documents
 
-    md = documents.markdown(derive(ROOT / "examples" / "deep_mixed.toml"))
+    md = documents.markdown_appendix(derive(ROOT / "examples" / "deep_mixed.toml"))  # appendix.md
     appendix = md.split("## Appendix: verification")[1]
     assert "skipped: depth" not in appendix and "| equal |" not in appendix
     assert "not checked: the 5 other parameters of the layers covered" in appendix

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..engine.derive import Derivation
 from ..errors import SymbackpropError
-from .document.build import build, build_per_weight, context
+from .document.build import APPENDIX_FILE, build, build_appendix, build_per_weight, context
 from .document.context import Context, activation_names
 from .document.model import Diagram, Display, Document, Heading, Section, Table, Text, m, para
 from .document.render import render_markdown, render_tex
@@ -27,7 +27,7 @@ Builder = Context  # the document context (kept under its former name)
 
 __all__ = ["Builder", "Context", "Diagram", "Display", "Document", "DocumentError", "Heading", "Section", "Table",
            "Text", "activation_names", "build", "build_per_weight", "check_tex_engine", "compile_pdf",
-           "compile_pdf_with_log", "context", "document_names", "document_outputs", "m", "markdown",
+           "compile_pdf_with_log", "context", "document_names", "document_outputs", "m", "markdown", "markdown_appendix",
            "notation_profile", "para", "render_markdown", "render_tex", "tex"]
 
 
@@ -52,14 +52,26 @@ def tex(d: Derivation, notation: str | None = None, per_weight: str = "auto") ->
 
 
 def markdown(d: Derivation, notation: str | None = None, per_weight: str = "auto") -> str:
+    """``derivation.md``: the document without its appendix, which :func:`markdown_appendix` holds."""
     graph = _graph_documents(d)
-    return graph.markdown(d, notation) if graph else render_markdown(build(d, notation, per_weight))
+    if graph:
+        return graph.markdown(d, notation)
+    return render_markdown(build(d, notation, per_weight, appendix_file=APPENDIX_FILE))
+
+
+def markdown_appendix(d: Derivation, notation: str | None = None, per_weight: str = "auto") -> str | None:
+    """``appendix.md`` beside ``derivation.md`` (notation table, batch form, verification details);
+    None for a graph of layers, whose document holds its own."""
+    if _graph_documents(d):
+        return None
+    return render_markdown(build_appendix(d, notation, per_weight))
 
 
 # ----------------------------------------------------------------------------- PDF
 
 PDFLATEX = "pdflatex"
 PER_WEIGHT_NAMES = ("per_weight.tex", "per_weight.md")
+COMPANION_NAMES = (APPENDIX_FILE,) + PER_WEIGHT_NAMES
 """Written beside the document when every parameter's chain rule is listed apart (see document.appendix)."""
 
 
@@ -108,7 +120,7 @@ def document_names(args) -> tuple[str, ...]:
     """The files :func:`document_outputs` writes with these options."""
     want_pdf = getattr(args, "pdf", None)
     pdf = want_pdf is not False and tex_engine() is not None
-    return ("derivation.tex", "derivation.md") + (("derivation.pdf",) if pdf else ()) + PER_WEIGHT_NAMES
+    return ("derivation.tex", "derivation.md") + (("derivation.pdf",) if pdf else ()) + COMPANION_NAMES
 
 
 def document_outputs(d: Derivation, args) -> dict[str, bytes]:
@@ -120,9 +132,10 @@ def document_outputs(d: Derivation, args) -> dict[str, bytes]:
     per_weight = getattr(args, "per_weight", "auto") or "auto"
     want_pdf = getattr(args, "pdf", None)
     check_tex_engine(args)
-    doc = build(d, notation, per_weight)
-    source = render_tex(doc)
-    files = {"derivation.tex": source.encode(), "derivation.md": render_markdown(doc).encode()}
+    source = render_tex(build(d, notation, per_weight))
+    files = {"derivation.tex": source.encode(),
+             "derivation.md": render_markdown(build(d, notation, per_weight, appendix_file=APPENDIX_FILE)).encode(),
+             APPENDIX_FILE: render_markdown(build_appendix(d, notation, per_weight)).encode()}
     listing = build_per_weight(d, notation, per_weight)
     if listing is not None:  # too long for the document: its own files
         files["per_weight.tex"] = render_tex(listing).encode()

@@ -32,6 +32,12 @@ def docs(seed):
     return {name: documents.tex(seed, name) for name in ("seed", "wikipedia", "aima")}
 
 
+def representatives(tex: str) -> int:
+    """How many parameters the section "One weight per layer, concretely" works through (one chain each)."""
+    part = tex[tex.index("One weight per layer, concretely"):]
+    return part[:part.index(r"\end{align*}")].count("chain rule, definition of delta")
+
+
 def contains(text: str, formula: str) -> bool:
     """Whitespace-insensitive substring test."""
     squash = lambda s: re.sub(r"\s+", "", s)
@@ -81,8 +87,8 @@ def test_every_parameter_has_its_chain_rule_in_the_per_weight_listing(seed):
 
 def test_document_derives_each_equation_once_then_one_weight_per_layer(docs):
     tex = docs["seed"]
-    assert tex.count("Parameter $") == 2  # W2_11 and W1_11, after the general derivations
-    for title in ("The output error term", "The error-term recursion", "The weight gradient", "The bias gradient"):
+    assert representatives(tex) == 2  # W2_11 and W1_11, after the general derivations
+    for title in ("The output error term", "The error-term recursion", "The weight and bias gradients"):
         assert tex.count(title) == 1, title
 
 
@@ -103,18 +109,21 @@ def test_step_labels_name_the_rule_that_applies(docs):
     for ln in lines:
         if "product rule" in ln:
             raise AssertionError(f"product rule label on a linear term: {ln}")
-    bias = tex[tex.index("The bias gradient"):]
-    bias = bias[:bias.index(r"\end{align*}")]
-    assert bias.count("sum rule") == 1 and "derivative of a variable by itself" in bias
+    both = tex[tex.index("The weight and bias gradients"):]
+    both = both[:both.index(r"\end{align*}")]
+    rows = both.split(r"\\")
+    bias = [r for r in rows if "b^{(2)}_{j}}" in r.split("&")[0] or r"\partial b^{(2)}_{j}}{\partial b" in r
+            or "variable by itself" in r]
+    assert sum("sum rule" in r for r in bias) == 1 and any("derivative of a variable by itself" in r for r in bias)
+    assert both.count("sum rule") == 2  # once for dz/dW_jk, once for dz/db_j: derived in one block
 
 
 def test_results_come_before_the_derivations(docs):
     tex = docs["seed"]
-    order = [tex.index(rf"\section{{{title}}}") for title in
-             ("The network and the algorithm", "Forward pass", "The backpropagation equations", "Update rules", "Derivations",
-              "Appendix: verification")]
+    order = [tex.index(mark) for mark in
+             (r"\section{Results}", "Verification passed", "tikzpicture", r"\textbf{Forward pass.}",
+              r"\textbf{Backpropagation.}", r"\leftarrow", r"\section{Derivations}", r"\section{Appendix: verification}")]
     assert order == sorted(order)
-    assert tex.index("Verification passed") < tex.index(r"\section{Derivations}")
 
 
 def test_one_unit_layer_reads_naturally(docs):
@@ -191,7 +200,7 @@ def test_per_weight_policy():
             "loss": "half_sse"}
     d = derive(spec, verify=False)
     assert len(d.parameters) == 81
-    assert documents.tex(d).count("Parameter $") == 2  # one weight per layer
+    assert representatives(documents.tex(d)) == 2  # one weight per layer
     assert documents.build_per_weight(d) is None  # representatives only, no separate listing
     listing = documents.build_per_weight(d, per_weight="all")
     assert documents.render_tex(listing).count("Parameter $") == 81
@@ -226,7 +235,11 @@ def test_markdown_uses_display_math(seed):
     md = documents.markdown(seed)
     assert md.count("$$") % 2 == 0 and "\\begin{aligned}" in md and "tikzpicture" not in md
     assert md.startswith("<!--") and "# Backpropagation for seed-one-hidden" in md
-    rows = [ln for ln in md.splitlines() if ln.startswith("|")]
+    assert "appendix.md" in md and "Appendix: notation" not in md  # the appendix is the companion file's
+    companion = documents.markdown_appendix(seed)
+    assert companion.count("$$") % 2 == 0 and "## Appendix: notation" in companion
+    assert "## Appendix: batch form" in companion and "## Appendix: verification" in companion
+    rows = [ln for ln in companion.splitlines() if ln.startswith("|")]
     assert rows and all(ln.replace("\\|", "").count("|") == 4 for ln in rows)  # three columns, no stray pipes
 
 
@@ -332,7 +345,7 @@ def test_diagram_shows_ellipses_for_wide_layers_and_labels_only_small_nets(seed)
 def test_wide_network_document_compiles_without_overfull_boxes(tmp_path):
     d = derive(WIDE, verify=False)
     source = documents.tex(d)
-    assert source.count("Parameter $") == 2  # 874 parameters: representatives only
+    assert representatives(source) == 2 and "Parameter $" not in source  # 874 parameters: representatives only
     pdf, log = documents.compile_pdf_with_log(source)
     assert "Overfull" not in log
     assert ink_on_page_one(pdf, tmp_path) > 0.005

@@ -9,10 +9,14 @@ import sympy as sp
 from ...engine import general
 from ...engine.derive import PER_WEIGHT_LIMIT, Derivation, E
 from ...engine.general import J
-from ..latex import ActivationPrime, NotationPrinter, aligned, rhs_lines
+from ..latex import ActivationPrime, NotationPrinter, _visible_length, aligned, rhs_lines
 from ..notation import Profile
 from ..notation import profile as notation_profile
 from .model import Display
+
+PAIR_WIDTH = 72
+"""Visible characters (latex._visible_length) of the widest index form and the widest matrix form of a
+display, printed side by side."""
 
 ORDINAL = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 
@@ -74,6 +78,39 @@ class Context:
             rows.extend(new)
             labels.extend([label] + [""] * (len(new) - 1))
         return Display(rows, labels)
+
+    def display_pairs(self, pairs, relation: str = "=") -> Display:
+        """Rows of ``(index, matrix, label)``: the index form and the matrix form of one equation side by
+        side (``lhs &= rhs, & lhs &= rhs``, a lone matrix form in the second column) when the widest of
+        each fit the page together, else every form on a row of its own; either may be None.  ``index``
+        and ``matrix`` are ``(lhs, rhs)`` pairs as in :meth:`display`.  Side by side, the labels are tags
+        (at the right margin, below the row when it is full) so that they never widen the display."""
+        sides = [[self._side(eq, relation) if eq is not None else None for eq in (index, matrix)]
+                 for index, matrix, _ in pairs]
+        widest = [max((_visible_length(s[c][0]) + _visible_length(s[c][1][0]) for s in sides if s[c] is not None),
+                      default=0) for c in (0, 1)]
+        one_line = all(len(s[1]) == 1 for row in sides for s in row if s is not None)
+        rows, labels = [], []
+        if one_line and sum(widest) <= PAIR_WIDTH:
+            for (index, matrix), (_, _, label) in zip(sides, pairs):
+                left = f"{index[0]} &{relation} {index[1][0]}" if index else "&"
+                right = f"{matrix[0]} &{relation} {matrix[1][0]}" if matrix else "&"
+                rows.append(f"{left}{',' if index and matrix else ''} & {right}")
+                labels.append(label)
+            return Display(rows, labels, tags=True)
+        for row, (_, _, label) in zip(sides, pairs):
+            present = [s for s in row if s is not None]
+            for n, (lhs, lines) in enumerate(present):
+                new = aligned(lhs, lines, relation if lhs else "=")
+                rows.extend(new)
+                labels.extend([label if n == len(present) - 1 else ""] + [""] * (len(new) - 1))
+        return Display(rows, labels)
+
+    def _side(self, eq, relation: str):
+        lhs, rhs = eq
+        left = lhs if isinstance(lhs, str) else self.pr.doprint(lhs)
+        lines = [rhs] if isinstance(rhs, str) else rhs_lines(rhs, self.pr)
+        return left, lines
 
     def vec(self, kind: str, l: int) -> str:
         return self.pr.named_vector(kind, l)
@@ -137,6 +174,22 @@ def width(label: str) -> int:
     return max(30, MAX_LINE - len(label) // 2)
 
 
+def put_in(expr: sp.Expr, mapping: dict) -> sp.Expr:
+    """``expr`` with ``mapping`` put in, a product's factors kept in their printed order."""
+    if isinstance(expr, sp.Mul):
+        factors = [f.xreplace(mapping) for f in expr.args]
+        return sp.Mul(*factors, evaluate=any(isinstance(f, sp.Number) for f in factors))
+    return expr.xreplace(mapping)
+
+
+def in_order(expr: sp.Expr, printer) -> str | None:
+    """A product of symbols and derivatives printed factor by factor in its own order (``delta dz/dW``,
+    not the printer's ``dz/dW delta``); None for anything else."""
+    if not isinstance(expr, sp.Mul) or any(isinstance(f, (sp.Add, sp.Number)) for f in expr.args):
+        return None
+    return " ".join(printer.doprint(f) for f in expr.args)
+
+
 def no_leading_minus(expr: sp.Expr) -> sp.Expr:
     """``-a (a - 1)`` as ``a (1 - a)``: absorb a factor -1 into the one sum factor."""
     coeff, factors = expr.as_coeff_mul()
@@ -175,7 +228,15 @@ def sci_exact(x: float) -> str:
     return rf"{mant} \times 10^{{{int(exp)}}}"
 
 
-def fprime_word(act) -> str:
-    if act.uses_output:
-        return f"{act.title} derivative, written with the output"
-    return f"{act.title} derivative"
+def label_math(tex: str) -> str | None:
+    """``$g_1$`` for a rule label: labels are read back by the checker, whose remarks hold no braces
+    (``g_{1}`` -> ``g_1``); None when braces remain (``\\operatorname{ReLU}``)."""
+    tex = re.sub(r"_\{(\w)\}", r"_\1", tex)
+    return None if "{" in tex else f"${tex}$"
+
+
+def fprime_word(act, name: str | None = None) -> str:
+    """The label of the row where f' is put in: ``$\\sigma'$ written with the output``."""
+    symbol = label_math(name + "'") if name else None
+    what = symbol or f"{act.name} derivative"
+    return f"{what} written with the output" if act.uses_output else f"{what} put in"

@@ -9,7 +9,7 @@ from ...engine import general
 from ...engine.derive import Step
 from ...engine.general import K
 from ..latex import ActivationFn, aligned, rhs_lines
-from .context import Context, no_leading_minus, width
+from .context import Context, in_order, label_math, no_leading_minus, put_in, width
 from .model import Display, Heading, Section, m, para
 
 
@@ -34,11 +34,15 @@ def section(ctx: Context) -> Section:
         sec.blocks.append(Heading(para("One weight per layer, concretely")))
         sec.blocks.append(para("The same steps for the first weight of each layer, output layer first; every other "
                                "parameter follows them with its own indices" + _listing_pointer(ctx) + "."))
+        chains = []
         for l in range(d.L, 0, -1):
             q = next(q for q in d.parameters if d.graph.layer_of(q)[:2] == (l, 1))
-            steps = [s for s in d.steps(q) if s not in d.delta_steps(l, 1)]
-            sec.blocks.append(para("Parameter ", m(ctx.tex(q)), ":"))
-            sec.blocks.append(chain_block(ctx, steps))
+            chains.append(chain_block(ctx, [s for s in d.steps(q) if s not in d.delta_steps(l, 1)]))
+        sec.blocks.append(Display([r for c in chains for r in c.rows], [lb for c in chains for lb in c.labels]))
+        if ctx.prof.descent_sign == "plus":
+            from .updates import monash_blocks
+
+            sec.blocks.extend(monash_blocks(ctx))
         return sec
     sec.blocks.append(para(
         "Each derivation starts from the chain rule and names the rule used in each step. The error term of a "
@@ -91,9 +95,15 @@ def chain_block(ctx: Context, steps: list[Step]) -> Display:
     """One chain of equalities: each step rewrites a factor of the running expression."""
     first, rows, labels = steps[0], [], []
     current = first.rhs
+    named = [s for s in steps[1:] if s.rule == "definition of delta" and current.has(s.lhs)]
+    if named:  # dL/dz = delta put in at once: one row less
+        current = put_in(current, {s.lhs: s.rhs for s in named})
+        steps = [Step("chain rule, definition of delta", first.lhs, current)] + [s for s in steps[1:] if s not in named]
+        first = steps[0]
 
     def add(lhs: str, expr, label: str) -> None:
-        new = aligned(lhs, rhs_lines(expr, ctx.pr, width(label)))
+        text = in_order(expr, ctx.pr) if named else None
+        new = aligned(lhs, [text] if text else rhs_lines(expr, ctx.pr, width(label)))
         rows.extend(new)
         labels.extend([label] + [""] * (len(new) - 1))
 
@@ -104,11 +114,18 @@ def chain_block(ctx: Context, steps: list[Step]) -> Display:
                 add("", s.rhs, "result")
             continue
         if current.has(s.lhs):
-            current = current.xreplace({s.lhs: s.rhs})
+            current = put_in(current, {s.lhs: s.rhs})
             add("", current, rule_label(s))
         else:
             add(ctx.pr.doprint(s.lhs), s.rhs, rule_label(s))
     return Display(rows, labels)
+
+
+def already_written_with(act, derived: sp.Expr, name: str) -> bool:
+    """True when SymPy's f' already reads in the function itself under its own name (1 - tanh^2 for
+    tanh in the seed profile): a row "written with tanh" would repeat it."""
+    own = isinstance(act.expr, sp.Function) and derived.has(act.expr.func)
+    return own and name == act.latex
 
 
 def step_blocks(ctx: Context, steps: list[Step], l: int) -> list:
@@ -130,9 +147,10 @@ def step_blocks(ctx: Context, steps: list[Step], l: int) -> list:
             if (s.rule.startswith("derivative of the activation") and prev.rule == "derivative of the activation"
                     and act.uses_output and s.lhs == prev.lhs):
                 zj = s.lhs.variables[0]
-                middle = act.derivative_at(zj, ActivationFn(l, zj))
-                rows.append(rf"&= {pr.doprint(middle)}")
-                labels.append(f"written with {act.title}")
+                if not already_written_with(act, prev.rhs, ctx.functions[l]):
+                    # f' in terms of the function, named as the profile names it (sigma, g_1, phi_2)
+                    rows.append(rf"&= {pr.doprint(act.derivative_at(zj, ActivationFn(l, zj)))}")
+                    labels.append(f"written with {label_math(ctx.functions[l]) or act.name}")
                 label = "written with the output"
             new = aligned("", lines)
         elif not isinstance(s.lhs, (sp.Derivative, sp.Symbol)):  # the chain's product with the factors put in

@@ -11,20 +11,18 @@ def summary(ctx: Context) -> Text:
     net, d = ctx.net, ctx.d
     layers = []
     for l, layer in enumerate(net.layers, start=1):
-        what = "an output layer" if l == d.L else f"a {ORDINAL.get(l, f'{l}th')} hidden layer"
+        what = "an output layer" if l == d.L else ("a hidden layer" if d.L == 2 else
+                                                   f"a {ORDINAL.get(l, f'{l}th')} hidden layer")
         bias = "" if layer.bias else " without bias"
         layers.append(f"{what} of {layer.units} {layer.activation.title} "
                       f"unit{'s' if layer.units > 1 else ''}{bias}")
     opt = net.optimizer
-    text = (f"A {net.architecture} feed-forward network: {net.inputs} input"
+    text = (f"A {net.architecture} network: {net.inputs} input"
             f"{'s' if net.inputs > 1 else ''}, {', '.join(layers[:-1])}"
-            f"{' and ' if len(layers) > 1 else ''}{layers[-1]}; {len(d.parameters)} parameters "
-            f"(weights and biases). The loss is {net.loss.title}; training uses "
+            f"{' and ' if len(layers) > 1 else ''}{layers[-1]}; {len(d.parameters)} parameters. "
+            f"Loss: {net.loss.title}; "
             f"{optimizer_title(opt.name)} with learning rate {number(opt.learning_rate)}. "
-            "The results come first (forward pass, the backpropagation equations, the updates); their "
-            "derivations follow. Every formula was derived by SymPy from the forward definition of the "
-            f"network and verified (appendix). Notation: the {ctx.prof.name} profile; every symbol is "
-            "listed with its meaning and shape in the appendix.")
+            f"Notation: the {ctx.prof.name} profile (every symbol: appendix).")
     return para(text)
 
 
@@ -37,20 +35,18 @@ def section(ctx: Context) -> Section:
         layer = net.layers[l - 1]
         kind = "output" if l == d.L else f"hidden {l}"
         return f"{kind}\\\\{layer.units} $\\times$ ${ctx.functions[l]}$"
-    sec = Section("The network and the algorithm")
+    sec = Section("Results")
     diagram = tikz.diagram(net, ctx.pr, caption)
-    note = "Each arrow carries a weight"
-    note += " (labelled with its symbol)" if tikz.MAX_LABELLED_EDGES >= sum(
+    note = "Each arrow is a weight"
+    note += " (labelled)" if tikz.MAX_LABELLED_EDGES >= sum(
         net.sizes[l] * net.sizes[l - 1] for l in range(1, len(net.sizes))) else ""
     biased = [l for l, layer in enumerate(net.layers, start=1) if layer.bias]
     if len(biased) == 1:
-        note += f"; every unit of layer {biased[0]} also adds its bias, not drawn."
+        note += f"; each unit of layer {biased[0]} adds its bias (not drawn)."
     elif biased:
-        note += ("; every unit of layers " + ", ".join(map(str, biased[:-1])) + f" and {biased[-1]}"
-                 " also adds its bias, not drawn.")
+        note += ("; each unit of layers " + ", ".join(map(str, biased[:-1])) + f" and {biased[-1]}"
+                 " adds its bias (not drawn).")
     else:
         note += "; no layer has a bias."
-    note += (" The whole algorithm for one sample, in matrix form (the sections below state and derive each "
-             "line): forward, backward from the output layer, one step of the optimizer.")
     sec.blocks.append(Diagram(diagram, para(note)))
     return sec

@@ -10,7 +10,7 @@ from ...engine.derive import E
 from ...engine.general import J, K
 from ..latex import ActivationPrime
 from .context import Context, fprime_word, idx, registry_x
-from .model import Display, Heading, Section, m, para
+from .model import Display, Heading, Section, m, para, strong
 
 
 def section(ctx: Context) -> Section:
@@ -51,7 +51,7 @@ def index_blocks(ctx: Context) -> list:
         named = ctx.named_delta(l)
         if named is not None and named != form.delta:
             pairs.append((dl, named, "chain rule"))
-            word = fprime_word(ctx.net.layers[l - 1].activation)
+            word = fprime_word(ctx.net.layers[l - 1].activation, ctx.functions[l])
             if l == L and d.simplifies_to_error:  # f' cancels against dE/da: say so, not only "derivative"
                 word = "derivatives of loss and activation, simplified"
             pairs.append(("", form.delta, word))
@@ -134,6 +134,79 @@ def batch_blocks(ctx: Context) -> list:
                 "losses:")
     eqs = ctx.d.matrix.batch()
     return [text, ctx.display([(eq.lhs, eq.rhs, eq.rule) for eq in eqs])]
+
+
+def results_blocks(ctx: Context) -> list:
+    """The backpropagation equations, each once: per layer from the output backwards, the index form
+    of delta and then its matrix form (with the shape and the written-out factors), then each
+    parameter's gradient in index form and in matrix form."""
+    d = ctx.d
+    index_rows = _index_rows(ctx)
+    expansions = expanded_factors(ctx)
+    pairs = []
+    for eq in d.matrix.backward():
+        name = str(eq.lhs)
+        if name.startswith("delta"):
+            l = int(name[len("delta"):])
+            pairs += _delta_pairs(ctx, l, index_rows[("delta", l)], eq, [r for r in expansions if r[3] == l])
+        elif name.startswith(("dW", "db")):
+            kind, l = name[1], int(name[2:])
+            (lhs, rhs, _), = index_rows[(kind, l)]
+            pairs.append(((lhs, rhs), (eq.lhs, eq.rhs),
+                          ctx.shape(l, ctx.net.sizes[l - 1] if kind == "W" else None)))
+    return [para(strong("Backpropagation."), " Error terms ", m(_delta_def(ctx)), " from the output layer back (",
+                 m(r"\odot"), ": element-wise product), gradients:"),
+            ctx.display_pairs(pairs)]
+
+
+def _delta_pairs(ctx: Context, l: int, index: list, eq, expansions: list) -> list:
+    """delta of layer ``l``: its general form (chain rule) in index and matrix form, then both written out
+    (f' and dE/da put in); factors that have no matrix form are stated on rows of their own."""
+    shape = ctx.shape(l)
+    put = {lhs: rhs for lhs, rhs, _, _ in expansions if not isinstance(rhs, str)}
+    apart = [(None, (lhs, rhs), label) for lhs, rhs, label, _ in expansions if isinstance(rhs, str)]
+    written = eq.rhs.xreplace(put) if put else None
+    if len(index) == 1:  # the index form is already written out
+        (lhs, rhs, where), = index
+        if written is None or written == eq.rhs:
+            return [((lhs, rhs), (eq.lhs, eq.rhs), "; ".join(filter(None, [where, shape])))] + apart
+        return [((lhs, rhs), (eq.lhs, eq.rhs), "; ".join(filter(None, [where, shape]))), (None, (eq.lhs, written), "")] + apart
+    (lhs, general_rhs, where), (_, rhs, word) = index
+    if eq.rule == "simplification":  # delta = a - t: the chain rule's matrix form beside its index form first
+        m = ctx.d.matrix
+        chain = sp.HadamardProduct(m.grad_a, m.fprime[l]) if not ctx.net.layers[l - 1].activation.vector else None
+        return [((lhs, general_rhs), chain and (eq.lhs, chain), "; ".join(filter(None, [where, shape]))),
+                ((lhs, rhs), (eq.lhs, eq.rhs), word)] + apart
+    if written is None or written == eq.rhs:
+        return [((lhs, general_rhs), (eq.lhs, eq.rhs), "; ".join(filter(None, [where, shape]))), ((lhs, rhs), None, word)] + apart
+    return [((lhs, general_rhs), (eq.lhs, eq.rhs), "; ".join(filter(None, [where, shape]))),
+            ((lhs, rhs), (eq.lhs, written), word)] + apart
+
+
+def _index_rows(ctx: Context) -> dict:
+    """The index-form rows of :func:`index_blocks`, by ("delta" | "W" | "b", layer)."""
+    d, p, L = ctx.d, ctx.prof, ctx.d.L
+    out: dict = {}
+    for l in range(L, 0, -1):
+        form = d.general.layers[l]
+        dl = general.base("delta", l)[J]
+        named = ctx.named_delta(l)
+        where = "output layer" if l == L else ""
+        if named is not None and named != form.delta:
+            word = fprime_word(ctx.net.layers[l - 1].activation, ctx.functions[l])
+            if l == L and d.simplifies_to_error:
+                word = "derivatives of loss and activation, simplified"
+            out[("delta", l)] = [(dl, named, ", ".join(filter(None, ["chain rule", where]))), (dl, form.delta, word)]
+        else:
+            out[("delta", l)] = [(dl, form.delta, where)]
+        Wjk = general.base("W", l)[J, K]
+        row = (sp.Derivative(E, Wjk), dl * form.dz_dW, "")
+        if p.weight_order == "from_to":
+            row = (row[0].xreplace({K: idx("i")}), row[1].xreplace({K: idx("i")}), "")
+        out[("W", l)] = [row]
+        if form.dz_db is not None:
+            out[("b", l)] = [(sp.Derivative(E, general.base("b", l)[J]), dl * form.dz_db, "")]
+    return out
 
 
 def glance_blocks(ctx: Context) -> list:

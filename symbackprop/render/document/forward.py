@@ -10,7 +10,7 @@ from ...engine.general import J, K
 from ...registry.stable import stability_note
 from ..latex import ActivationFn
 from .context import Context, layer_word, registry_x, units_range
-from .model import Section, m, para
+from .model import Section, m, para, strong
 
 
 def layer_rows(ctx: Context, l: int) -> list:
@@ -60,6 +60,55 @@ def section(ctx: Context) -> Section:
         sec.blocks.append(para("The network's output is ", m(f"{ctx.prof.output_value} = {ctx.vec('a', d.L)}"), "."))
     sec.blocks.extend(loss_blocks(ctx))
     return sec
+
+
+def results_blocks(ctx: Context) -> list:
+    """The forward pass of the results: per layer its index and matrix rows, the activation functions
+    (those that need a definition), the network's output and the loss, in one display."""
+    d = ctx.d
+    pairs, after = [], []
+    for l in range(1, d.L + 1):
+        (zj, zr, where), (aj, ar, _), (z, zm, _), (a, am, _) = layer_rows(ctx, l)
+        pairs.append(((zj, zr), (z, zm), f"{where}; {ctx.shape(l)}"))
+        pairs.append(((aj, ar), (a, am), ""))
+    L = d.L
+    loss = (E, ctx.net.loss.indexed(general.base("a", L), general.base("t"), K, general.size(L)))
+    acts = activation_rows(ctx)
+    if acts:  # the last activation function beside the loss: one row less
+        after += [((f, rhs), None, title) for f, rhs, title in acts[:-1]]
+        f, rhs, title = acts[-1]
+        after.append(((f, rhs), loss, f"{title}; the {ctx.prof.words['E']}"))
+    else:
+        after.append((loss, None, ""))
+    if 1 < len(d.targets) <= 4:
+        after.append(((E, d.graph.loss_def), None, f"here, {ctx.net.sizes[L]} outputs"))
+    parts = [strong("Forward pass."), " Per unit ", m("j"), " and per layer (with its shape)"]
+    if ctx.prof.output_value:
+        parts += [", the output ", m(f"{ctx.prof.output_value} = {ctx.vec('a', d.L)}")]
+    parts += [f", the {ctx.prof.words['E']}:"]
+    blocks = [para(*parts), ctx.display_pairs(pairs), ctx.display_pairs(after)]
+    note = stability_note(ctx.net)
+    if note:
+        blocks.append(para(f"Numerical note: {note}."))
+    if d.target_constraint:
+        blocks.append(para(f"The derivation assumes that {d.target_constraint}: ",
+                           m(rf"\sum_{{k}} {ctx.prof.target}_{{k}} = 1"), "."))
+    return blocks
+
+
+def activation_rows(ctx: Context) -> list:
+    """``f(u) = ...`` for each activation function that is not a standard function of its own name."""
+    u = sp.Symbol("u", real=True)
+    rows = []
+    for l, layer in enumerate(ctx.net.layers, start=1):
+        act = layer.activation
+        if act.vector or any(ctx.functions[l] == ctx.functions[k] for k in range(1, l)):
+            continue
+        expr = act.expr.subs(registry_x(), u)
+        if ctx.pr.doprint(expr).startswith(ctx.functions[l] + "{"):
+            continue  # tanh(u) = tanh(u) defines nothing
+        rows.append((rf"{ctx.functions[l]}(u)", expr, act.title))
+    return rows
 
 
 def loss_blocks(ctx: Context) -> list:

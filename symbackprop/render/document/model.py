@@ -16,7 +16,7 @@ from ..notation import Profile
 
 @dataclass
 class Text:
-    parts: list[tuple[str, str]]  # ("text", prose) or ("math", latex)
+    parts: list[tuple[str, str]]  # ("text", prose), ("math", latex) or ("strong", a run-in title)
     kind: str = "text"
 
 
@@ -24,6 +24,7 @@ class Text:
 class Display:
     rows: list[str]
     labels: list[str]
+    tags: bool = False  # LaTeX: the labels as \tag* (the rows use the full width)
     kind: str = "display"
 
 
@@ -31,6 +32,7 @@ class Display:
 class Table:
     header: list[Text]
     rows: list[list[Text]]
+    layout: str = ""  # LaTeX column layout ("lll"); default: wrapped text columns for three, else "l"s
     kind: str = "table"
 
 
@@ -65,6 +67,11 @@ class Document:
 def para(*parts) -> Text:
     """``para("text ", ("math", "x"), " more")``: strings are prose, tuples are math."""
     return Text([p if isinstance(p, tuple) else ("text", p) for p in parts])
+
+
+def strong(text: str) -> tuple[str, str]:
+    """A run-in title at the start of a paragraph (bold)."""
+    return ("strong", text)
 
 
 def m(tex: str) -> tuple[str, str]:

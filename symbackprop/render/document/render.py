@@ -9,20 +9,24 @@ def render_tex(doc: Document) -> str:
     from ... import _templates
     from ..latex import escape_tex
 
-    return _templates.render("derivation.tex.j2", doc=formatted(doc, escape_tex))
+    return _templates.render("derivation.tex.j2", doc=formatted(doc, escape_tex, r"\textbf{%s}"))
 
 
 def render_markdown(doc: Document) -> str:
     from ... import _templates
     from ..markdown import escape_markdown
 
-    return _templates.render("derivation.md.j2", doc=formatted(doc, escape_markdown))
+    return _templates.render("derivation.md.j2", doc=formatted(doc, escape_markdown, "**%s**"))
 
 
-def formatted(doc: Document, escape) -> dict:
-    """The model with every Text turned into a string of the target format."""
+def formatted(doc: Document, escape, strong: str = "%s") -> dict:
+    """The model with every Text turned into a string of the target format (``strong``: how a run-in
+    title is marked, ``%s`` its escaped text)."""
+    def part(kind: str, s: str) -> str:
+        return escape(s) if kind == "text" else strong % escape(s) if kind == "strong" else f"${s}$"
+
     def text(t: Text) -> str:
-        return "".join(escape(s) if kind == "text" else f"${s}$" for kind, s in t.parts)
+        return "".join(part(kind, s) for kind, s in t.parts)
 
     def label(x: str) -> str:
         """Labels are prose with optional $math$ segments."""
@@ -35,10 +39,10 @@ def formatted(doc: Document, escape) -> dict:
         if isinstance(b, Heading):
             return {"kind": "heading", "text": text(b.text)}
         if isinstance(b, Display):
-            return {"kind": "display", "rows": list(zip(b.rows, [label(x) for x in b.labels]))}
+            return {"kind": "display", "rows": list(zip(b.rows, [label(x) for x in b.labels])), "tags": b.tags}
         if isinstance(b, Table):
             return {"kind": "table", "header": [text(c) for c in b.header],
-                    "rows": [[text(c) for c in r] for r in b.rows], "columns": len(b.header)}
+                    "rows": [[text(c) for c in r] for r in b.rows], "columns": len(b.header), "layout": b.layout}
         if isinstance(b, Diagram):
             return {"kind": "diagram", "tikz": b.tikz, "caption": text(b.caption)}
         raise TypeError(type(b).__name__)

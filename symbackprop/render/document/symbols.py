@@ -60,7 +60,8 @@ def section(ctx: Context) -> Section:
     if elementwise:
         primes = list(dict.fromkeys(f"{n}'" for _, n in elementwise))
         l0, f0 = elementwise[0]
-        rows.append(([m(", ".join(primes))],
+        symbols = [part for p in primes for part in (", ", m(p))][1:]  # one math segment each: the cell can wrap
+        rows.append((symbols,
                      ["derivative" + ("s" if len(primes) > 1 else "") + "; ",
                       m(rf"{f0}'\bigl({ctx.vec('z', l0)}\bigr)"), " applies it to every entry"],
                      ["element-wise"]))

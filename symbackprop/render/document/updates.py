@@ -9,10 +9,15 @@ from ...engine.derive import E
 from ...engine.general import J, K
 from ..latex import ActivationPrime
 from .context import Context, dollar_parts, idx, number, optimizer_title, reversed_layers, rn, sci_exact
-from .model import Heading, Section, m, para
+from .model import Heading, Section, m, para, strong
 
 
 def section(ctx: Context) -> Section:
+    return Section("Update rules", blocks(ctx))
+
+
+def blocks(ctx: Context) -> list:
+    """The optimizer's settings and its update rules, output layer first."""
     p, opt = ctx.prof, ctx.net.optimizer
     sec = Section("Update rules")
     settings = {"sgd": "", "momentum": f", momentum $\\mu = {number(opt.momentum)}$",
@@ -22,12 +27,13 @@ def section(ctx: Context) -> Section:
     tail = ("; each parameter moves against its gradient"
             + (" (the moments start at zero; the step counter is " if opt.name == "adam" else
                " (the velocity starts at zero):" if opt.name == "momentum" else ":"))
-    parts = [f"{optimizer_title(opt.name)} with learning rate ",
+    title = optimizer_title(opt.name)
+    parts = [strong("Updates."), f" {title[0].upper()}{title[1:]} with learning rate ",
              m(f"{p.learning_rate} = {number(opt.learning_rate)}"), *dollar_parts(settings), tail]
     if opt.name == "adam":
         parts += [m(r"\tau"), "):"]
     sec.blocks.append(para(*parts))
-    sec.blocks.append(ctx.display(update_rows(ctx), relation=r"\leftarrow"))
+    sec.blocks.append(ctx.display_pairs(update_pairs(ctx), relation=r"\leftarrow"))
     if opt.name == "adam":
         sec.blocks.append(para(m(r"\oslash"), " is element-wise division; squares and square roots of matrices "
                                "act element by element too."))
@@ -36,19 +42,37 @@ def section(ctx: Context) -> Section:
         sec.blocks.append(para("Per weight, with ", m(rf"{p.delta}_{{k}} = -\delta_{{k}}"),
                                ", these are the rules ",
                                m(rf"{w} \leftarrow {w} + {p.learning_rate}\, a_{{j}}\, {p.delta}_{{k}}"),
-                               " stated above."))
-    return sec
+                               " (derived below)."))
+    return sec.blocks
+
+
+def update_pairs(ctx: Context) -> list:
+    """The updates two by two (a layer's weight and bias, or a velocity and its step), one row each pair."""
+    rows = update_rows(ctx)
+    pairs = []
+    for i in range(0, len(rows), 2):
+        first, second = rows[i], rows[i + 1] if i + 1 < len(rows) else None
+        label = ", ".join(dict.fromkeys(x for x in (first[2], second and second[2]) if x))
+        pairs.append((first[:2], second[:2] if second else None, label))
+    return pairs
 
 
 def update_rows(ctx: Context) -> list:
-    return [(eq.lhs, eq.rhs, eq.rule) for eq in reversed_layers(ctx.d.matrix.updates())]
+    """Each update, output layer first; a rule's name only where it first appears."""
+    seen, rows = set(), []
+    for eq in reversed_layers(ctx.d.matrix.updates()):
+        rows.append((eq.lhs, eq.rhs, "" if eq.rule in seen else eq.rule))
+        seen.add(eq.rule)
+    return rows
 
 
 def verification_line(ctx: Context):
     v = ctx.d.verification
     if v is None:
-        return para("Verification: skipped (--no-verify); the results above are unchecked.")
-    return para(v.headline().rstrip('.') + ' (details in the appendix).')
+        return para("Verification: skipped (--no-verify); the results below are unchecked.")
+    verdict = "passed" if v.passed else "FAILED"
+    tiers = ", ".join(f"{t.name} {t.equal}/{t.checked}" if t.run and t.checked else f"{t.name} {t.result}" for t in v.tiers)
+    return para(strong(f"Verification {verdict}"), f" (--verify {v.mode}, equal of checked): {tiers}.")
 
 
 def monash_blocks(ctx: Context) -> list:

@@ -44,7 +44,7 @@ def section(ctx: Context) -> Section | None:
                            "; the forward pass, vectors written as rows:"))
     forward = [[para(str(l)), para(m(vector(ex.z[l]))), para(m(vector(ex.a[l])))] for l in range(1, d.L + 1)]
     sec.blocks.append(Table([para("layer ", m("l")), para(m(ctx.vec("z", 1).replace("(1)", "(l)"))),
-                             para(m(ctx.vec("a", 1).replace("(1)", "(l)")))], forward))
+                             para(m(ctx.vec("a", 1).replace("(1)", "(l)")))], forward, "lll"))
     sec.blocks.append(para(f"The {ctx.prof.words['E']} of this sample is ", m(num(ex.loss)),
                            ". Error terms, output layer first:"))
     deltas = [[para(str(l)), para(m(vector(ex.delta[l])))] for l in range(d.L, 0, -1)]
