@@ -137,7 +137,9 @@ class Impl:
 
 
 def make_generated(model, init, X, T):
-    params = {k: v.copy() for k, v in init.items()}
+    params = model.init_params(0, np.float32)  # views of one flat vector: SGD is one subtraction
+    for k, v in init.items():
+        np.copyto(params[k], v)
     state = model.init_state(params)
     ws = model.Workspace(X.shape[0], np.float32)
 
@@ -197,11 +199,16 @@ def make_gemm(generated, X):
     Z = [None] + [np.empty_like(A[l]) for l in range(1, L + 1)]
     Dn = [None] + [np.empty_like(D[l]) for l in range(1, L + 1)]
 
+    transposed = getattr(generated.model, "TRANSPOSED", set())  # stored transposed: dW computed as dWᵀ = Aᵀ δ
+
     def step():
         for l in range(1, L + 1):
             np.dot(A[l - 1], params[f"W{l}"].T, out=Z[l])
         for l in range(L, 0, -1):
-            np.dot(D[l].T, A[l - 1], out=G[f"W{l}"])
+            if f"W{l}" in transposed:
+                np.matmul(A[l - 1].T, D[l], out=G[f"W{l}"].T)
+            else:
+                np.dot(D[l].T, A[l - 1], out=G[f"W{l}"])
             if f"b{l}" in G:
                 np.dot(ws.ones, D[l], out=G[f"b{l}"])
             if l > 1:
