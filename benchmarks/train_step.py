@@ -5,7 +5,9 @@
 Implementations, all in this one process and interleaved (each repetition times
 every implementation once, in turn); the table reports medians and ratios:
 
-* ``generated``: ``model.train_step`` of the NumPy target (``model.py``);
+* ``generated``: ``model.train_step`` of the NumPy target (``model.py``), on the parameters of
+  its ``init_params`` (views of one flat vector, as ``train`` uses them; the SGD update is one
+  subtraction), set to the same initial values as the others;
 * ``xp-numpy``: ``train_step`` of the Array API target (``model_xp.py``) on NumPy arrays;
 * ``xp-torch``: the same ``model_xp.py`` on PyTorch CPU tensors (when torch is installed);
 * ``torch``: PyTorch eager (CPU), autograd, ``p -= lr * p.grad``;
@@ -13,8 +15,8 @@ every implementation once, in turn); the table reports medians and ratios:
 * ``--gpu``: ``model_xp.py`` on PyTorch CUDA tensors and CuPy arrays against PyTorch's
   eager step on the same device (needs a CUDA device; untested where this was written);
 * ``gemm``: a lower bound of ``generated``: exactly the matrix products of the
-  generated step (same operands, layouts and ``out=`` buffers, bias sums included),
-  nothing else.
+  generated step (same operands, layouts and ``out=`` buffers, bias sums included, ``W1``'s
+  gradient as its transpose where ``model.TRANSPOSED`` stores ``W1`` transposed), nothing else.
 
 Every repetition starts each implementation from the same initial parameters
 (restored untimed): without that, thousands of SGD steps on one fixed batch drift
