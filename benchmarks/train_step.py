@@ -15,8 +15,8 @@ every implementation once, in turn); the table reports medians and ratios:
 * ``--gpu``: ``model_xp.py`` on PyTorch CUDA tensors and CuPy arrays against PyTorch's
   eager step on the same device (needs a CUDA device; untested where this was written);
 * ``gemm``: a lower bound of ``generated``: exactly the matrix products of the
-  generated step (same operands, layouts and ``out=`` buffers, bias sums included, ``W1``'s
-  gradient as its transpose where ``model.TRANSPOSED`` stores ``W1`` transposed), nothing else.
+  generated step (same operands, layouts and ``out=`` buffers, bias sums included, ``np.matmul``
+  for ``W1``'s gradient where ``model.TRANSPOSED`` stores ``W1`` transposed), nothing else.
 
 Every repetition starts each implementation from the same initial parameters
 (restored untimed): without that, thousands of SGD steps on one fixed batch drift
@@ -201,14 +201,14 @@ def make_gemm(generated, X):
     Z = [None] + [np.empty_like(A[l]) for l in range(1, L + 1)]
     Dn = [None] + [np.empty_like(D[l]) for l in range(1, L + 1)]
 
-    transposed = getattr(generated.model, "TRANSPOSED", set())  # stored transposed: dW computed as dWᵀ = Aᵀ δ
+    transposed = getattr(generated.model, "TRANSPOSED", set())  # stored transposed: np.matmul, as the step
 
     def step():
         for l in range(1, L + 1):
             np.dot(A[l - 1], params[f"W{l}"].T, out=Z[l])
         for l in range(L, 0, -1):
             if f"W{l}" in transposed:
-                np.matmul(A[l - 1].T, D[l], out=G[f"W{l}"].T)
+                np.matmul(D[l].T, A[l - 1], out=G[f"W{l}"])
             else:
                 np.dot(D[l].T, A[l - 1], out=G[f"W{l}"])
             if f"b{l}" in G:
