@@ -163,6 +163,7 @@ def _common(d: Derivation, notation: str | None = None) -> dict:
     opt = net.optimizer
     sizes = net.sizes
     keys = [f"{kind}{l}" for l in range(1, d.L + 1) for kind in ("W", "b") if kind == "W" or net.layers[l - 1].bias]
+    transposed = transposed_weights(d)
     return {
         "name": json.dumps(net.name, ensure_ascii=False)[1:-1],  # safe in a docstring and in "..." literals
         "architecture": net.architecture,
@@ -175,7 +176,7 @@ def _common(d: Derivation, notation: str | None = None) -> dict:
         "keys": keys,
         "shapes": [(key, (sizes[int(key[1:])], sizes[int(key[1:]) - 1]) if key[0] == "W" else (sizes[int(key[1:])],))
                    for key in keys],
-        "transposed": "{" + ", ".join(f'"{key}"' for key in transposed_weights(d)) + "}" if transposed_weights(d) else "set()",
+        "transposed": "{" + ", ".join(f'"{key}"' for key in transposed) + "}" if transposed else "set()",
         "loss_title": net.loss.title,
         "optimizer": opt.name,
         "learning_rate": repr(opt.learning_rate),
