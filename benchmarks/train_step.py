@@ -5,7 +5,9 @@
 Implementations, all in this one process and interleaved (each repetition times
 every implementation once, in turn); the table reports medians and ratios:
 
-* ``generated``: ``model.train_step`` of the NumPy target (``model.py``);
+* ``generated``: ``model.train_step`` of the NumPy target (``model.py``), on the parameters of
+  its ``init_params`` (views of one flat vector, as ``train`` uses them; the SGD update is one
+  subtraction), set to the same initial values as the others;
 * ``xp-numpy``: ``train_step`` of the Array API target (``model_xp.py``) on NumPy arrays;
 * ``xp-torch``: the same ``model_xp.py`` on PyTorch CPU tensors (when torch is installed);
 * ``torch``: PyTorch eager (CPU), autograd, ``p -= lr * p.grad``;
@@ -13,8 +15,8 @@ every implementation once, in turn); the table reports medians and ratios:
 * ``--gpu``: ``model_xp.py`` on PyTorch CUDA tensors and CuPy arrays against PyTorch's
   eager step on the same device (needs a CUDA device; untested where this was written);
 * ``gemm``: a lower bound of ``generated``: exactly the matrix products of the
-  generated step (same operands, layouts and ``out=`` buffers, bias sums included),
-  nothing else.
+  generated step (same operands, layouts and ``out=`` buffers, bias sums included, ``np.matmul``
+  for ``W1``'s gradient where ``model.TRANSPOSED`` stores ``W1`` transposed), nothing else.
 
 Every repetition starts each implementation from the same initial parameters
 (restored untimed): without that, thousands of SGD steps on one fixed batch drift
@@ -137,7 +139,9 @@ class Impl:
 
 
 def make_generated(model, init, X, T):
-    params = {k: v.copy() for k, v in init.items()}
+    params = model.init_params(0, np.float32)  # views of one flat vector: SGD is one subtraction
+    for k, v in init.items():
+        np.copyto(params[k], v)
     state = model.init_state(params)
     ws = model.Workspace(X.shape[0], np.float32)
 
@@ -197,11 +201,16 @@ def make_gemm(generated, X):
     Z = [None] + [np.empty_like(A[l]) for l in range(1, L + 1)]
     Dn = [None] + [np.empty_like(D[l]) for l in range(1, L + 1)]
 
+    transposed = getattr(generated.model, "TRANSPOSED", set())  # stored transposed: np.matmul, as the step
+
     def step():
         for l in range(1, L + 1):
             np.dot(A[l - 1], params[f"W{l}"].T, out=Z[l])
         for l in range(L, 0, -1):
-            np.dot(D[l].T, A[l - 1], out=G[f"W{l}"])
+            if f"W{l}" in transposed:
+                np.matmul(D[l].T, A[l - 1], out=G[f"W{l}"])
+            else:
+                np.dot(D[l].T, A[l - 1], out=G[f"W{l}"])
             if f"b{l}" in G:
                 np.dot(ws.ones, D[l], out=G[f"b{l}"])
             if l > 1:

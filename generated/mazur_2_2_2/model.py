@@ -19,11 +19,14 @@ Loss: the mean over the batch of the per-sample loss E (half the sum of squared 
 """
 
 import argparse
+import operator
 
 import numpy as np
 
 SIZES = [2, 2, 2]
 KEYS = ['W1', 'b1', 'W2', 'b2']
+SHAPES = {"W1": (2, 2), "b1": (2,), "W2": (2, 2), "b2": (2,)}
+TRANSPOSED = set()  # stored transposed (views_of)
 OPTIMIZER = "sgd"
 LEARNING_RATE = 0.5
 MOMENTUM = 0.9
@@ -42,16 +45,33 @@ def sigmoid(z, out=None):
     return np.exp(out, out=out)
 
 
+def views_of(flat):
+    """Arrays of the shapes in SHAPES that are consecutive slices of one flat vector, in KEYS order.
+
+    A key in TRANSPOSED is stored transposed (the view is the transpose of a C-ordered
+    block), the layout in which OpenBLAS multiplies X by it fastest.
+    """
+    views, start = {}, 0
+    for key in KEYS:
+        shape = SHAPES[key]
+        block = flat[start:start + int(np.prod(shape))]
+        views[key] = block.reshape(shape[::-1]).T if key in TRANSPOSED else block.reshape(shape)
+        start += block.size
+    return views
+
+
 def init_params(seed=0, dtype=np.float64):
-    """Weights drawn from N(0, gain / fan_in), biases zero; keys W1, b1, W2, b2."""
+    """Weights drawn from N(0, gain / fan_in), biases zero; keys W1, b1, W2, b2.
+
+    The arrays are views of one flat vector (views_of), so that an SGD step updates
+    all of them with one subtraction (train_step).
+    """
     rng = np.random.default_rng(seed)
-    params = {}
-    params["W1"] = (rng.standard_normal((2, 2))
-                      * np.sqrt(1.0 / 2)).astype(dtype)
-    params["b1"] = np.zeros(2, dtype=dtype)
-    params["W2"] = (rng.standard_normal((2, 2))
-                      * np.sqrt(1.0 / 2)).astype(dtype)
-    params["b2"] = np.zeros(2, dtype=dtype)
+    params = views_of(np.zeros(sum(int(np.prod(shape)) for shape in SHAPES.values()), dtype=dtype))
+    params["W1"][...] = (rng.standard_normal((2, 2))
+                           * np.sqrt(1.0 / 2)).astype(dtype)
+    params["W2"][...] = (rng.standard_normal((2, 2))
+                           * np.sqrt(1.0 / 2)).astype(dtype)
     return params
 
 
@@ -151,10 +171,33 @@ def predict(params, X):
     return np.array(forward(params, X)[0])
 
 
+def flat_of(params):
+    """The flat vector of which params' arrays are the views_of (as init_params makes them), else None."""
+    flat = params[KEYS[0]].base
+    if flat is None or flat.ndim != 1 or not flat.flags.c_contiguous:
+        return None
+    if sum(int(np.prod(shape)) for shape in SHAPES.values()) != flat.size:
+        return None
+    views = views_of(flat)
+    for key in KEYS:
+        value = params[key]
+        if (value.base is not flat or value.ctypes.data != views[key].ctypes.data
+                or value.shape != views[key].shape or value.strides != views[key].strides):
+            return None
+    return flat
+
+
 def init_state(params):
-    """Optimizer state: step count, gradient and scratch buffers, sgd moments."""
-    state = {"step": 0, "grads": {k: np.zeros_like(v) for k, v in params.items()},
-             "scratch": {k: np.zeros_like(v) for k, v in params.items()}}
+    """Optimizer state: step count, gradient and scratch buffers, sgd moments.
+
+    When params is init_params' flat vector (flat_of), the gradients are views of one
+    flat vector too, and state["flat"] holds (parameter vector, gradient vector, the
+    arrays of params): train_step's SGD update is then one subtraction.
+    """
+    flat = flat_of(params)
+    grads = views_of(np.zeros_like(flat)) if flat is not None else {k: np.zeros_like(v) for k, v in params.items()}
+    state = {"step": 0, "grads": grads, "scratch": {k: np.zeros_like(v) for k, v in params.items()},
+             "flat": None if flat is None else (flat, grads[KEYS[0]].base, [params[key] for key in KEYS])}
     state["velocity"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "momentum" else None
     state["m"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
     state["v"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
@@ -204,7 +247,12 @@ UPDATE = {"sgd": sgd_step, "momentum": momentum_step, "adam": adam_step}[OPTIMIZ
 def train_step(params, X, T, state, ws=None, learning_rate=LEARNING_RATE):
     """One training step in place: forward, backward and the sgd update."""
     if OPTIMIZER == "sgd":  # fused SGD: the gradients come out times the learning rate
-        for key, step in gradients(params, X, T, state["grads"], ws, scale=learning_rate).items():
+        steps = gradients(params, X, T, state["grads"], ws, scale=learning_rate)
+        if state["flat"] is not None and all(map(operator.is_, params.values(), state["flat"][2])):
+            theta, step, _ = state["flat"]
+            theta -= step  # every parameter at once: params and steps are views of these flat vectors
+            return
+        for key, step in steps.items():
             params[key] -= step
         return
     gradients(params, X, T, state["grads"], ws)

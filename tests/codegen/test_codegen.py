@@ -292,7 +292,7 @@ def test_generation_is_deterministic_and_needs_only_numpy(derivations, example):
                         for alias in node.names}
             imported |= {node.module.split(".")[0] for node in tree.body
                          if isinstance(node, ast.ImportFrom) and node.module}
-            allowed = {"argparse", "numpy"} | ({"importlib", "warnings", "pathlib", "pytest"}
+            allowed = {"argparse", "numpy", "operator"} | ({"importlib", "warnings", "pathlib", "pytest"}
                                                 if name == "test_model.py" else set())
             assert b"symbackprop" not in first[name].split(b'"""', 2)[-1], name
             assert imported <= allowed, (name, imported)
@@ -459,3 +459,39 @@ def test_stability_scales_make_every_layer_reach_the_limit(derivations, example)
         zs, _ = net.forward(params, np.ones(d.network.inputs))
     for l in range(1, d.L + 1):
         assert np.max(np.abs(zs[l])) == pytest.approx(limit, rel=1e-2), (example, l)
+
+
+def test_flat_parameters_and_the_transposed_first_layer(tmp_path):
+    """init_params' arrays are views of one flat vector (W1 stored transposed when it is large); gradients
+    in that layout and in plain C-ordered copies agree with autograd, and the one-subtraction SGD step
+    agrees with the textbook step, also after an array of params was replaced (which turns it off)."""
+    spec = {"inputs": 72, "layers": [{"units": 64, "activation": "relu"}, {"units": 5, "activation": "tanh"},
+                                     {"units": 3, "activation": "softmax"}],
+            "loss": "categorical_cross_entropy", "optimizer": {"name": "sgd", "learning_rate": 0.1}}
+    d = derive(spec, verify=False)
+    assert 72 * 64 >= codegen.TRANSPOSED_MIN_WEIGHTS and codegen.transposed_weights(d) == ["W1"]
+    model, _ = write_and_import(d, tmp_path)
+    params = model.init_params(2)
+    flat = params["W1"].base
+    assert flat.ndim == 1 and flat.size == sum(v.size for v in params.values())
+    assert all(v.base is flat for v in params.values()) and model.flat_of(params) is flat
+    assert params["W1"].shape == (64, 72) and params["W1"].flags.f_contiguous and params["W2"].flags.c_contiguous
+    assert model.flat_of({k: v.copy() for k, v in params.items()}) is None
+    rng = np.random.default_rng(4)
+    point, X, T = random_point(d.network, rng, batch=6, margin=1e-6)  # autograd, not finite differences
+    for key, value in point.items():
+        np.copyto(params[key], value)
+    reference = autograd_gradients(d.network, point, X, T)
+    assert_close(model.gradients(params, X, T), reference, "flat views, W1 transposed")
+    assert_close(model.gradients({k: v.copy() for k, v in params.items()}, X, T), reference, "C-ordered copies")
+    for replaced in (False, True):
+        params = model.init_params(2)
+        for key, value in point.items():
+            np.copyto(params[key], value)
+        state = model.init_state(params)
+        assert state["flat"] is not None
+        if replaced:  # a new array for b2: the flat step would miss it, so train_step must not take it
+            params["b2"] = params["b2"].copy()
+        model.train_step(params, X, T, state)
+        expected = {k: point[k] - 0.1 * reference[k] for k in point}
+        assert_close(params, expected, f"one SGD step (b2 replaced: {replaced})", rtol=1e-12, atol=1e-14)
