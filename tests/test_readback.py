@@ -17,9 +17,9 @@ format in ``tests/data/readback_cannot_check.json``; the list may only shrink: a
 becomes unreadable fails the test.  After the checker learns to read more, rewrite the list
 with ``python tests/test_readback.py`` (it only ever records what is unreadable now).
 
-The generated documents in ``generated/`` (seed notation, with the verification appendix) are
-checked through the command line, as a user would; the other notation profiles are rendered
-from ``derive(spec, verify=False)`` and checked with the notes pipeline in ``--notation auto``, the
+The generated documents in ``generated/`` (seed notation; the Markdown's appendix is the companion
+``appendix.md``, checked on its own) are checked through the command line, as a user would; the other notation profiles are rendered
+from ``derive(spec, verify=False)`` (the Markdown with its appendix) and checked with the notes pipeline in ``--notation auto``, the
 command line's default, which takes the profile the document declares ("Notation: the bishop profile").
 """
 
@@ -60,7 +60,10 @@ def _recorded() -> dict[str, list[str]]:
 def _check_rendered(example: Path, notation: str, fmt: str) -> list:
     """The verdicts on the document of ``example`` in ``notation`` (``md`` or ``tex``)."""
     d = _derivation(example)
-    text = documents.markdown(d, notation) if fmt == "md" else documents.tex(d, notation)
+    if fmt == "md":  # the Markdown document is derivation.md and its companion appendix.md, read as one
+        text = documents.markdown(d, notation) + "\n\n" + (documents.markdown_appendix(d, notation) or "")
+    else:
+        text = documents.tex(d, notation)
     kind = "markdown" if fmt == "md" else "latex"
     notes = Notes(f"derivation.{fmt}", kind, text, scan(text, kind))
     checked, profiles = check_notes(notes, [[Option(d, (), "the spec")]], "auto", "seed")
@@ -93,6 +96,17 @@ def test_generated_document_reads_back_correct(example, fmt, capsys):
     verdicts = json.loads(capsys.readouterr().out)
     _assert_read_back(f"{example.stem}/generated/{fmt}", verdicts)
     assert code == 0
+
+
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if (_generated(e) / "appendix.md").exists()],
+                         ids=lambda p: p.stem)
+def test_generated_markdown_appendix_reads_back_correct(example, capsys):
+    """``symbackprop check SPEC generated/NAME/appendix.md`` (the Markdown's notation table, batch form and
+    verification details) exits 0, with no formula judged incorrect and at least 10 correct."""
+    code = cli.main(["check", str(example), str(_generated(example) / "appendix.md"), "--json"])
+    verdicts = json.loads(capsys.readouterr().out)
+    assert not [v["claim"] for v in verdicts if v["verdict"] != "correct"], verdicts
+    assert sum(v["verdict"] == "correct" for v in verdicts) >= 10 and code == 0
 
 
 @pytest.mark.parametrize("notation", NOTATIONS[1:])
