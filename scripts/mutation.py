@@ -50,8 +50,8 @@ GROUPS = {
     # the diagnoses of wrong claims and the fixes they print: diagnose.py for dense nets, the repairs of layer
     # claims in layers.py, and the index repairs and true formula of checker.py (only these functions count)
     "diagnoses": ["symbackprop/claims/diagnose.py",
-                  "symbackprop/claims/layers.py::_terms,_join,_scaled,_replace,_kind_factors,candidates,"
-                  "diagnose_layers",
+                  ("symbackprop/claims/layers.py::_terms,_join,_scaled,_replace,_kind_factors,candidates,"
+                   "diagnose_layers"),
                   "symbackprop/claims/checker.py::_repair_indices,_conflicting_indices,true_formula"],
 }
 """Target modules per group; ``path::f,g`` counts only the mutants of those functions of the module."""
@@ -103,9 +103,9 @@ def group_of(mutant: str) -> str | None:
     for group, entries in GROUPS.items():
         for entry in entries:
             path, _, only = entry.partition("::")
-            if mutant.startswith(path[:-3].replace("/", ".") + "."):
-                if not only or function_of(mutant) in only.split(","):
-                    return group
+            module = path[:-3].replace("/", ".") + "."
+            if mutant.startswith(module) and (not only or function_of(mutant) in only.split(",")):
+                return group
     return None
 
 
