@@ -191,3 +191,13 @@ def test_headline_states_the_verdict_and_every_tier():
     assert not bad.passed
     assert bad.headline().startswith("Verification FAILED (--verify auto): numeric ")
     assert "passed" not in bad.headline()
+
+
+def test_a_tier_that_was_not_run_is_none():
+    """``Verification.tier(name)`` is None for a tier the report does not hold (a report of the numeric tier only
+    has no local tier), never an exception (mutation survivor ``Verification.tier`` 3)."""
+    d = derive(SEED, verify=False)
+    report = Verification(parameters=len(d.parameters))
+    _numeric(d, report, np.random.default_rng(0))
+    assert report.tier("numeric") is not None
+    assert report.tier("local") is None and report.tier("closed form") is None
