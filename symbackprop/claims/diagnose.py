@@ -182,10 +182,7 @@ def candidates(claim: Claim, side: int, kind: str, ctx, ratio: float | None) -> 
     layers = sorted({n.layer for n in walk(rhs) if isinstance(n, Sym) and n.layer is not None}, key=repr)
     for old in layers:
         for step in (1, -1):
-            if isinstance(old, Num):
-                new = Num(old.value + step)
-            else:
-                new = Bin("+" if step > 0 else "-", old, Num(Fraction(1)))
+            new = _shift(old, step)
             yield LAYER, _with_side(claim, side, rebuild(rhs, lambda n, o=old, v=new:
                                                          replace(n, layer=v) if isinstance(n, Sym)
                                                          and n.layer == o else None))
