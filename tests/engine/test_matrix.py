@@ -227,3 +227,15 @@ def test_every_matrix_equation_has_sides_of_one_shape():
         assert lhs == rhs, (eq.lhs, eq.rhs)
     shapes = {str(eq.lhs): tuple(sp.sympify(x).subs(sizes) for x in eq.lhs.shape) for eq in m.backward()}
     assert shapes["dW1"] == (4, 3) and shapes["dW2"] == (2, 4)
+
+
+def test_output_delta_prints_the_loss_gradient_as_a_partial_derivative(square):
+    """BP1, delta^(L) = dE/da^(L) * f'(z^(L)): the vector dE/da^(L) of the matrix form is the one the LaTeX printer
+    writes as a partial derivative of the loss (mutation survivor ``MatrixForm.__init__`` 110)."""
+    from symbackprop.render.latex import NotationPrinter, latex
+    from symbackprop.render.notation import profile
+
+    seed = profile("seed")
+    head = square.matrix.backward()[0]
+    text = latex(head.rhs, NotationPrinter(seed))
+    assert rf"\frac{{\partial {seed.loss}}}{{\partial a^{{(2)}}}}" in text, text
