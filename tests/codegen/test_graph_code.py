@@ -384,3 +384,14 @@ def test_docstring_names_the_spec_and_describes_its_target_and_the_test_knows_wh
     for name in ("dropout", "batchnorm", "layernorm", "residual"):
         random_in_training = any(n.kind.name in ("dropout", "batchnorm") for n in derivation(name).network.nodes)
         assert f"STOCHASTIC = {random_in_training}" in graph_test(derivation(name)), name
+
+
+def test_gradient_comments_name_variables_of_the_code():
+    """Each ``# dE/dW{l} = delta{l}^T x`` comment of the generated backward passes names as x a variable that the
+    code computes (a bias-free output layer included; mutation survivor ``fast_backward_lines`` 72)."""
+    for name in ("dense_l2", "dropout_first"):
+        code = graph_model(derivation(name), "numpy")
+        names = set(re.findall(r"\b\w+\b", "\n".join(line.split("#")[0] for line in code.splitlines())))
+        found = re.findall(r"dE/dW(\d+) = delta\1\^T ([^,\s]+)", code)
+        assert len(found) >= 4, found
+        assert all(x in names for _, x in found), found
