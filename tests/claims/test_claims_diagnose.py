@@ -181,3 +181,26 @@ def test_layer_fix_writes_the_layer_as_a_person_does(text, layer):
     assert all(re.fullmatch(r"\d+|[a-zA-Z](\s*[+-]\s*\d+)?", x) for x in layers), v.expected
     assert check(spec, v.expected)[-1].verdict == "correct", v.expected
     assert _unreadable(v.expected) is None, v.expected
+
+
+@pytest.mark.parametrize("text,fixed", [  # a transpose too many on the textbook z = W x + b and dE/dW = delta a^T
+    (r"z^{(1)} = (W^{(1)})^T x + b^{(1)}", r"z^{(1)} = W^{(1)} x + b^{(1)}"),
+    (r"\frac{\partial E}{\partial W^{(2)}} = (\delta^{(2)})^T (a^{(1)})^T",
+     r"\frac{\partial E}{\partial W^{(2)}} = \delta^{(2)} a^{(1)T}"),
+])
+def test_transpose_too_many_is_removed_not_transposed_again(text, fixed):
+    """The fix removes the extra transpose; transposing it back, (W^T)^T, is correct too but is not how a person
+    writes W (mutation survivor ``diagnose.candidates`` 404).  The expected fixes are the textbook formulas."""
+    (v,) = check(CLASSIFIER, text)
+    assert v.verdict == "incorrect" and v.diagnosis.startswith("transposed"), v.as_dict()
+    assert v.expected.replace(" ", "") == fixed.replace(" ", ""), v.expected
+    assert check(CLASSIFIER, v.expected)[-1].verdict == "correct", v.expected
+
+
+def test_outer_product_in_the_wrong_order_is_swapped_back():
+    """a^T delta, a 1x5 times a 3x1 matrix, for the textbook dE/dW^(2) = delta^(2) (a^(1))^T: the fix swaps the two
+    factors and is judged correct (mutation survivor ``diagnose.candidates`` 475)."""
+    (v,) = check(CLASSIFIER, r"\frac{\partial E}{\partial W^{(2)}} = (a^{(1)})^T \delta^{(2)}")
+    assert v.verdict == "incorrect" and v.expected, v.as_dict()
+    assert v.expected.replace(" ", "") == r"\frac{\partialE}{\partialW^{(2)}}=\delta^{(2)}a^{(1)T}", v.expected
+    assert check(CLASSIFIER, v.expected)[-1].verdict == "correct", v.expected
