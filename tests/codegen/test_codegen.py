@@ -459,3 +459,32 @@ def test_stability_scales_make_every_layer_reach_the_limit(derivations, example)
         zs, _ = net.forward(params, np.ones(d.network.inputs))
     for l in range(1, d.L + 1):
         assert np.max(np.abs(zs[l])) == pytest.approx(limit, rel=1e-2), (example, l)
+
+
+def test_reference_of_a_large_parameter_samples_its_entries_and_matches_finite_differences():
+    """A weight matrix of 8 x 7 = 56 > 40 entries: the generated test's REFERENCE holds a sample of 38 to 40 distinct entries,
+    both corners included, each equal to the central finite difference of the batch loss at the fixed point
+    (mutation survivor ``generated_test_context`` 3)."""
+    spec = {"inputs": 7, "layers": [{"units": 8, "activation": "tanh"}, {"units": 2, "activation": "identity"}],
+            "loss": "half_sse"}
+    d = derive(spec, verify=False)
+    ctx = codegen.generated_test_context(d)
+    entries = [tuple(i) for i, _ in ctx["reference"]["W1"]]
+    assert len(set(entries)) == len(entries) >= codegen.REFERENCE_ENTRIES - 2  # corners may also be drawn
+    assert (0, 0) in entries and (7, 6) in entries
+    assert all(0 <= r < 8 and 0 <= c < 7 for r, c in entries)
+    (params, X, T), _ = codegen.reference_point(d)
+
+    def loss(p):
+        a = X.T
+        for l in (1, 2):
+            z = p[f"W{l}"] @ a + p[f"b{l}"][:, None]
+            a = np.tanh(z) if l == 1 else z
+        return float(np.mean(0.5 * np.sum((a - T.T) ** 2, axis=0)))
+
+    for (r, c), value in ctx["reference"]["W1"][:8]:
+        hi = {k: v.copy() for k, v in params.items()}
+        lo = {k: v.copy() for k, v in params.items()}
+        hi["W1"][r, c] += 1e-6
+        lo["W1"][r, c] -= 1e-6
+        assert float(value) == pytest.approx((loss(hi) - loss(lo)) / 2e-6, rel=1e-5, abs=1e-8)
