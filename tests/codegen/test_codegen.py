@@ -488,3 +488,12 @@ def test_reference_of_a_large_parameter_samples_its_entries_and_matches_finite_d
         hi["W1"][r, c] += 1e-6
         lo["W1"][r, c] -= 1e-6
         assert float(value) == pytest.approx((loss(hi) - loss(lo)) / 2e-6, rel=1e-5, abs=1e-8)
+
+
+def test_name_table_maps_code_indices_to_the_document_indices_plus_one(derivations):
+    """The docstring's name table: the code's 0-based W{l}[j, k] is the document's 1-based weight from unit k+1 of
+    layer l-1 to unit j+1 of layer l, W^(l)_{j+1,k+1} in the seed notation (mutation survivor
+    ``Comments.header`` 8)."""
+    text = codegen.numpy_model(derivations["seed_2_3_1.yaml"])
+    row = next(line for line in text.splitlines() if line.strip().startswith("W{l}[j, k]"))
+    assert "W⁽ˡ⁾ⱼ₊₁,ₖ₊₁" in row and "from unit k+1 of layer l-1 to unit j+1 of layer l" in row, row
