@@ -497,3 +497,12 @@ def test_name_table_maps_code_indices_to_the_document_indices_plus_one(derivatio
     text = codegen.numpy_model(derivations["seed_2_3_1.yaml"])
     row = next(line for line in text.splitlines() if line.strip().startswith("W{l}[j, k]"))
     assert "W⁽ˡ⁾ⱼ₊₁,ₖ₊₁" in row and "from unit k+1 of layer l-1 to unit j+1 of layer l" in row, row
+
+
+def test_aima_code_says_its_delta_is_minus_the_documents(derivations):
+    """AIMA writes Delta_j = -dE/dz_j and updates with +: the generated code keeps delta = dE/dz and its docstring
+    says so, naming the profile's word for Delta (mutation survivor ``Comments.header`` 149)."""
+    from symbackprop.render.notation import profile
+
+    text = " ".join(codegen.numpy_model(derivations["seed_2_3_1.yaml"], "aima").split())
+    assert f"(the {profile('aima').words['delta']}, updated with +); the code keeps delta = ∂" in text, text[:1500]
