@@ -506,3 +506,22 @@ def test_aima_code_says_its_delta_is_minus_the_documents(derivations):
 
     text = " ".join(codegen.numpy_model(derivations["seed_2_3_1.yaml"], "aima").split())
     assert f"(the {profile('aima').words['delta']}, updated with +); the code keeps delta = ∂" in text, text[:1500]
+
+
+def test_custom_activation_printed_with_the_sigmoid_helper_runs(tmp_path):
+    """A custom SiLU, x/(1+exp(-x)), is printed with the stable sigmoid: model.py defines the helper it calls, and
+    its forward pass gives z/(1+exp(-z)) computed here in NumPy (mutation survivor ``_activation_code`` 27)."""
+    spec = {"inputs": 2, "layers": [{"units": 3, "activation": {"expr": "x/(1+exp(-x))"}},
+                                    {"units": 1, "activation": "identity"}], "loss": "half_sse"}
+    (tmp_path / "model.py").write_text(codegen.numpy_model(derive(spec, verify=False)))
+    spec_ = importlib.util.spec_from_file_location("custom_silu_model", tmp_path / "model.py")
+    model = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(model)
+    rng = np.random.default_rng(3)
+    params = {"W1": rng.normal(size=(3, 2)), "b1": rng.normal(size=3), "W2": rng.normal(size=(1, 3)),
+              "b2": rng.normal(size=1)}
+    X = rng.normal(size=(4, 2))
+    z1 = X @ params["W1"].T + params["b1"]
+    want = (z1 / (1 + np.exp(-z1))) @ params["W2"].T + params["b2"]
+    got = model.predict(params, X)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
