@@ -510,7 +510,8 @@ def test_aima_code_says_its_delta_is_minus_the_documents(derivations):
 
 def test_custom_activation_printed_with_the_sigmoid_helper_runs(tmp_path):
     """A custom SiLU, x/(1+exp(-x)), is printed with the stable sigmoid: model.py defines the helper it calls, and
-    its forward pass gives z/(1+exp(-z)) computed here in NumPy (mutation survivor ``_activation_code`` 27)."""
+    its forward pass gives z/(1+exp(-z)) computed here in NumPy (written for mutation survivor ``_activation_code``
+    27, which it does not kill: the backward pass's derivative also calls the sigmoid and brings in the helper)."""
     spec = {"inputs": 2, "layers": [{"units": 3, "activation": {"expr": "x/(1+exp(-x))"}},
                                     {"units": 1, "activation": "identity"}], "loss": "half_sse"}
     (tmp_path / "model.py").write_text(codegen.numpy_model(derive(spec, verify=False)))
