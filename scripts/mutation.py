@@ -3,7 +3,7 @@
 Not part of CI (it takes tens of minutes).  Usage::
 
     pip install -e '.[mutation]'
-    python scripts/mutation.py --sample 240 --seed 14
+    nice -n 10 python scripts/mutation.py --sample 210 --seed 17 --json out.json
 
 What it does:
 
