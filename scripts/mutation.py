@@ -3,7 +3,7 @@
 Not part of CI (it takes tens of minutes).  Usage::
 
     pip install -e '.[mutation]'
-    python scripts/mutation.py --sample 240 --seed 14
+    nice -n 10 python scripts/mutation.py --sample 210 --seed 17 --json out.json
 
 What it does:
 
@@ -37,20 +37,36 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+E = "symbackprop/engine/"
+C = "symbackprop/codegen/"
 GROUPS = {
-    "engine": ["symbackprop/engine/derive.py", "symbackprop/engine/general.py", "symbackprop/engine/verify.py",
-               "symbackprop/engine/matrix.py", "symbackprop/engine/numeric.py"],
-    "printers": ["symbackprop/codegen/numpy_code.py", "symbackprop/registry/stable.py"],
-    "diagnoses": ["symbackprop/claims/diagnose.py"],
+    # everything of the engine that derives or checks; not graph.py (the forward graph only, reached by every
+    # test anyway), not gradcheck.py (its source is copied into every generated test, where mutmut's trampolines
+    # would break the generated code), not worked.py (the worked example of the documents, tested with them)
+    "engine": [E + m + ".py" for m in ("derive", "general", "steps", "matrix", "matrixform", "numeric", "verify",
+                                        "layergraph", "layerverify")],
+    "printers": [C + m + ".py" for m in ("numpy_code", "array_api", "comments", "graph_code", "graph_xp")]
+    + ["symbackprop/registry/stable.py"],
+    # the diagnoses of wrong claims and the fixes they print: diagnose.py for dense nets, the repairs of layer
+    # claims in layers.py, and the index repairs and true formula of checker.py (only these functions count)
+    "diagnoses": ["symbackprop/claims/diagnose.py",
+                  ("symbackprop/claims/layers.py::_terms,_join,_scaled,_replace,_kind_factors,candidates,"
+                   "diagnose_layers"),
+                  "symbackprop/claims/checker.py::_repair_indices,_conflicting_indices,true_formula"],
 }
+"""Target modules per group; ``path::f,g`` counts only the mutants of those functions of the module."""
 SHARE = {"engine": 0.45, "printers": 0.30, "diagnoses": 0.25}
 
 TESTS = [
-    "tests/engine/test_general.py", "tests/engine/test_derive.py", "tests/engine/test_verify.py",
-    "tests/engine/test_derive_pairs.py", "tests/engine/test_matrix.py",
-    "tests/registry/test_ops.py", "tests/engine/test_oracle_autograd.py", "tests/engine/test_gradcheck.py",
-    "tests/codegen/test_codegen.py", "tests/registry/test_stable.py",
+    "tests/engine/test_general.py", "tests/engine/test_derive.py", "tests/engine/test_steps.py",
+    "tests/engine/test_verify.py", "tests/engine/test_derive_pairs.py", "tests/engine/test_matrix.py",
+    "tests/engine/test_layerverify.py", "tests/engine/test_layers_oracle.py",
+    "tests/engine/test_oracle_autograd.py", "tests/engine/test_gradcheck.py",
+    "tests/registry/test_ops.py", "tests/registry/test_stable.py", "tests/registry/test_stable_forms.py",
+    "tests/codegen/test_codegen.py", "tests/codegen/test_codegen_xp.py", "tests/codegen/test_graph_code.py",
+    "tests/codegen/test_graph_xp.py",
     "tests/claims/test_claims.py", "tests/claims/test_claims_corpus.py", "tests/claims/test_claims_fixes.py",
+    "tests/claims/test_claims_diagnose.py", "tests/claims/test_claims_layers.py",
 ]
 """The targeted selection: fast tests of the three groups (``slow`` ones are deselected)."""
 
@@ -72,11 +88,23 @@ would land in the generated test_model.py, so they are left unmutated (``# pragm
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 
 
+def _file(entry: str) -> str:
+    return entry.split("::")[0]
+
+
+def function_of(mutant: str) -> str:
+    """``...x_candidates__mutmut_3`` -> ``candidates``; ``...xǁMatrixFormǁbatch__mutmut_1`` -> ``batch``."""
+    key = mutant.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
+    return key.split("ǁ")[-1] if key.startswith("xǁ") else key[2:]
+
+
 def group_of(mutant: str) -> str | None:
     """``symbackprop.claims.diagnose.x_fix__mutmut_3`` -> ``diagnoses``."""
-    for group, files in GROUPS.items():
-        for f in files:
-            if mutant.startswith(f[:-3].replace("/", ".") + "."):
+    for group, entries in GROUPS.items():
+        for entry in entries:
+            path, _, only = entry.partition("::")
+            module = path[:-3].replace("/", ".") + "."
+            if mutant.startswith(module) and (not only or function_of(mutant) in only.split(",")):
                 return group
     return None
 
@@ -103,7 +131,7 @@ def prepare(work: Path, debug: bool = False) -> None:
                 lines[i] = line + "  # pragma: no mutate block"
         (work / path).write_text("\n".join(lines), encoding="utf-8")
     tests = [t for t in TESTS if (ROOT / t).exists()]
-    only = [f for files in GROUPS.values() for f in files]
+    only = sorted({_file(f) for files in GROUPS.values() for f in files})
     with open(work / "pyproject.toml", "a", encoding="utf-8") as fh:
         fh.write("\n[tool.mutmut]\n")
         fh.write('source_paths = ["symbackprop"]\n')

@@ -8,12 +8,13 @@ The batch-mean rule is confirmed independently with finite differences of the me
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from symbackprop import derive
+from symbackprop import check, derive
 from symbackprop.claims.judge import judge, new_context
 from symbackprop.engine.numeric import NumericNetwork
 
@@ -124,3 +125,82 @@ def test_batch_mean_rule_by_finite_differences():
 def test_a_correct_claim_has_no_diagnosis():
     for v in judged(SEED, "seed", [r"\delta^{(1)} = (W^{(2)})^T \delta^{(2)} \odot \sigma'(z^{(1)})"]):
         assert v.verdict == "correct" and v.diagnosis is None and v.expected is None
+
+
+# ----------------------------------------------------------------------------- fixes found by mutation testing
+
+def _unreadable(formula: str) -> str | None:
+    """tests/claims/test_claims_fixes.py's rule of a fix that reads as a person writes it."""
+    import importlib.util
+
+    if "fixes" in _CACHE:
+        return _CACHE["fixes"].unreadable(formula)
+    spec = importlib.util.spec_from_file_location("fixes_for_diagnose", ROOT / "tests" / "claims" /
+                                                  "test_claims_fixes.py")
+    fixes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixes)
+    _CACHE["fixes"] = fixes
+    return fixes.unreadable(formula)
+
+
+@pytest.mark.parametrize("text", [  # two mistakes each: no single repair makes them correct
+    r"\frac{\partial L}{\partial W^{(2)}_{jk}} = -\delta^{(1)}_j a^{(1)}_k",  # wrong layer and sign
+    r"\frac{\partial L}{\partial W^{(1)}_{jk}} = \delta^{(1)}_k a^{(2)}_j",  # transposed and wrong layer
+    r"z^{(2)}_j = \sum_k W^{(2)}_{kj} a^{(2)}_k + b^{(2)}_j",  # transposed weight and wrong layer
+    r"\delta^{(1)}_j = -\sigma'(z^{(1)}_j) \sum_k W^{(2)}_{jk} \delta^{(2)}_k",  # transposed weight and sign
+])
+def test_claim_whose_indices_fit_no_layer_is_incorrect_with_the_true_formula(text):
+    """Indices that fit no layer of the 4-5-3 classifier and no one-step repair: "incorrect", with a concrete
+    counterexample and the derivation's formula for the left side at that unit, which the checker judges correct
+    when fed back (mutation survivor ``checker._conflicting_indices`` 49)."""
+    spec = CLASSIFIER
+    (v,) = check(spec, text)
+    assert v.verdict == "incorrect", v.as_dict()
+    assert "fits the indices" in v.diagnosis and v.counterexample, v.as_dict()
+    assert v.expected, v.as_dict()
+    formula = re.sub(r"\s*\\text\{[^{}]*\}$", "", v.expected)  # " \text{ (at j=1, k=1)}"
+    assert check(spec, formula)[-1].verdict == "correct", formula
+    assert _unreadable(formula) is None, formula
+
+
+@pytest.mark.parametrize("text,layer", [  # a general layer off by one more than it should be
+    (r"\frac{\partial E}{\partial W^{(l)}} = \delta^{(l)} (a^{(l-2)})^T", "l - 1"),
+    (r"\delta^{(l)} = ((W^{(l+2)})^T \delta^{(l+1)}) \odot \sigma'(z^{(l)})", "l + 1"),
+    (r"\delta^{(l)}_j = \sigma'(z^{(l)}_j) \sum_k W^{(l+2)}_{kj} \delta^{(l+1)}_k", "l + 1"),
+])
+def test_layer_fix_writes_the_layer_as_a_person_does(text, layer):
+    """The textbook dE/dW^(l) = delta^(l) (a^(l-1))^T and delta^(l) = ((W^(l+1))^T delta^(l+1)) * sigma'(z^(l)),
+    with one layer moved by one: the fix moves it back, is judged correct, and writes ``l - 1``, never
+    ``l - 2 + 1`` (mutation survivor ``diagnose._shift`` 20; the layer repair of every occurrence built
+    ``l-2+1`` before it used ``_shift``)."""
+    spec = CLASSIFIER
+    (v,) = check(spec, text)
+    assert v.verdict == "incorrect" and v.diagnosis.startswith("wrong layer"), v.as_dict()
+    layers = re.findall(r"\^\{\(([^(){}]*)\)", v.expected)
+    assert layer in [x.replace(" ", "").replace("+", " + ").replace("-", " - ") for x in layers], v.expected
+    assert all(re.fullmatch(r"\d+|[a-zA-Z](\s*[+-]\s*\d+)?", x) for x in layers), v.expected
+    assert check(spec, v.expected)[-1].verdict == "correct", v.expected
+    assert _unreadable(v.expected) is None, v.expected
+
+
+@pytest.mark.parametrize("text,fixed", [  # a transpose too many on the textbook z = W x + b and dE/dW = delta a^T
+    (r"z^{(1)} = (W^{(1)})^T x + b^{(1)}", r"z^{(1)} = W^{(1)} x + b^{(1)}"),
+    (r"\frac{\partial E}{\partial W^{(2)}} = (\delta^{(2)})^T (a^{(1)})^T",
+     r"\frac{\partial E}{\partial W^{(2)}} = \delta^{(2)} a^{(1)T}"),
+])
+def test_transpose_too_many_is_removed_not_transposed_again(text, fixed):
+    """The fix removes the extra transpose; transposing it back, (W^T)^T, is correct too but is not how a person
+    writes W (mutation survivor ``diagnose.candidates`` 404).  The expected fixes are the textbook formulas."""
+    (v,) = check(CLASSIFIER, text)
+    assert v.verdict == "incorrect" and v.diagnosis.startswith("transposed"), v.as_dict()
+    assert v.expected.replace(" ", "") == fixed.replace(" ", ""), v.expected
+    assert check(CLASSIFIER, v.expected)[-1].verdict == "correct", v.expected
+
+
+def test_outer_product_in_the_wrong_order_is_swapped_back():
+    """a^T delta, a 1x5 times a 3x1 matrix, for the textbook dE/dW^(2) = delta^(2) (a^(1))^T: the fix swaps the two
+    factors and is judged correct (mutation survivor ``diagnose.candidates`` 475)."""
+    (v,) = check(CLASSIFIER, r"\frac{\partial E}{\partial W^{(2)}} = (a^{(1)})^T \delta^{(2)}")
+    assert v.verdict == "incorrect" and v.expected, v.as_dict()
+    assert v.expected.replace(" ", "") == r"\frac{\partialE}{\partialW^{(2)}}=\delta^{(2)}a^{(1)T}", v.expected
+    assert check(CLASSIFIER, v.expected)[-1].verdict == "correct", v.expected

@@ -9,6 +9,7 @@ spot-checked with NumPy formulas before the checker is held to them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -314,3 +315,33 @@ def test_algorithm_1_definitions(text):
     wrong = text.replace(r"\frac{1}{m}", r"\frac{1}{m-1}").replace(r"+ \beta", r"- \beta").replace(
         r"x_i - \mu", r"x_i + \mu")
     assert one(SPEC, wrong).verdict == "incorrect"
+
+
+# ----------------------------------------------------------------------------- fixes of one-factor mistakes
+
+def _juxtaposed_number(tex: str) -> str | None:
+    """A number written right after a symbol or a brace (``w_{jk} 2``, ``\\frac{1}{m} -2``): a person writes
+    ``w_{jk} \\cdot 2``; ``x -2`` even reads as a subtraction."""
+    m = re.search(r"[\w})]\s+-?\d", tex.replace(r"\cdot", "*").replace(r"\times", "*"))
+    return m and m.group(0)
+
+
+FACTOR_MISTAKES = [  # (spec, claim with one constant factor dropped from a textbook formula, the term it is in)
+    (MIXED, r"\frac{\partial E}{\partial w_{jk}} = \frac{\partial E_0}{\partial w_{jk}} + \frac{\lambda}{2} w_{jk}", 2),
+    (SPEC, PAPER[3].replace(r"\frac{2(x_i", r"\frac{(x_i"), 2),  # d l/d x_i without the 2 of d sigma^2/d x_i
+    (SPEC, r"\frac{\partial \ell}{\partial \beta} = \sum_{i=1}^m \frac{\partial \ell}{\partial y_i} \cdot \frac{1}{2}",
+     None),  # a single sum, halved
+]
+
+
+@pytest.mark.parametrize("spec,text,term", FACTOR_MISTAKES)
+def test_factor_fix_names_its_term_reads_as_written_and_is_correct(spec, text, term):
+    """Each claim is a textbook formula (the paper's, the weight-decay gradient) with a constant factor 2 dropped:
+    the diagnosis names the factor and, for a side of several terms, which term; the fix is judged correct when
+    fed back and writes the factor with a multiplication sign (mutation survivors ``layers._scaled`` 47, 64 and
+    ``layers.candidates`` 7)."""
+    v = one(spec, text)
+    assert v.verdict == "incorrect" and "factor 2 is missing" in v.diagnosis, (v.verdict, v.diagnosis)
+    assert (f"(term {term} of the right side)" in v.diagnosis) == (term is not None), v.diagnosis
+    assert _juxtaposed_number(v.expected) is None, v.expected
+    assert one(spec, v.expected).verdict == "correct", v.expected

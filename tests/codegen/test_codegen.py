@@ -495,3 +495,70 @@ def test_flat_parameters_and_the_transposed_first_layer(tmp_path):
         model.train_step(params, X, T, state)
         expected = {k: point[k] - 0.1 * reference[k] for k in point}
         assert_close(params, expected, f"one SGD step (b2 replaced: {replaced})", rtol=1e-12, atol=1e-14)
+
+
+def test_reference_of_a_large_parameter_samples_its_entries_and_matches_finite_differences():
+    """A weight matrix of 8 x 7 = 56 > 40 entries: the generated test's REFERENCE holds a sample of 38 to 40 distinct entries,
+    both corners included, each equal to the central finite difference of the batch loss at the fixed point
+    (mutation survivor ``generated_test_context`` 3)."""
+    spec = {"inputs": 7, "layers": [{"units": 8, "activation": "tanh"}, {"units": 2, "activation": "identity"}],
+            "loss": "half_sse"}
+    d = derive(spec, verify=False)
+    ctx = codegen.generated_test_context(d)
+    entries = [tuple(i) for i, _ in ctx["reference"]["W1"]]
+    assert len(set(entries)) == len(entries) >= codegen.REFERENCE_ENTRIES - 2  # corners may also be drawn
+    assert (0, 0) in entries and (7, 6) in entries
+    assert all(0 <= r < 8 and 0 <= c < 7 for r, c in entries)
+    (params, X, T), _ = codegen.reference_point(d)
+
+    def loss(p):
+        a = X.T
+        for l in (1, 2):
+            z = p[f"W{l}"] @ a + p[f"b{l}"][:, None]
+            a = np.tanh(z) if l == 1 else z
+        return float(np.mean(0.5 * np.sum((a - T.T) ** 2, axis=0)))
+
+    for (r, c), value in ctx["reference"]["W1"][:8]:
+        hi = {k: v.copy() for k, v in params.items()}
+        lo = {k: v.copy() for k, v in params.items()}
+        hi["W1"][r, c] += 1e-6
+        lo["W1"][r, c] -= 1e-6
+        assert float(value) == pytest.approx((loss(hi) - loss(lo)) / 2e-6, rel=1e-5, abs=1e-8)
+
+
+def test_name_table_maps_code_indices_to_the_document_indices_plus_one(derivations):
+    """The docstring's name table: the code's 0-based W{l}[j, k] is the document's 1-based weight from unit k+1 of
+    layer l-1 to unit j+1 of layer l, W^(l)_{j+1,k+1} in the seed notation (mutation survivor
+    ``Comments.header`` 8)."""
+    text = codegen.numpy_model(derivations["seed_2_3_1.yaml"])
+    row = next(line for line in text.splitlines() if line.strip().startswith("W{l}[j, k]"))
+    assert "W⁽ˡ⁾ⱼ₊₁,ₖ₊₁" in row and "from unit k+1 of layer l-1 to unit j+1 of layer l" in row, row
+
+
+def test_aima_code_says_its_delta_is_minus_the_documents(derivations):
+    """AIMA writes Delta_j = -dE/dz_j and updates with +: the generated code keeps delta = dE/dz and its docstring
+    says so, naming the profile's word for Delta (mutation survivor ``Comments.header`` 149)."""
+    from symbackprop.render.notation import profile
+
+    text = " ".join(codegen.numpy_model(derivations["seed_2_3_1.yaml"], "aima").split())
+    assert f"(the {profile('aima').words['delta']}, updated with +); the code keeps delta = ∂" in text, text[:1500]
+
+
+def test_custom_activation_printed_with_the_sigmoid_helper_runs(tmp_path):
+    """A custom SiLU, x/(1+exp(-x)), is printed with the stable sigmoid: model.py defines the helper it calls, and
+    its forward pass gives z/(1+exp(-z)) computed here in NumPy (written for mutation survivor ``_activation_code``
+    27, which it does not kill: the backward pass's derivative also calls the sigmoid and brings in the helper)."""
+    spec = {"inputs": 2, "layers": [{"units": 3, "activation": {"expr": "x/(1+exp(-x))"}},
+                                    {"units": 1, "activation": "identity"}], "loss": "half_sse"}
+    (tmp_path / "model.py").write_text(codegen.numpy_model(derive(spec, verify=False)))
+    spec_ = importlib.util.spec_from_file_location("custom_silu_model", tmp_path / "model.py")
+    model = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(model)
+    rng = np.random.default_rng(3)
+    params = {"W1": rng.normal(size=(3, 2)), "b1": rng.normal(size=3), "W2": rng.normal(size=(1, 3)),
+              "b2": rng.normal(size=1)}
+    X = rng.normal(size=(4, 2))
+    z1 = X @ params["W1"].T + params["b1"]
+    want = (z1 / (1 + np.exp(-z1))) @ params["W2"].T + params["b2"]
+    got = model.predict(params, X)
+    np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -363,3 +363,35 @@ def test_generated_tests_pass(tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     expected = sum((folder / "test_model.py").read_text().count("\ndef test_") for folder in tmp_path.iterdir())
     assert re.search(rf"\b{expected} passed", result.stdout), result.stdout[-2000:]
+
+
+def test_docstring_names_the_spec_and_describes_its_target_and_the_test_knows_what_is_random():
+    """The first line of model.py is the spec's own name (quotes escaped, still valid Python); the docstring
+    speaks of loops exactly when the printed code loops over samples (the scalar target); the generated test
+    expects training and inference to differ exactly when the spec has a dropout or batch-normalization layer
+    (mutation survivors ``graph_context`` 180, 195, 249)."""
+    import ast
+
+    spec = dict(SPECS["dropout"], name='toy "dropout" net')
+    d = LayerDerivation(load(spec))
+    for target in ("numpy", "scalar"):
+        code = graph_model(d, target)
+        doc = ast.get_docstring(ast.parse(code))
+        assert doc.splitlines()[0].startswith('toy "dropout" net ('), doc.splitlines()[0]
+        loops = re.search(r"^\s*for b in range\(", code, re.MULTILINE) is not None
+        assert loops == (target == "scalar")
+        assert ("loops over samples" in " ".join(doc.split())) == loops, doc
+    for name in ("dropout", "batchnorm", "layernorm", "residual"):
+        random_in_training = any(n.kind.name in ("dropout", "batchnorm") for n in derivation(name).network.nodes)
+        assert f"STOCHASTIC = {random_in_training}" in graph_test(derivation(name)), name
+
+
+def test_gradient_comments_name_variables_of_the_code():
+    """Each ``# dE/dW{l} = delta{l}^T x`` comment of the generated backward passes names as x a variable that the
+    code computes (a bias-free output layer included; mutation survivor ``fast_backward_lines`` 72)."""
+    for name in ("dense_l2", "dropout_first"):
+        code = graph_model(derivation(name), "numpy")
+        names = set(re.findall(r"\b\w+\b", "\n".join(line.split("#")[0] for line in code.splitlines())))
+        found = re.findall(r"dE/dW(\d+) = delta\1\^T ([^,\s]+)", code)
+        assert len(found) >= 4, found
+        assert all(x in names for _, x in found), found

@@ -136,3 +136,12 @@ def test_modes():
     numeric = derive(SMALL_BN, verify="numeric").verification
     assert [t.name for t in numeric.tiers] == ["numeric"]
     assert dropout.KIND.aux == ("mask",)
+
+
+def test_numeric_tier_names_dropout_masks_only_for_a_net_with_dropout():
+    """The numeric tier's coverage says its finite differences held dropout masks fixed exactly when the spec has
+    a dropout layer (mutation survivor ``layerverify.verify`` 297)."""
+    for spec in (SMALL_BN, DROPOUT, RESIDUAL):
+        has_dropout = any(layer.get("type") == "dropout" for layer in spec["layers"])
+        covered = derive(spec, verify="numeric").verification.tier("numeric").covered
+        assert ("dropout masks" in covered) == has_dropout, (spec["name"], covered)

@@ -212,3 +212,30 @@ def test_rules_name_how_each_equation_follows(square):
     rules = {str(e.lhs): e.rule for e in square.matrix.batch()}
     assert all(rules[k] == "mean over the batch" for k in ("dW1", "db1", "dW2", "db2"))
     assert rules["Delta1"] == "delta recursion" and rules["Z1"] == "weighted sum, per row"
+
+
+def test_every_matrix_equation_has_sides_of_one_shape():
+    """A matrix equation is dimensionally consistent, and dE/dW^(l) has the shape of W^(l), n_l x n_(l-1), in the
+    per-sample and the batch form (widths 3-4-2, all different; mutation survivor ``MatrixForm.backward`` 104)."""
+    d = derive({"inputs": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 2, "activation": "sigmoid"}],
+                "loss": "half_sse"}, verify=False)
+    m = d.matrix
+    n = {0: 3, 1: 4, 2: 2}
+    sizes = {size(l): n[l] for l in n}
+    for eq in m.forward() + m.backward() + m.batch():
+        lhs, rhs = (tuple(sp.sympify(x).subs(sizes) for x in side.shape) for side in (eq.lhs, eq.rhs))
+        assert lhs == rhs, (eq.lhs, eq.rhs)
+    shapes = {str(eq.lhs): tuple(sp.sympify(x).subs(sizes) for x in eq.lhs.shape) for eq in m.backward()}
+    assert shapes["dW1"] == (4, 3) and shapes["dW2"] == (2, 4)
+
+
+def test_output_delta_prints_the_loss_gradient_as_a_partial_derivative(square):
+    """BP1, delta^(L) = dE/da^(L) * f'(z^(L)): the vector dE/da^(L) of the matrix form is the one the LaTeX printer
+    writes as a partial derivative of the loss (mutation survivor ``MatrixForm.__init__`` 110)."""
+    from symbackprop.render.latex import NotationPrinter, latex
+    from symbackprop.render.notation import profile
+
+    seed = profile("seed")
+    head = square.matrix.backward()[0]
+    text = latex(head.rhs, NotationPrinter(seed))
+    assert rf"\frac{{\partial {seed.loss}}}{{\partial a^{{(2)}}}}" in text, text

@@ -169,3 +169,35 @@ def test_a_non_finite_or_distant_value_is_a_failure(derived, reference):
     ok = Verification(parameters=1)
     _compare(ok, "dE/dp", 1.0, 1.0)
     assert ok.failures == []
+
+
+def test_headline_states_the_verdict_and_every_tier():
+    """The one-line verdict the documents print: "passed" only when no check failed, "FAILED" when the numeric
+    tier finds the negated recursion (against finite differences), and each tier's result in order (mutation
+    survivors ``Verification.headline`` 3, 6)."""
+    from dataclasses import replace
+
+    good = derive(SEED).verification
+    assert good.passed
+    assert good.headline().startswith("Verification passed (--verify auto): ")
+    assert [part.split(" ")[0] for part in good.headline().split(": ", 1)[1].rstrip(".").split("; ")] == [
+        "local", "closed", "numeric"]
+
+    d = derive(SEED, verify=False)
+    d.general.layers = dict(d.general.layers)
+    d.general.layers[1] = replace(d.general.layers[1], delta=-d.general.layers[1].delta)
+    bad = Verification(parameters=len(d.parameters))
+    _numeric(d, bad, np.random.default_rng(0))
+    assert not bad.passed
+    assert bad.headline().startswith("Verification FAILED (--verify auto): numeric ")
+    assert "passed" not in bad.headline()
+
+
+def test_a_tier_that_was_not_run_is_none():
+    """``Verification.tier(name)`` is None for a tier the report does not hold (a report of the numeric tier only
+    has no local tier), never an exception (mutation survivor ``Verification.tier`` 3)."""
+    d = derive(SEED, verify=False)
+    report = Verification(parameters=len(d.parameters))
+    _numeric(d, report, np.random.default_rng(0))
+    assert report.tier("numeric") is not None
+    assert report.tier("local") is None and report.tier("closed form") is None
