@@ -10,7 +10,7 @@ from ...engine.derive import E
 from ...engine.general import J, K
 from ..latex import ActivationPrime
 from .context import Context, fprime_word, idx, registry_x
-from .model import Display, Heading, Section, m, para, strong
+from .model import Heading, Section, m, para, strong
 
 
 def section(ctx: Context) -> Section:
@@ -207,18 +207,3 @@ def _index_rows(ctx: Context) -> dict:
         if form.dz_db is not None:
             out[("b", l)] = [(sp.Derivative(E, general.base("b", l)[J]), dl * form.dz_db, "")]
     return out
-
-
-def glance_blocks(ctx: Context) -> list:
-    """Page one: the whole algorithm in matrix form (forward, backward, gradients, updates), one display each."""
-    from .forward import layer_rows
-    from .updates import update_rows, verification_line
-
-    forward = [row for l in range(1, ctx.d.L + 1) for row in layer_rows(ctx, l)[2:]]
-    backward = [(eq.lhs, eq.rhs, eq.rule) for eq in ctx.d.matrix.backward()]
-    return [_joined(ctx.display(forward + backward), ctx.display(update_rows(ctx), relation=r"\leftarrow")),
-            verification_line(ctx)]
-
-
-def _joined(first: Display, second: Display) -> Display:
-    return Display(first.rows + second.rows, first.labels + second.labels)

@@ -10,7 +10,7 @@ from ...engine.general import J, K
 from ...registry.stable import stability_note
 from ..latex import ActivationFn
 from .context import Context, layer_word, registry_x, units_range
-from .model import Section, m, para, strong
+from .model import m, para, strong
 
 
 def layer_rows(ctx: Context, l: int) -> list:
@@ -35,31 +35,6 @@ def layer_rows(ctx: Context, l: int) -> list:
 
 def layer_display(ctx: Context, l: int):
     return ctx.display(layer_rows(ctx, l))
-
-
-def section(ctx: Context) -> Section:
-    d, sec = ctx.d, Section("Forward pass")
-    sec.blocks.append(para("Each layer forms weighted sums of the previous layer's values and applies its "
-                           "activation function, per unit ", m("j"), " (index form) and for the whole layer "
-                           "(matrix form, with the shape of the result):"))
-    sec.blocks.append(ctx.display([row for l in range(1, d.L + 1) for row in layer_rows(ctx, l)]))
-    u = sp.Symbol("u", real=True)
-    defs = []
-    for l, layer in enumerate(ctx.net.layers, start=1):
-        act = layer.activation
-        if act.vector or any(ctx.functions[l] == ctx.functions[k] for k in range(1, l)):
-            continue
-        defs.append((rf"{ctx.functions[l]}(u)", act.expr.subs(registry_x(), u), act.title))
-    if defs:
-        sec.blocks.append(para("The activation functions:"))
-        sec.blocks.append(ctx.display(defs))
-    note = stability_note(ctx.net)
-    if note:
-        sec.blocks.append(para(f"Numerical note: {note}."))
-    if ctx.prof.output_value:
-        sec.blocks.append(para("The network's output is ", m(f"{ctx.prof.output_value} = {ctx.vec('a', d.L)}"), "."))
-    sec.blocks.extend(loss_blocks(ctx))
-    return sec
 
 
 def results_blocks(ctx: Context) -> list:
