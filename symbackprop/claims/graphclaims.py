@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .evaluate import close
-from .nodes import Bin, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose
+from .nodes import Bin, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose, scalar_bin
 
 SIZES = (3, 4)
 POINTS = 2
@@ -448,16 +448,10 @@ class GraphEvaluator:
         if isinstance(node, Neg):
             return -self.eval(node.arg)
         if isinstance(node, Bin):
-            a, b = self.eval(node.left), self.eval(node.right)
-            if node.op == "+":
-                return a + b
-            if node.op == "-":
-                return a - b
-            if node.op in ("*", "odot"):
-                return a * b
-            if node.op == "/":
-                return a / b if b != 0 else float("nan")
-            raise GraphCannotRead(f"the operator {node.op} is not read here")
+            value = scalar_bin(node.op, self.eval(node.left), self.eval(node.right))
+            if value is None:
+                raise GraphCannotRead(f"the operator {node.op} is not read here")
+            return value
         if isinstance(node, Pow):
             try:
                 key = self.key(node)

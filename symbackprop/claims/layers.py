@@ -38,7 +38,23 @@ from .graphclaims import (
     letters,
 )
 from .lexer import MAX_CLAIM_LENGTH, ClaimSyntaxError
-from .nodes import Bin, Brackets, Call, Claim, Deriv, Idx, Neg, Node, Num, Paren, Pow, SumOver, Sym, Transpose
+from .nodes import (
+    Bin,
+    Brackets,
+    Call,
+    Claim,
+    Deriv,
+    Idx,
+    Neg,
+    Node,
+    Num,
+    Paren,
+    Pow,
+    SumOver,
+    Sym,
+    Transpose,
+    scalar_bin,
+)
 from .parse import parse_claim
 from .printer import print_claim
 from .scenes import LOSS_NAMES, SIZES, Scene, scenes_for
@@ -267,15 +283,9 @@ class LayerEvaluator:
         if isinstance(node, Neg):
             return -self.eval(node.arg)
         if isinstance(node, Bin):
-            a, b = self.eval(node.left), self.eval(node.right)
-            if node.op == "+":
-                return a + b
-            if node.op == "-":
-                return a - b
-            if node.op in ("*", "odot"):
-                return a * b
-            if node.op == "/":
-                return a / b if b != 0 else float("nan")
+            value = scalar_bin(node.op, self.eval(node.left), self.eval(node.right))
+            if value is not None:
+                return value
         if isinstance(node, Pow):
             base, exp = self.eval(node.base), self.eval(node.exp)
             with np.errstate(all="ignore"):

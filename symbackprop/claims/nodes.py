@@ -106,6 +106,19 @@ class Claim:
     notes: tuple[str, ...] = ()
 
 
+def scalar_bin(op: str, a: float, b: float) -> float | None:
+    """``a op b`` for numbers (``odot`` is ``*``; x / 0 is NaN), or None for an operator numbers do not take."""
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op in ("*", "odot"):
+        return a * b
+    if op == "/":
+        return a / b if b != 0 else float("nan")
+    return None
+
+
 def walk(node: Node):
     """Every node of a tree, parents first."""
     yield node

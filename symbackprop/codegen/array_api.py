@@ -12,8 +12,6 @@ tables below, one entry per NumPy registry entry (:data:`symbackprop.registry.op
 
 from __future__ import annotations
 
-import re
-
 import sympy as sp
 
 from ..engine import general
@@ -21,7 +19,7 @@ from ..engine.derive import Derivation
 from ..registry import ops
 from ..registry.stable import sigmoid, stabilize
 from .comments import Comments
-from .numpy_code import CodePrinter, _common, _Names, _render, generated_test_context
+from .numpy_code import CodePrinter, _common, _Names, _render, backward_unpack, generated_test_context
 
 XP_ACTIVATIONS = ops.ARRAY_API_ACTIVATIONS
 XP_LOSSES_FROM_LOGITS = ops.ARRAY_API_LOSSES_FROM_LOGITS
@@ -192,12 +190,7 @@ def xp_context(d: Derivation, notation: str | None = None) -> dict:
                       f"grads[\"b{l}\"] = xp.sum(delta{l}, axis=0)"]
         backward.append(lines)
     loss_call, loss_comment, loss_helper = _loss_code(d)
-    body = re.sub(r'"[^"]*"', "", "\n".join(line for block in backward for line in block if not line.startswith("#")))
-    unpack = []
-    for l in range(1, L + 1):
-        unpack += [f"{name} = {source}" for name, source in
-                   ((f"W{l}", f"params[\"W{l}\"]"), (f"z{l}", f"cache[\"z{l}\"]"), (f"a{l}", f"cache[\"a{l}\"]"))
-                   if re.search(rf"\b{name}\b", body)]
+    unpack = backward_unpack(backward, L)
     ctx = _common(d, notation)
     ctx["target_note"] = ("Array API form: each block prints one equation of the general index form (the "
                           "comment in brackets); the standard's functions only.")

@@ -29,7 +29,7 @@ from .._templates import environment
 from ..errors import SpecError
 from ..registry import ops
 from ..registry.stable import sigmoid, stabilize
-from .numpy_code import CodePrinter, _activation_code, _helpers, gradcheck_source
+from .numpy_code import CodePrinter, _activation_code, _helpers, gradcheck_source, optimizer_context
 
 TARGETS = ("numpy", "scalar")
 FD_ENTRIES = 40
@@ -767,12 +767,7 @@ def graph_context(d, target: str = "numpy") -> dict:
         "buffers": workspace_buffers(net) if target == "numpy" else [],
         "loss_comment": loss_comment,
         "loss_title": net.loss.title,
-        "optimizer": opt.name,
-        "learning_rate": repr(opt.learning_rate),
-        "momentum": repr(opt.momentum),
-        "beta1": repr(opt.beta1),
-        "beta2": repr(opt.beta2),
-        "epsilon": repr(opt.epsilon),
+        **optimizer_context(opt),
         "problem": _problem(net),
         "target_kind": net.loss.target_kind,
         "batch_size": net.batch_size,

@@ -158,6 +158,23 @@ def _loss_code(d: Derivation, printer: CodePrinter) -> tuple[str, str, str | Non
     return f"({text})[..., 0]", net.loss.title, None
 
 
+
+def backward_unpack(backward: list[list[str]], L: int) -> list[str]:
+    """The ``W{l} = params[...]``, ``z{l}``/``a{l} = cache[...]`` lines that the backward statements use."""
+    body = re.sub(r'"[^"]*"', "", "\n".join(line for block in backward for line in block if not line.startswith("#")))
+    unpack = []
+    for l in range(1, L + 1):
+        unpack += [f"{name} = {source}" for name, source in
+                   ((f"W{l}", f"params[\"W{l}\"]"), (f"z{l}", f"cache[\"z{l}\"]"), (f"a{l}", f"cache[\"a{l}\"]"))
+                   if re.search(rf"\b{name}\b", body)]
+    return unpack
+
+
+def optimizer_context(opt) -> dict:
+    """The optimizer's name and hyper-parameters as the model templates print them."""
+    return {"optimizer": opt.name, "learning_rate": repr(opt.learning_rate), "momentum": repr(opt.momentum),
+            "beta1": repr(opt.beta1), "beta2": repr(opt.beta2), "epsilon": repr(opt.epsilon)}
+
 def _common(d: Derivation, notation: str | None = None) -> dict:
     net = d.network
     opt = net.optimizer
@@ -178,12 +195,7 @@ def _common(d: Derivation, notation: str | None = None) -> dict:
                    for key in keys],
         "transposed": "{" + ", ".join(f'"{key}"' for key in transposed) + "}" if transposed else "set()",
         "loss_title": net.loss.title,
-        "optimizer": opt.name,
-        "learning_rate": repr(opt.learning_rate),
-        "momentum": repr(opt.momentum),
-        "beta1": repr(opt.beta1),
-        "beta2": repr(opt.beta2),
-        "epsilon": repr(opt.epsilon),
+        **optimizer_context(opt),
         "problem": _problem(d),
         "epochs": {"xor": 8000, "blobs": 100, "regression": 200}[_problem(d)],
         "batch_size": {"xor": 4, "blobs": 32, "regression": 32}[_problem(d)],
@@ -286,12 +298,7 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
                       f"db{l} = grads[\"b{l}\"]", f"np.dot(ws.ones, delta{l}, out=db{l})"]
         backward.append(lines)
     loss_call, loss_comment, loss_helper = _loss_code(d, printer)
-    body = re.sub(r'"[^"]*"', "", "\n".join(line for block in backward for line in block if not line.startswith("#")))
-    unpack = []
-    for l in range(1, L + 1):
-        unpack += [f"{name} = {source}" for name, source in
-                   ((f"W{l}", f"params[\"W{l}\"]"), (f"z{l}", f"cache[\"z{l}\"]"), (f"a{l}", f"cache[\"a{l}\"]"))
-                   if re.search(rf"\b{name}\b", body)]
+    unpack = backward_unpack(backward, L)
     ctx = _common(d, notation)
     ctx["target_note"] = ("Vectorized matrix form: each block prints one equation of the general "
                           "index form (the comment in brackets).")
