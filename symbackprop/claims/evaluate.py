@@ -257,11 +257,6 @@ class Binding:
     def layer(self, name):
         return dict(self.layers).get(name)
 
-    def with_unit(self, name, value) -> Binding:
-        units = dict(self.units)
-        units[name] = value
-        return Binding(tuple(sorted(units.items())), self.layers)
-
     def describe(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.units)
 
@@ -1006,7 +1001,3 @@ def close(a: np.ndarray, b: np.ndarray) -> bool:
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return False
     return bool(np.all(np.abs(a - b) <= 1e-6 + 1e-5 * np.maximum(np.abs(a), np.abs(b))))
-
-
-def symbols_used(sides) -> set:
-    return {n for side in sides for n in walk(side) if isinstance(n, (Sym, Idx))}

@@ -100,13 +100,3 @@ class LayerKind:
 def elementwise(M: Matrix, f: Callable[[sp.Expr], sp.Expr]) -> Matrix:
     """``f`` applied to every entry of ``M``."""
     return M.applyfunc(f)
-
-
-def column_sums(M: Matrix) -> Matrix:
-    """The 1 x n row of ``sum_b M[b, j]``."""
-    return sp.Matrix([[sp.Add(*M[:, j]) for j in range(M.cols)]])
-
-
-def row_sums(M: Matrix) -> Matrix:
-    """The B x 1 column of ``sum_j M[b, j]``."""
-    return sp.Matrix([[sp.Add(*M[b, :])] for b in range(M.rows)])

@@ -84,19 +84,3 @@ def activation_rows(ctx: Context) -> list:
             continue  # tanh(u) = tanh(u) defines nothing
         rows.append((rf"{ctx.functions[l]}(u)", expr, act.title))
     return rows
-
-
-def loss_blocks(ctx: Context) -> list:
-    d = ctx.d
-    L = d.L
-    general_loss = ctx.net.loss.indexed(general.base("a", L), general.base("t"), K, general.size(L))
-    blocks = [para(f"The per-sample {ctx.prof.words['E']} is {ctx.net.loss.title}:")]
-    rows = [(E, general_loss, "")]
-    if len(d.targets) <= 4:
-        n = ctx.net.sizes[L]
-        rows.append((E, d.graph.loss_def, f"here, {n} output{'s' if n > 1 else ''}"))
-    blocks.append(ctx.display(rows))
-    if d.target_constraint:
-        blocks.append(para(f"The derivation assumes that {d.target_constraint}: ",
-                           m(rf"\sum_{{k}} {ctx.prof.target}_{{k}} = 1"), "."))
-    return blocks
