@@ -16,7 +16,8 @@ every implementation once, in turn); the table reports medians and ratios:
   eager step on the same device (needs a CUDA device; untested where this was written);
 * ``gemm``: a lower bound of ``generated``: exactly the matrix products of the
   generated step (same operands, layouts and ``out=`` buffers, bias sums included, ``np.matmul``
-  for ``W1``'s gradient where ``model.TRANSPOSED`` stores ``W1`` transposed), nothing else.
+  into a Fortran-ordered ``out`` (a weight stored transposed, a feature-major layer) and
+  ``np.dot`` otherwise, as the step), nothing else.
 
 Every repetition starts each implementation from the same initial parameters
 (restored untimed): without that, thousands of SGD steps on one fixed batch drift
@@ -201,20 +202,18 @@ def make_gemm(generated, X):
     Z = [None] + [np.empty_like(A[l]) for l in range(1, L + 1)]
     Dn = [None] + [np.empty_like(D[l]) for l in range(1, L + 1)]
 
-    transposed = getattr(generated.model, "TRANSPOSED", set())  # stored transposed: np.matmul, as the step
+    def product(a, b, out):  # as the generated step: np.matmul into a Fortran-ordered out, np.dot otherwise
+        (np.dot if out.flags.c_contiguous else np.matmul)(a, b, out=out)
 
     def step():
         for l in range(1, L + 1):
-            np.dot(A[l - 1], params[f"W{l}"].T, out=Z[l])
+            product(A[l - 1], params[f"W{l}"].T, Z[l])
         for l in range(L, 0, -1):
-            if f"W{l}" in transposed:
-                np.matmul(D[l].T, A[l - 1], out=G[f"W{l}"])
-            else:
-                np.dot(D[l].T, A[l - 1], out=G[f"W{l}"])
+            product(D[l].T, A[l - 1], G[f"W{l}"])
             if f"b{l}" in G:
                 np.dot(ws.ones, D[l], out=G[f"b{l}"])
             if l > 1:
-                np.dot(D[l], params[f"W{l}"], out=Dn[l - 1])
+                product(D[l], params[f"W{l}"], Dn[l - 1])
 
     return Impl(step, lambda: None)
 

@@ -188,11 +188,13 @@ def _common(d: Derivation, notation: str | None = None) -> dict:
         "L": d.L,
         "layers": [{"l": l, "bias": net.layers[l - 1].bias, "fan_in": sizes[l - 1], "units": sizes[l],
                     "activation": net.layers[l - 1].activation.describe(),
+                    "feature_major": l in feature_major_layers(d),
                     "init_gain": 2.0 if net.layers[l - 1].activation.name in ("relu", "leaky_relu") else 1.0}
                    for l in range(1, d.L + 1)],
         "keys": keys,
         "shapes": [(key, (sizes[int(key[1:])], sizes[int(key[1:]) - 1]) if key[0] == "W" else (sizes[int(key[1:])],))
                    for key in keys],
+        "feature_major_min_units": FEATURE_MAJOR_MIN_UNITS,
         "transposed": "{" + ", ".join(f'"{key}"' for key in transposed) + "}" if transposed else "set()",
         "loss_title": net.loss.title,
         **optimizer_context(opt),
@@ -207,21 +209,50 @@ def _common(d: Derivation, notation: str | None = None) -> dict:
 
 
 TRANSPOSED_MIN_WEIGHTS = 4096
-"""The first layer's weights are stored transposed from this many on (see transposed_weights)."""
+"""Weight arrays with fewer weights keep the plain layout and ``np.dot`` (see transposed_weights)."""
+
+FEATURE_MAJOR_MIN_UNITS = 512
+"""Hidden layers of this many units on keep their z, a and delta feature-major (see feature_major_layers)."""
+
+
+def feature_major_layers(d: Derivation) -> list[int]:
+    """Hidden layers whose ``z``, ``a`` and ``delta`` model.py stores feature-major (Fortran order).
+
+    The arrays keep their (batch, units) shape; only the memory order changes, so that
+    OpenBLAS 0.3.31 computes ``z = a Wᵀ`` as ``zᵀ = W aᵀ``.  With 512 units or more the five
+    large products of a step then ran 2-7% faster at batch 256 and 15-22% at batch 32 and 64
+    (float32, one thread, 784 inputs, 512 to 2048 units, every combination of layouts timed;
+    ``benchmarks/gemm_layouts.py``); at 256 units the layouts tied, at 128 units this one was
+    about 10% slower.  The output layer stays row-major (its softmax runs along a row).
+    """
+    sizes = d.network.sizes
+    return [l for l in range(1, d.L) if sizes[l] >= FEATURE_MAJOR_MIN_UNITS]
 
 
 def transposed_weights(d: Derivation) -> list[str]:
-    """Weight arrays that model.py stores transposed: W1 when it has TRANSPOSED_MIN_WEIGHTS or more.
+    """Weight arrays that model.py stores transposed (the same shape in Fortran order).
 
-    ``X @ W1.T`` is then a product of two C-ordered matrices, which OpenBLAS 0.3.31 ran
-    10-23% faster than with the transposed operand (float32, one thread, batch 64 and 256,
-    784 inputs, 128 to 1024 units), and ``np.matmul(delta1.T, X, out=dW1)`` into the
-    transposed storage was as fast as before or faster.  Layer 1 has no ``delta @ W1``
-    product, which the transposed layout slowed down by about 30% at 64 x 128 x 784.
-    Small layers keep the plain layout and ``np.dot``: there the call, not the kernel, costs.
+    Only arrays of TRANSPOSED_MIN_WEIGHTS or more: for small layers the call, not the kernel,
+    costs, and ``np.dot`` has the least overhead.  Of those, as measured with OpenBLAS 0.3.31
+    (float32, one thread; ``benchmarks/gemm_layouts.py``):
+
+    * ``W1`` when layer 1 is row-major: ``X @ W1.T`` is then a product of two C-ordered
+      matrices, 10-23% faster than with the transposed operand (batch 64 and 256, 784 inputs,
+      128 to 1024 units), and ``np.matmul(delta1.T, X, out=dW1)`` into the transposed storage
+      was as fast or faster.  Layer 1 has no ``delta @ W1`` product, which this layout slowed
+      down by about 30% at 64 x 128 x 784, so hidden layers between row-major ones keep theirs.
+    * ``W{l}`` whose input layer ``l - 1`` is feature-major (feature_major_layers): the
+      fastest of the layouts timed there, or tied with the plain one (for the output layer's
+      three products at 256 x 1024 x 10, 305 against 378 microseconds).
     """
-    sizes = d.network.sizes
-    return ["W1"] if sizes[0] * sizes[1] >= TRANSPOSED_MIN_WEIGHTS else []
+    sizes, major = d.network.sizes, set(feature_major_layers(d))
+    return [f"W{l}" for l in range(1, d.L + 1) if sizes[l - 1] * sizes[l] >= TRANSPOSED_MIN_WEIGHTS
+            and ((l == 1 and 1 not in major) or l - 1 in major)]
+
+
+def _product(a: str, b: str, out: str, fortran: bool) -> str:
+    """``a @ b`` into ``out``: ``np.dot`` (least overhead) writes only into C order, ``np.matmul`` into any."""
+    return f"np.matmul({a}, {b}, out={out})" if fortran else f"np.dot({a}, {b}, out={out})"
 
 
 def _problem(d: Derivation) -> str:
@@ -248,14 +279,14 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
     helpers: set[str] = set()
     net, L = d.network, d.L
     forward, backward = [], []
-    transposed = transposed_weights(d)
+    transposed, major = transposed_weights(d), feature_major_layers(d)
     prev = "X"
     for l in range(1, L + 1):
         form = d.general.layers[l]
         act = net.layers[l - 1].activation
         bias = f" + b{l}" if form.dz_db is not None else ""
         lines = [f"# z{l} = {prev} W{l}ᵀ{bias}   [{eq('z', l)}]",
-                 f"z{l} = np.dot({prev}, W{l}.T, out=ws.z{l})"]
+                 f"z{l} = {_product(prev, f'W{l}.T', f'ws.z{l}', l in major)}"]
         if form.dz_db is not None:
             lines.append(f"z{l} += b{l}")
         call, used = _activation_code(act, printer, f"z{l}", f"ws.a{l}")
@@ -280,17 +311,16 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
             rest = stabilize(delta / sums[0])
             matmul = printer.doprint(sums[0])[1:-1].split(" @ ")
             lines += [f"# delta{l} = (delta{l + 1} W{l + 1}) * f{l}'(z{l})   [{eq('delta', l)}]",
-                      f"delta{l} = np.dot({matmul[0]}, {matmul[1]}, out=ws.delta{l})"]
+                      f"delta{l} = {_product(matmul[0], matmul[1], f'ws.delta{l}', l in major)}"]
             if rest != 1:
                 lines.append(f"delta{l} *= {printer.doprint(rest)}")
             helpers |= {"sigmoid"} if rest.has(sigmoid) else set()
         helpers |= {"sigmoid"} if delta.has(sigmoid) or stabilize(delta).has(sigmoid) else set()
         local = printer.doprint(form.dz_dW)
         lines += [f"# dW{l} = delta{l}ᵀ {local}   [{eq('W', l)}]", f"dW{l} = grads[\"W{l}\"]"]
-        if f"W{l}" in transposed:  # matmul writes into any layout (np.dot only into C order)
-            lines.append(f"np.matmul(delta{l}.T, {local}, out=dW{l})  # matmul: W{l} may be stored transposed")
-        else:
-            lines.append(f"np.dot(delta{l}.T, {local}, out=dW{l})")
+        stored_transposed = f"W{l}" in transposed
+        note = f"  # matmul: W{l} is stored transposed" if stored_transposed else ""
+        lines.append(_product(f"delta{l}.T", local, f"dW{l}", stored_transposed) + note)
         if form.dz_db is not None:
             if form.dz_db != 1:
                 raise ValueError(f"unexpected bias derivative {form.dz_db}")

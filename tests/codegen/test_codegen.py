@@ -461,28 +461,48 @@ def test_stability_scales_make_every_layer_reach_the_limit(derivations, example)
         assert np.max(np.abs(zs[l])) == pytest.approx(limit, rel=1e-2), (example, l)
 
 
-def test_flat_parameters_and_the_transposed_first_layer(tmp_path):
-    """init_params' arrays are views of one flat vector (W1 stored transposed when it is large); gradients
-    in that layout and in plain C-ordered copies agree with autograd, and the one-subtraction SGD step
-    agrees with the textbook step, also after an array of params was replaced (which turns it off)."""
-    spec = {"inputs": 72, "layers": [{"units": 64, "activation": "relu"}, {"units": 5, "activation": "tanh"},
-                                     {"units": 3, "activation": "softmax"}],
-            "loss": "categorical_cross_entropy", "optimizer": {"name": "sgd", "learning_rate": 0.1}}
+WIDE = {"inputs": 6, "layers": [{"units": 512, "activation": "relu"}, {"units": 520, "activation": "tanh"},
+                                 {"units": 10, "activation": "softmax"}],
+        "loss": "categorical_cross_entropy", "optimizer": {"name": "sgd", "learning_rate": 0.1}}
+"""Two hidden layers of 512 units or more: feature-major z, a and delta; W2 and W3 stored transposed."""
+
+
+@pytest.mark.parametrize("spec, transposed, feature_major", [
+    ({"inputs": 72, "layers": [{"units": 64, "activation": "relu"}, {"units": 5, "activation": "tanh"},
+                               {"units": 3, "activation": "softmax"}],
+      "loss": "categorical_cross_entropy", "optimizer": {"name": "sgd", "learning_rate": 0.1}}, ["W1"], []),
+    (WIDE, ["W2", "W3"], [1, 2]),
+], ids=["transposed-W1", "feature-major"])
+def test_flat_parameters_and_the_layouts_of_large_layers(tmp_path, spec, transposed, feature_major):
+    """init_params' arrays are views of one flat vector (W1 stored transposed when it is large and layer 1
+    row-major; the weights after a feature-major layer stored transposed; the z, a and delta of layers of
+    512 units or more feature-major); gradients in that layout and in plain C-ordered copies agree with
+    autograd, and the one-subtraction SGD step agrees with the textbook step, also after an array of
+    params was replaced (which turns it off)."""
     d = derive(spec, verify=False)
-    assert 72 * 64 >= codegen.TRANSPOSED_MIN_WEIGHTS and codegen.transposed_weights(d) == ["W1"]
+    assert codegen.transposed_weights(d) == transposed and codegen.feature_major_layers(d) == feature_major
     model, _ = write_and_import(d, tmp_path)
     params = model.init_params(2)
     flat = params["W1"].base
     assert flat.ndim == 1 and flat.size == sum(v.size for v in params.values())
     assert all(v.base is flat for v in params.values()) and model.flat_of(params) is flat
-    assert params["W1"].shape == (64, 72) and params["W1"].flags.f_contiguous and params["W2"].flags.c_contiguous
+    sizes = d.network.sizes
+    for l in range(1, d.L + 1):
+        W = params[f"W{l}"]
+        assert W.shape == (sizes[l], sizes[l - 1])
+        assert (W.flags.f_contiguous, W.flags.c_contiguous) == ((True, False) if f"W{l}" in transposed else (False, True))
     assert model.flat_of({k: v.copy() for k, v in params.items()}) is None
     rng = np.random.default_rng(4)
     point, X, T = random_point(d.network, rng, batch=6, margin=1e-6)  # autograd, not finite differences
     for key, value in point.items():
         np.copyto(params[key], value)
+    ws = model.Workspace(6, np.float64)
+    _, cache = model.forward(params, X, ws)
+    for l in range(1, d.L + 1):
+        assert cache[f"z{l}"].flags.f_contiguous == (l in feature_major) and cache[f"z{l}"].shape == (6, sizes[l])
+        assert ws.__dict__[f"delta{l}"].flags.f_contiguous == (l in feature_major)
     reference = autograd_gradients(d.network, point, X, T)
-    assert_close(model.gradients(params, X, T), reference, "flat views, W1 transposed")
+    assert_close(model.gradients(params, X, T, ws=ws), reference, "flat views, the layouts above")
     assert_close(model.gradients({k: v.copy() for k, v in params.items()}, X, T), reference, "C-ordered copies")
     for replaced in (False, True):
         params = model.init_params(2)
