@@ -262,8 +262,8 @@ def sgd_step_floats(theta, X, T, learning_rate=LEARNING_RATE):
     """One SGD step on Python floats, in place: theta <- theta - learning_rate * mean over the rows of dE/dtheta.
 
     The fast path of train_step for tiny batches.  On arrays of a few entries each NumPy call
-    costs about a microsecond of dispatch, whatever it computes, and the array step makes some
-    25 of them; for a network this small, Python floats are faster.  One theta.tolist() reads
+    costs about a microsecond of dispatch, whatever it computes, and the array step makes two
+    dozen or more of them; for a network this small, Python floats are faster.  One theta.tolist() reads
     every parameter (theta is init_params' flat vector, state["flat"][0]: KEYS order, each W row
     by row), the per-unit formulas of the derivation (those of ``--target scalar``) run on each
     row of X and accumulate the gradient sums, and one assignment writes theta back.

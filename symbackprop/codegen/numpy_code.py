@@ -7,7 +7,10 @@ matrix product.  ``--target scalar`` prints the concrete per-unit deltas
 (``Derivation.delta``) after ``sympy.cse`` and the per-weight gradients
 (``Derivation.compact_gradient``).  Stable code for activations and fused
 losses comes from the registry (:data:`symbackprop.registry.ops.NUMPY_ACTIVATIONS`).
-Generated code imports only NumPy.
+For tiny networks trained with SGD, ``--target numpy`` also prints the scalar target's
+per-unit formulas on Python floats (:func:`float_step_context`): ``sgd_step_floats``, which
+``train_step`` takes for small batches, where NumPy's per-call overhead dominates.
+Generated code imports only NumPy (and the standard library's ``math``).
 """
 
 from __future__ import annotations

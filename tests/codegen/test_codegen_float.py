@@ -297,6 +297,13 @@ def test_emitted_only_for_small_sgd_networks_with_float_forms(tmp_path):
     assert "np." not in code.split("def sgd_step_floats")[1].split("\ndef ")[0]
 
 
+def test_every_activation_with_numpy_code_has_a_float_form():
+    assert set(ops.FLOAT_ACTIVATIONS) == set(ops.NUMPY_ACTIVATIONS)
+    for name, code in ops.FLOAT_ACTIVATIONS.items():
+        assert code.source.startswith(f"def {name}_float(") and "np." not in code.source.split('"""')[-1], name
+        assert set(code.needs) <= set(ops.FLOAT_ACTIVATIONS), name
+
+
 def test_float_printer_prints_math_and_float_helpers():
     import sympy as sp
 
