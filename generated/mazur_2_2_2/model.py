@@ -263,10 +263,11 @@ def sgd_step_floats(theta, X, T, learning_rate=LEARNING_RATE):
 
     The fast path of train_step for tiny batches.  On arrays of a few entries each NumPy call
     costs about a microsecond of dispatch, whatever it computes, and the array step makes two
-    dozen or more of them; for a network this small, Python floats are faster.  One theta.tolist() reads
-    every parameter (theta is init_params' flat vector, state["flat"][0]: KEYS order, each W row
-    by row), the per-unit formulas of the derivation (those of ``--target scalar``) run on each
-    row of X and accumulate the gradient sums, and one assignment writes theta back.
+    dozen or more of them; for a network this small, Python floats are faster.  One
+    theta.tolist() reads every parameter (theta is init_params' flat vector, state["flat"][0]:
+    KEYS order, each W row by row), the per-unit formulas of the derivation (those of
+    ``--target scalar``) run on each row of X and accumulate the gradient sums, and one
+    assignment writes theta back.
     The arithmetic is float64 (Python floats) whatever theta's dtype; the new values are rounded
     to theta's dtype once, on the write-back.  Where NumPy would return inf or nan, math raises
     (OverflowError, ValueError, ZeroDivisionError) before theta is written: train_step then
