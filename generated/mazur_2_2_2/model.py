@@ -19,6 +19,7 @@ Loss: the mean over the batch of the per-sample loss E (half the sum of squared 
 """
 
 import argparse
+import math
 import operator
 
 import numpy as np
@@ -244,9 +245,83 @@ UPDATE = {"sgd": sgd_step, "momentum": momentum_step, "adam": adam_step}[OPTIMIZ
 """The update rule of the spec (sgd)."""
 
 
+FLOAT_STEP_ROWS = 12
+"""train_step runs SGD on batches of at most this many rows with sgd_step_floats: rows x 12 parameters
+<= 150, where the float step measured faster than the array step."""
+
+
+def sigmoid_float(z):
+    """Logistic sigmoid of a float, stable: math.exp only of -|z|, which never overflows."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def sgd_step_floats(theta, X, T, learning_rate=LEARNING_RATE):
+    """One SGD step on Python floats, in place: theta <- theta - learning_rate * mean over the rows of dE/dtheta.
+
+    The fast path of train_step for tiny batches.  On arrays of a few entries each NumPy call
+    costs about a microsecond of dispatch, whatever it computes, and the array step makes two
+    dozen or more of them; for a network this small, Python floats are faster.  One
+    theta.tolist() reads every parameter (theta is init_params' flat vector, state["flat"][0]:
+    KEYS order, each W row by row), the per-unit formulas of the derivation (those of
+    ``--target scalar``) run on each row of X and accumulate the gradient sums, and one
+    assignment writes theta back.
+    The arithmetic is float64 (Python floats) whatever theta's dtype; the new values are rounded
+    to theta's dtype once, on the write-back.  Where NumPy would return inf or nan, math raises
+    (OverflowError, ValueError, ZeroDivisionError) before theta is written: train_step then
+    redoes the step with the array code.
+    """
+    (W1_1_1, W1_1_2, W1_2_1, W1_2_2, b1_1, b1_2, W2_1_1, W2_1_2, W2_2_1, W2_2_2, b2_1,
+     b2_2) = theta.tolist()
+    (dW1_1_1, dW1_1_2, dW1_2_1, dW1_2_2, db1_1, db1_2, dW2_1_1, dW2_1_2, dW2_2_1, dW2_2_2, db2_1,
+     db2_2) = [0.0] * 12
+    for (x_1, x_2), (t_1, t_2) in zip(X.tolist(), T.tolist()):
+        # layer 1, unit by unit: z⁽¹⁾ⱼ = b⁽¹⁾ⱼ + Σₖ W⁽¹⁾ⱼₖ xₖ, a⁽¹⁾ⱼ = sigmoid(z⁽¹⁾ⱼ)
+        z1_1 = W1_1_1*x_1 + W1_1_2*x_2 + b1_1
+        z1_2 = W1_2_1*x_1 + W1_2_2*x_2 + b1_2
+        a1_1 = sigmoid_float(z1_1)
+        a1_2 = sigmoid_float(z1_2)
+        # layer 2, unit by unit: z⁽²⁾ⱼ = b⁽²⁾ⱼ + Σₖ W⁽²⁾ⱼₖ a⁽¹⁾ₖ, a⁽²⁾ⱼ = sigmoid(z⁽²⁾ⱼ)
+        z2_1 = W2_1_1*a1_1 + W2_1_2*a1_2 + b2_1
+        z2_2 = W2_2_1*a1_1 + W2_2_2*a1_2 + b2_2
+        a2_1 = sigmoid_float(z2_1)
+        a2_2 = sigmoid_float(z2_2)
+        # layer 2: deltas (shared subexpressions u2_i from sympy.cse), then the sums of dE/dp = delta * dz/dp
+        delta2_1 = a2_1*(1 - a2_1)*(a2_1 - t_1)
+        delta2_2 = a2_2*(1 - a2_2)*(a2_2 - t_2)
+        dW2_1_1 += a1_1*delta2_1
+        dW2_1_2 += a1_2*delta2_1
+        dW2_2_1 += a1_1*delta2_2
+        dW2_2_2 += a1_2*delta2_2
+        db2_1 += delta2_1
+        db2_2 += delta2_2
+        # layer 1: deltas (shared subexpressions u1_i from sympy.cse), then the sums of dE/dp = delta * dz/dp
+        delta1_1 = a1_1*(1 - a1_1)*(W2_1_1*delta2_1 + W2_2_1*delta2_2)
+        delta1_2 = a1_2*(1 - a1_2)*(W2_1_2*delta2_1 + W2_2_2*delta2_2)
+        dW1_1_1 += delta1_1*x_1
+        dW1_1_2 += delta1_1*x_2
+        dW1_2_1 += delta1_2*x_1
+        dW1_2_2 += delta1_2*x_2
+        db1_1 += delta1_1
+        db1_2 += delta1_2
+    rate = learning_rate / len(X)
+    theta[:] = [W1_1_1 - rate*dW1_1_1, W1_1_2 - rate*dW1_1_2, W1_2_1 - rate*dW1_2_1,
+                W1_2_2 - rate*dW1_2_2, b1_1 - rate*db1_1, b1_2 - rate*db1_2, W2_1_1 - rate*dW2_1_1,
+                W2_1_2 - rate*dW2_1_2, W2_2_1 - rate*dW2_2_1, W2_2_2 - rate*dW2_2_2, b2_1 - rate*db2_1,
+                b2_2 - rate*db2_2]
+
+
 def train_step(params, X, T, state, ws=None, learning_rate=LEARNING_RATE):
     """One training step in place: forward, backward and the sgd update."""
     if OPTIMIZER == "sgd":  # fused SGD: the gradients come out times the learning rate
+        if (len(X) <= FLOAT_STEP_ROWS and state["flat"] is not None
+                and all(map(operator.is_, params.values(), state["flat"][2]))):
+            try:  # a tiny batch: Python floats beat the NumPy calls (sgd_step_floats)
+                return sgd_step_floats(state["flat"][0], X, T, learning_rate)
+            except (ArithmeticError, ValueError):
+                pass  # math raised where NumPy returns inf or nan: the array step below gives NumPy's result
         steps = gradients(params, X, T, state["grads"], ws, scale=learning_rate)
         if state["flat"] is not None and all(map(operator.is_, params.values(), state["flat"][2])):
             theta, step, _ = state["flat"]

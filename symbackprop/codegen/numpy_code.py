@@ -7,7 +7,10 @@ matrix product.  ``--target scalar`` prints the concrete per-unit deltas
 (``Derivation.delta``) after ``sympy.cse`` and the per-weight gradients
 (``Derivation.compact_gradient``).  Stable code for activations and fused
 losses comes from the registry (:data:`symbackprop.registry.ops.NUMPY_ACTIVATIONS`).
-Generated code imports only NumPy.
+For tiny networks trained with SGD, ``--target numpy`` also prints the scalar target's
+per-unit formulas on Python floats (:func:`float_step_context`): ``sgd_step_floats``, which
+``train_step`` takes for small batches, where NumPy's per-call overhead dominates.
+Generated code imports only NumPy (and the standard library's ``math``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from argparse import Namespace
 
 import numpy as np
 import sympy as sp
+from sympy.printing.codeprinter import PrintMethodNotImplementedError
 from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.pycode import PythonCodePrinter
 
 from .._templates import environment
 from ..engine import general, gradcheck
@@ -334,7 +339,8 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
                           "index form (the comment in brackets).")
     ctx.update(forward=forward, backward=backward, backward_unpack=unpack, helpers=_helpers(helpers),
                loss_call=loss_call, loss_comment=loss_comment, loss_helper=loss_helper,
-               out_layers=[l for l in range(1, L + 1) if _writes_into(net.layers[l - 1].activation)])
+               out_layers=[l for l in range(1, L + 1) if _writes_into(net.layers[l - 1].activation)],
+               float_step=float_step_context(d, notation))
     return ctx
 
 
@@ -351,6 +357,31 @@ def numpy_model(d: Derivation, notation: str | None = None) -> str:
 # ----------------------------------------------------------------------------- scalar target
 
 
+def unit_forward(d: Derivation, printer, activation_lines) -> list[list[str]]:
+    """Per layer, the per-unit forward statements: ``z{l}_j = W{l}_j_1*a{l-1}_1 + ... + b{l}_j`` for every
+    unit, then ``activation_lines(l, activation)`` (the lines that set the a{l}_j)."""
+    g = d.graph
+    return [[f"{z.name} = {printer.doprint(zd)}" for z, zd in zip(g.z[l], g.z_def[l])]
+            + activation_lines(l, d.network.layers[l - 1].activation) for l in range(1, d.L + 1)]
+
+
+def unit_backward(d: Derivation, printer, assign: str = "=") -> tuple[list[tuple[int, list[str]]], list[sp.Expr]]:
+    """Per layer from the output, (l, statements): the per-unit deltas (stabilized, after ``sympy.cse``
+    with shared subexpressions u{l}_i) and one ``d{p} {assign} delta * dz/dp`` per parameter; and the
+    stabilized deltas (for the helpers they call)."""
+    g, blocks, every = d.graph, [], []
+    for l in range(d.L, 0, -1):
+        deltas = [stabilize(d.delta(l, j)) for j in range(1, d.network.sizes[l] + 1)]
+        every += deltas
+        shared, reduced = sp.cse(deltas, symbols=sp.numbered_symbols(f"u{l}_"), optimizations=None)
+        lines = [f"{s} = {printer.doprint(e)}" for s, e in shared]
+        lines += [f"{d.delta_symbol(l, j).name} = {printer.doprint(e)}" for j, e in enumerate(reduced, start=1)]
+        lines += [f"d{p.name} {assign} {printer.doprint(d.compact_gradient(p))}"
+                  for p in d.parameters if g.layer_of(p)[0] == l]
+        blocks.append((l, lines))
+    return blocks, every
+
+
 def scalar_context(d: Derivation, notation: str | None = None) -> dict:
     """Per-unit forward pass, per-unit deltas after ``sympy.cse`` and per-weight gradients."""
     net, g, L = d.network, d.graph, d.L
@@ -363,33 +394,22 @@ def scalar_context(d: Derivation, notation: str | None = None) -> dict:
               for p in d.parameters]
     inputs = [f"{x.name} = X[..., {i}]" for i, x in enumerate(g.x)]
     targets = [f"{t.name} = T[..., {i}]" for i, t in enumerate(g.t)]
-    forward = []
-    for l in range(1, L + 1):
-        act = net.layers[l - 1].activation
-        lines = [f"{z.name} = {printer.doprint(zd)}" for z, zd in zip(g.z[l], g.z_def[l])]
+
+    def activation_lines(l: int, act: ops.Activation) -> list[str]:
         if act.vector:
-            stack = ", ".join(z.name for z in g.z[l])
-            lines.append(f"a{l} = softmax(np.stack([{stack}], axis=-1))")
-            lines += [f"{a.name} = a{l}[..., {j}]" for j, a in enumerate(g.a[l])]
             helpers.add("softmax")
-        else:
-            for z, a in zip(g.z[l], g.a[l]):
-                call, used = _activation_code(act, printer, z.name, None)
-                helpers |= used
-                lines.append(f"{a.name} = {call}")
-        forward.append(lines)
-    backward = []
-    for l in range(L, 0, -1):
-        deltas = [stabilize(d.delta(l, j)) for j in range(1, net.sizes[l] + 1)]
-        helpers |= {"sigmoid"} if any(e.has(sigmoid) for e in deltas) else set()
-        shared, reduced = sp.cse(deltas, symbols=sp.numbered_symbols(f"u{l}_"), optimizations=None)
-        lines = [f"{s} = {printer.doprint(e)}" for s, e in shared]
-        lines += [f"{d.delta_symbol(l, j).name} = {printer.doprint(e)}"
-                  for j, e in enumerate(reduced, start=1)]
-        for p in d.parameters:
-            if g.layer_of(p)[0] == l:
-                lines.append(f"d{p.name} = {printer.doprint(d.compact_gradient(p))}")
-        backward.append((l, lines))
+            return [f"a{l} = softmax(np.stack([{', '.join(z.name for z in g.z[l])}], axis=-1))",
+                    *(f"{a.name} = a{l}[..., {j}]" for j, a in enumerate(g.a[l]))]
+        lines = []
+        for z, a in zip(g.z[l], g.a[l]):
+            call, used = _activation_code(act, printer, z.name, None)
+            helpers.update(used)
+            lines.append(f"{a.name} = {call}")
+        return lines
+
+    forward = unit_forward(d, printer, activation_lines)
+    backward, deltas = unit_backward(d, printer)
+    helpers |= {"sigmoid"} if any(e.has(sigmoid) for e in deltas) else set()
     grads = {}
     for key in _common(d)["keys"]:
         shape = (net.sizes[int(key[1:])], net.sizes[int(key[1:]) - 1]) if key[0] == "W" else None
@@ -412,13 +432,153 @@ def scalar_context(d: Derivation, notation: str | None = None) -> dict:
                                               else helpers),
                loss_call=loss_call, loss_comment=loss_comment, loss_helper=loss_helper,
                stacked=[(l, [z.name for z in g.z[l]], [a.name for a in g.a[l]]) for l in range(1, L + 1)],
-               cache_names=cache_names, backward_unpack=backward_unpack)
+               cache_names=cache_names, backward_unpack=backward_unpack, float_step=None)
     return ctx
 
 
 def scalar_model(d: Derivation, notation: str | None = None) -> str:
     """model.py with one formula per weight."""
     return _render("model_scalar.py.j2", scalar_context(d, notation))
+
+
+# ----------------------------------------------------------------------------- float step (numpy target)
+
+FLOAT_STEP_LIMIT = 150
+"""train_step takes sgd_step_floats while rows x parameters <= this.
+
+Measured (float32, one core, interleaved, best of 150 x 20 steps; float step / array step):
+2-3-1 (13 parameters) 0.21 at batch 1, 0.44 at 4, 0.71 at 8, 0.96 at 12, 1.20 at 16; 4-8-3
+with softmax (67) 0.60 at batch 1, 0.82 at 2, 1.03 at 3, 3.6 at 16.  The float step costs
+about 85 ns per row and parameter, the array step about 20 µs whatever the size here: the two
+cross near 160 to 200; 150 keeps a margin."""
+
+
+class FloatPrinter(PythonCodePrinter):
+    """Printer for the float step: Python floats and the ``math`` module (``math.exp``), never NumPy.
+
+    ``sigmoid`` and ``softplus`` print as calls of the stable float helpers of the registry
+    (:data:`symbackprop.registry.ops.FLOAT_ACTIVATIONS`), recorded in ``used``; a 0/1
+    Piecewise mask prints as its condition (a bool, as :class:`CodePrinter` prints it); a power
+    with an exponent other than an integer or 1/2 as ``math.pow``, which raises on a negative
+    base where ``**`` would return a complex number.  An unknown function raises (strict).
+    """
+
+    def __init__(self):
+        super().__init__({"strict": True})
+        self.used: set[str] = set()
+
+    def helper(self, name: str, args: str) -> str:
+        self.used.add(name)
+        return f"{name}_float({args})"
+
+    def _print_sigmoid(self, expr):
+        return self.helper("sigmoid", self._print(expr.args[0]))
+
+    def _print_softplus(self, expr):
+        return self.helper("softplus", self._print(expr.args[0]))
+
+    def _print_Piecewise(self, expr):
+        args = expr.args
+        if len(args) == 2 and args[0][0] == 0 and args[1][0] == 1 and args[1][1] == sp.true:
+            return self._print(args[0][1].negated)  # printed in parentheses
+        return super()._print_Piecewise(expr)
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.as_base_exp()
+        if exp.is_Integer or abs(exp) == sp.Rational(1, 2):
+            return super()._print_Pow(expr, rational)
+        return f"math.pow({self._print(base)}, {self._print(exp)})"
+
+
+class _NoFloatForm(Exception):
+    """An activation of the network has no float form: no float step."""
+
+
+def _float_activation_lines(d: Derivation, printer: FloatPrinter):
+    """activation_lines for :func:`unit_forward` on floats: the registry's float helpers, a custom formula printed."""
+    g = d.graph
+
+    def lines(l: int, act: ops.Activation) -> list[str]:
+        if act.vector:
+            names = ", ".join(a.name for a in g.a[l]) + ("," if len(g.a[l]) == 1 else "")
+            return [f"{names} = {printer.helper(act.name, ', '.join(z.name for z in g.z[l]))}"]
+        out = []
+        for z, a in zip(g.z[l], g.a[l]):
+            if act.name == "identity":
+                value = z.name
+            elif act.name in ops.FLOAT_ACTIVATIONS:
+                value = printer.helper(act.name, z.name + "".join(f", {k}={printer.doprint(v)}" for k, v in act.params))
+            elif act.name == "custom":
+                try:
+                    value = printer.doprint(stabilize(act.at(sp.Symbol(z.name, real=True))))
+                except PrintMethodNotImplementedError:
+                    raise _NoFloatForm(act.describe()) from None
+            else:
+                raise _NoFloatForm(act.describe())
+            out.append(f"{a.name} = {value}")
+        return out
+
+    return lines
+
+
+def _wrapped(head: str, items: list[str], tail: str, width: int = 100) -> list[str]:
+    """``head + ", ".join(items) + tail`` as lines of about ``width`` characters, continuations aligned after head
+    (a tuple of one item gets its comma)."""
+    lines, line = [], head
+    for i, item in enumerate(items):
+        piece = item + (", " if i < len(items) - 1 else ("," if len(items) == 1 and head.endswith("(") else "") + tail)
+        if len(line) + len(piece) > width and line.strip() not in ("", head.strip()):
+            lines.append(line.rstrip())
+            line = " " * len(head)
+        line += piece
+    return lines + [line]
+
+
+def float_step_context(d: Derivation, notation: str | None = None) -> dict | None:
+    """``sgd_step_floats`` of model.py, or None where the network gets none.
+
+    The fast path of the SGD step for tiny networks and batches: NumPy spends about a microsecond
+    per call on arrays of a few entries, and the array step makes some 25 calls, so that Python
+    floats run the per-unit formulas of ``--target scalar`` (:func:`unit_forward`,
+    :func:`unit_backward`, printed by :class:`FloatPrinter`) faster.  Emitted for SGD when
+    rows x parameters <= FLOAT_STEP_LIMIT holds for one row, every activation has a float form (the
+    registry's, or a custom formula that prints with ``math`` and whose form is finite up to
+    |z| = 1e4) and the flat layout is the plain one (no transposed weights).
+    """
+    net, g = d.network, d.graph
+    n = len(d.parameters)
+    if net.optimizer.name != "sgd" or n > FLOAT_STEP_LIMIT or transposed_weights(d) or stability_note(net):
+        return None
+    printer = FloatPrinter()
+    try:
+        forward = unit_forward(d, printer, _float_activation_lines(d, printer))
+        backward, _ = unit_backward(d, printer, "+=")
+    except _NoFloatForm:
+        return None
+    order = []  # init_params' flat vector: KEYS order, each W row by row
+    for key, shape in _common(d)["shapes"]:
+        order += [f"{key}_{j}_{k}" for j in range(1, shape[0] + 1) for k in range(1, shape[1] + 1)] \
+            if key[0] == "W" else [f"{key}_{j}" for j in range(1, shape[0] + 1)]
+    if sorted(order) != sorted(p.name for p in d.parameters):
+        raise ValueError(f"parameters {[p.name for p in d.parameters]} do not match the flat layout {order}")
+    needed = set(printer.used)
+    for name in list(needed):
+        needed.update(ops.FLOAT_ACTIVATIONS[name].needs)
+    eq = Comments(d, notation).equation
+    return {
+        "rows": FLOAT_STEP_LIMIT // n,
+        "limit": FLOAT_STEP_LIMIT,
+        "parameters": n,
+        "read": _wrapped("(", order, ") = theta.tolist()"),
+        "zero": _wrapped("(", [f"d{p}" for p in order], f") = [0.0] * {n}"),
+        "loop": _wrapped("for (", [x.name for x in g.x],
+                         f"), ({', '.join(t.name for t in g.t)}{',' if len(g.t) == 1 else ''}) "
+                         "in zip(X.tolist(), T.tolist()):"),
+        "forward": [(f"{eq('z', l)}, {eq('a', l)}", block) for l, block in enumerate(forward, start=1)],
+        "backward": backward,
+        "write": _wrapped("theta[:] = [", [f"{p} - rate*d{p}" for p in order], "]"),
+        "helpers": [ops.FLOAT_ACTIVATIONS[name].source for name in sorted(needed, key=lambda n: (n != "sigmoid", n))],
+    }
 
 
 # ----------------------------------------------------------------------------- test_model.py

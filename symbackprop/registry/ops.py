@@ -261,6 +261,41 @@ NUMPY_ACTIVATIONS: dict[str, NumpyCode] = {
 }
 """Stable NumPy code per activation (identity needs none; custom ones are printed)."""
 
+FLOAT_ACTIVATIONS: dict[str, NumpyCode] = {
+    "sigmoid": NumpyCode('''def sigmoid_float(z):
+    """Logistic sigmoid of a float, stable: math.exp only of -|z|, which never overflows."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)'''),
+    "tanh": NumpyCode('''def tanh_float(z):
+    """Hyperbolic tangent of a float (math.tanh never overflows)."""
+    return math.tanh(z)'''),
+    "relu": NumpyCode('''def relu_float(z):
+    """ReLU of a float: max(z, 0); NaN stays NaN, as with np.maximum."""
+    return max(z, 0.0)'''),
+    "leaky_relu": NumpyCode('''def leaky_relu_float(z, alpha):
+    """Leaky ReLU of a float: alpha * z for z <= 0, else z."""
+    return alpha * z if z <= 0 else z'''),
+    "elu": NumpyCode('''def elu_float(z, alpha):
+    """ELU of a float: alpha * (exp(z) - 1) for z <= 0, else z; expm1 only of z <= 0, which never overflows."""
+    return alpha * math.expm1(z) if z <= 0 else z'''),
+    "softplus": NumpyCode('''def softplus_float(z):
+    """Softplus log(1 + exp(z)) of a float as max(z, 0) + log1p(exp(-|z|)): never overflows."""
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))'''),
+    "silu": NumpyCode('''def silu_float(z):
+    """SiLU z * sigmoid(z) of a float, with the stable sigmoid."""
+    return z * sigmoid_float(z)''', needs=("sigmoid",)),
+    "softmax": NumpyCode('''def softmax_float(*z):
+    """Softmax of the floats z (one per unit), stable: the maximum is subtracted before exp."""
+    top = max(z)
+    e = [math.exp(v - top) for v in z]
+    total = sum(e)
+    return [v / total for v in e]'''),
+}
+"""The same activations on Python floats with the ``math`` module, for the SGD step of tiny networks
+(``sgd_step_floats`` in model.py): each function ``{name}_float`` is as stable as its NumPy form."""
+
 NUMPY_LOSSES_FROM_LOGITS: dict[tuple[str, str], NumpyCode] = {
     ("sigmoid", "binary_cross_entropy"): NumpyCode('''def binary_cross_entropy_from_logits(z, t):
     """Per-sample BCE of sigmoid(z) against t from the logits: sum of softplus(z) - t z."""

@@ -292,7 +292,7 @@ def test_generation_is_deterministic_and_needs_only_numpy(derivations, example):
                         for alias in node.names}
             imported |= {node.module.split(".")[0] for node in tree.body
                          if isinstance(node, ast.ImportFrom) and node.module}
-            allowed = {"argparse", "numpy", "operator"} | ({"importlib", "warnings", "pathlib", "pytest"}
+            allowed = {"argparse", "math", "numpy", "operator"} | ({"importlib", "warnings", "pathlib", "pytest"}
                                                 if name == "test_model.py" else set())
             assert b"symbackprop" not in first[name].split(b'"""', 2)[-1], name
             assert imported <= allowed, (name, imported)
