@@ -7,7 +7,10 @@ every implementation once, in turn); the table reports medians and ratios:
 
 * ``generated``: ``model.train_step`` of the NumPy target (``model.py``), on the parameters of
   its ``init_params`` (views of one flat vector, as ``train`` uses them; the SGD update is one
-  subtraction), set to the same initial values as the others;
+  subtraction), set to the same initial values as the others; on batches of at most
+  ``model.FLOAT_STEP_ROWS`` rows (2-3-1 at batch 1) that is its SGD step on Python floats
+  (``sgd_step_floats``), and the same model with ``FLOAT_STEP_ROWS = 0`` is timed as well (the
+  "array step", on which the GEMM-only bound and the second Array API ratio are taken);
 * ``xp-numpy``: ``train_step`` of the Array API target (``model_xp.py``) on NumPy arrays;
 * ``xp-torch``: the same ``model_xp.py`` on PyTorch CPU tensors (when torch is installed);
 * ``torch``: PyTorch eager (CPU), autograd, ``p -= lr * p.grad``;
@@ -311,11 +314,16 @@ def one_run(quick: bool, torch_ok: bool, rng) -> list:
             init = model.init_params(0, np.float32)
             impls = {"generated": make_generated(model, init, X, T),
                      "xp-numpy": make_xp(model_xp, init, X, T, "numpy")}
+            if batch <= getattr(model, "FLOAT_STEP_ROWS", 0):  # the float step: time the array step too
+                array_model = generated_model(spec, Path(tmp))
+                array_model.FLOAT_STEP_ROWS = 0
+                impls["generated-array"] = make_generated(array_model, init, X, T)
+            array_step = impls.get("generated-array", impls["generated"])
             if torch_ok:
                 impls["xp-torch"] = make_xp(model_xp, init, X, T, "torch")
                 impls["torch"] = make_torch(init, X, T, hidden, out, loss)
             impls["jax"] = make_jax(init, X, T, hidden, out, loss)
-            impls["gemm"] = make_gemm(impls["generated"], X)
+            impls["gemm"] = make_gemm(array_step, X)
             for impl in impls.values():  # warm up (and compile)
                 for _ in range(3):
                     impl.step()
@@ -333,7 +341,7 @@ def one_run(quick: bool, torch_ok: bool, rng) -> list:
                 for name, impl in impls.items():
                     impl.reset()
                     samples[name].append(timed(impl.step, inner))
-                worst_subnormals = max(worst_subnormals, subnormals(impls["generated"]))
+                worst_subnormals = max(worst_subnormals, subnormals(array_step))
             med = {name: statistics.median(values) for name, values in samples.items()}
             rows.append(("-".join(map(str, sizes)), batch, med, worst_subnormals))
             print(f"done {rows[-1][0]} (batch {batch}, {inner} steps x {reps} repetitions)", file=sys.stderr, flush=True)
@@ -343,8 +351,9 @@ def one_run(quick: bool, torch_ok: bool, rng) -> list:
 def ratios(med: dict) -> dict:
     g = med["generated"]
     frameworks = [med[k] for k in ("torch", "jax") if k in med]
-    out = {"generated_us": g * 1e6, "jax": med["jax"] / g, "faster": g / min(frameworks), "gemm": g / med["gemm"],
-           "xp-numpy": med["xp-numpy"] / g}
+    a = med.get("generated-array", g)  # the array step: the float step does no matrix product
+    out = {"generated_us": g * 1e6, "array_us": a * 1e6, "jax": med["jax"] / g, "faster": g / min(frameworks),
+           "gemm": a / med["gemm"], "xp-numpy": med["xp-numpy"] / g, "xp-numpy-array": med["xp-numpy"] / a}
     if "torch" in med:
         out.update(torch=med["torch"] / g, **{"xp-torch": med["xp-torch"] / med["torch"]})
     return out
@@ -373,17 +382,21 @@ def run(quick: bool, runs: int, graph_only: bool = False):
           f"interleaved repetitions, each from the same initial parameters; worst of {runs} run(s) "
           "(the run with the largest generated / faster framework)")
     print("| network | batch | generated | PyTorch eager / generated | JAX jit / generated | "
-          "generated / faster framework (each run) | generated / GEMM-only (≥ 1) | Array API on NumPy / generated | "
-          "Array API on PyTorch / PyTorch eager |")
+          "generated / faster framework (each run) | array step / GEMM-only (≥ 1) | Array API on NumPy / generated "
+          "(/ its array step) | Array API on PyTorch / PyTorch eager |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for i in range(len(CONFIGS)):
         per_run = [r[i] for r in all_runs]
         w = max(per_run, key=lambda r: r["faster"])
         each = " / ".join(f"{r['faster']:.2f}" for r in per_run)
         torch_cols = (f"{w['torch']:.2f}", f"{w['xp-torch']:.2f}") if "torch" in w else ("-", "-")
-        print(f"| {w['arch']} | {w['batch']} | {w['generated_us']:.0f} µs | {torch_cols[0]} | {w['jax']:.2f} | "
-              f"**{w['faster']:.2f}** ({each}) | {min(r['gemm'] for r in per_run):.2f} | {w['xp-numpy']:.2f} | "
-              f"{torch_cols[1]} |")
+        step = f"{w['generated_us']:.0f} µs"
+        xp = f"{w['xp-numpy']:.2f}"
+        if w["array_us"] != w["generated_us"]:
+            step += f" (float step; array step {w['array_us']:.0f} µs)"
+            xp += f" ({w['xp-numpy-array']:.2f})"
+        print(f"| {w['arch']} | {w['batch']} | {step} | {torch_cols[0]} | {w['jax']:.2f} | "
+              f"**{w['faster']:.2f}** ({each}) | {min(r['gemm'] for r in per_run):.2f} | {xp} | {torch_cols[1]} |")
     print(f"\nsubnormal entries in the generated step's activations and deltas (largest seen): "
           f"{max(r['subnormals'] for rs in all_runs for r in rs)}")
     graph_table(quick, runs, torch_ok)

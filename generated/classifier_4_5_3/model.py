@@ -47,10 +47,14 @@ def sigmoid(z, out=None):
 
 
 def softmax(z, out=None):
-    """Softmax over the last axis, stable: the maximum is subtracted before exp."""
-    out = np.subtract(z, np.max(z, axis=-1, keepdims=True), out=out)
+    """Softmax over the last axis, stable: the maximum is subtracted before exp.
+
+    The row sums are a product with ones (BLAS), the row maxima np.maximum.reduce: on a few
+    classes per row both cost a fraction of np.sum and np.max.
+    """
+    out = np.subtract(z, np.maximum.reduce(z, axis=-1, keepdims=True), out=out)
     np.exp(out, out=out)
-    out /= np.sum(out, axis=-1, keepdims=True)
+    out /= np.dot(out, np.ones(out.shape[-1], out.dtype))[..., None]
     return out
 
 
