@@ -255,4 +255,20 @@ def test_cli_target_array_api(tmp_path, monkeypatch):
     assert cli.main(["derive", spec, "-o", str(tmp_path), "--no-verify", "--target", "array-api"]) == 0
     assert (tmp_path / "model_xp.py").is_file() and (tmp_path / "test_model_xp.py").is_file()
     assert not (tmp_path / "model.py").exists()
-    assert "xp = xp if xp is not None else array_namespace(" in (tmp_path / "model_xp.py").read_text()
+    assert "xp = xp if xp is not None else namespace_of(" in (tmp_path / "model_xp.py").read_text()
+
+
+def test_namespace_of_is_array_namespace_remembered_per_type(derivations, tmp_path):
+    """namespace_of gives array_namespace's answer for NumPy, array-api-strict and mixed NumPy/strict
+    arguments (a TypeError, also the second time: a failed lookup is not remembered)."""
+    from array_api_compat import array_namespace
+
+    model = write_xp(derivations["seed_2_3_1.yaml"], tmp_path)
+    a, s = np.ones(3), xps.ones(3)
+    for args in ((a,), (a, a), (s,), (s, s)):
+        assert model.namespace_of(*args) is array_namespace(*args)
+        assert model.namespace_of(*args) is array_namespace(*args)  # remembered
+    assert model.namespace_of(a) is not model.namespace_of(s)
+    for _ in range(2):
+        with pytest.raises(TypeError):
+            model.namespace_of(a, s)
