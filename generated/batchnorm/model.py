@@ -186,14 +186,12 @@ class Workspace:
 
     def __init__(self, batch, dtype=np.float64):
         self.batch = batch
+        self.ones = np.ones(batch, dtype=dtype)  # sums over the batch as products with ones
         self.z1 = np.empty((batch, 4), dtype=dtype)
-        self.a1 = np.empty((batch, 4), dtype=dtype)
-        self.delta1 = np.empty((batch, 4), dtype=dtype)
-        self.xc2 = np.empty((batch, 4), dtype=dtype)
+        self.relu_prime1 = np.empty((batch, 4), dtype=bool)
         self.y2 = np.empty((batch, 4), dtype=dtype)
-        self.dx2 = np.empty((batch, 4), dtype=dtype)
         self.z3 = np.empty((batch, 2), dtype=dtype)
-        self.a3 = np.empty((batch, 2), dtype=dtype)
+        self.zt3 = np.empty((2, batch), dtype=dtype)
         self.delta3 = np.empty((batch, 2), dtype=dtype)
         self.dx3 = np.empty((batch, 4), dtype=dtype)
         self.grads = {
@@ -227,11 +225,14 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     # layer 1: z1 = X W1^T + b1, a1 = relu(z1)
     z1 = np.matmul(X, W1.T, out=ws.z1)
     z1 += b1
-    a1 = relu(z1, out=ws.a1)
+    # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = max(z1, 0), in place
+    relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
+    a1 = np.maximum(z1, 0, out=z1)
     # layer 2: mu2, var2 over the batch; xc2 = a1 - mu2, xhat2 = xc2 / sigma2 with sigma2 = sqrt(var2 + eps);
     #   y2 = gamma2 xhat2 + beta2 (xhat2 itself is never stored: one pass less)
-    mu2 = a1.mean(axis=0)
-    xc2 = np.subtract(a1, mu2, out=ws.xc2)
+    mu2 = np.dot(ws.ones, a1) / batch
+    # xc2 overwrites a1 (nothing reads a1 again)
+    xc2 = np.subtract(a1, mu2, out=a1)
     var2 = np.einsum("bj,bj->j", xc2, xc2) / batch
     sigma2 = np.sqrt(var2 + EPS2)
     y2 = np.multiply(xc2, gamma2 / sigma2, out=ws.y2)
@@ -242,30 +243,38 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     # layer 3: z3 = y2 W3^T + b3, a3 = softmax(z3)
     z3 = np.matmul(y2, W3.T, out=ws.z3)
     z3 += b3
-    a3 = softmax(z3, out=ws.a3)
+    # a3 = softmax(z3) over each row, stable: exp(z3 - max) / sum exp(z3 - max), computed on zt3 = z3^T,
+    #   where a reduction over the units is one vectorized pass (over axis 1, NumPy makes one call per row)
+    zt3 = ws.zt3
+    np.copyto(zt3, z3.T)
+    zt3 -= zt3.max(axis=0)
+    np.exp(zt3, out=zt3)
+    zt3 /= zt3.sum(axis=0)
+    a3 = zt3.T
     # delta3 = (a3 - T) / B   (softmax with categorical_cross_entropy, fused)
     delta3 = np.subtract(a3, T, out=ws.delta3)
     delta3 *= scale / batch
-    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3, dE/dy2 = delta3 W3
+    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3 (a product with ones), dE/dy2 = delta3 W3
     np.matmul(delta3.T, y2, out=grads["W3"])
-    np.sum(delta3, axis=0, out=grads["b3"])
+    np.dot(ws.ones, delta3, out=grads["b3"])
     dx3 = np.matmul(delta3, W3, out=ws.dx3)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2 = (sum_b g2 xc2) / sigma2
-    np.sum(g2, axis=0, out=grads["beta2"])
+    np.dot(ws.ones, g2, out=grads["beta2"])
     np.einsum("bj,bj->j", g2, xc2, out=grads["gamma2"])
     grads["gamma2"] /= sigma2
     # dE/da1 = gamma2 / sigma2 (g2 - dE/dbeta2 / B - xhat2 dE/dgamma2 / B), xhat2 = xc2 / sigma2
-    dx2 = np.multiply(xc2, grads["gamma2"] / (batch * sigma2), out=ws.dx2)
-    np.subtract(g2, dx2, out=dx2)
+    #   in place: xc2 and g2 are not read again
+    np.multiply(xc2, grads["gamma2"] / (batch * sigma2), out=xc2)
+    dx2 = np.subtract(g2, xc2, out=g2)
     dx2 -= grads["beta2"] / batch
     dx2 *= gamma2 / sigma2
     g1 = dx2
-    # delta1 = g1 * f'(z1),  f'(z1) = (np.greater(z1, 0))
-    delta1 = np.multiply(g1, (np.greater(z1, 0)), out=ws.delta1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1
+    # delta1 = g1 * relu'(z1), in place of g1
+    delta1 = np.multiply(g1, relu_prime1, out=g1)
+    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.sum(delta1, axis=0, out=grads["b1"])
+    np.dot(ws.ones, delta1, out=grads["b1"])
     return grads
 
 

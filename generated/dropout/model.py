@@ -165,11 +165,9 @@ class Workspace:
 
     def __init__(self, batch, dtype=np.float64):
         self.batch = batch
+        self.ones = np.ones(batch, dtype=dtype)  # sums over the batch as products with ones
         self.z1 = np.empty((batch, 4), dtype=dtype)
-        self.a1 = np.empty((batch, 4), dtype=dtype)
-        self.delta1 = np.empty((batch, 4), dtype=dtype)
-        self.y2 = np.empty((batch, 4), dtype=dtype)
-        self.dx2 = np.empty((batch, 4), dtype=dtype)
+        self.relu_prime1 = np.empty((batch, 4), dtype=bool)
         self.z3 = np.empty((batch, 1), dtype=dtype)
         self.a3 = np.empty((batch, 1), dtype=dtype)
         self.delta3 = np.empty((batch, 1), dtype=dtype)
@@ -201,9 +199,11 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     # layer 1: z1 = X W1^T + b1, a1 = relu(z1)
     z1 = np.matmul(X, W1.T, out=ws.z1)
     z1 += b1
-    a1 = relu(z1, out=ws.a1)
-    # layer 2: y2 = a1 * m / (1 - p)
-    y2 = np.multiply(a1, 1.0 if masks is None else masks["mask2"], out=ws.y2)
+    # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = max(z1, 0), in place
+    relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
+    a1 = np.maximum(z1, 0, out=z1)
+    # layer 2: y2 = a1 * m / (1 - p), in place (nothing reads a1 again)
+    y2 = np.multiply(a1, 1.0 if masks is None else masks["mask2"], out=a1)
     if masks is not None:
         y2 *= 1 / (1 - RATE2)
     # layer 3: z3 = y2 W3^T + b3, a3 = sigmoid(z3)
@@ -213,21 +213,21 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     # delta3 = (a3 - T) / B   (sigmoid with binary_cross_entropy, fused)
     delta3 = np.subtract(a3, T, out=ws.delta3)
     delta3 *= scale / batch
-    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3, dE/dy2 = delta3 W3
+    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3 (a product with ones), dE/dy2 = delta3 W3
     np.matmul(delta3.T, y2, out=grads["W3"])
-    np.sum(delta3, axis=0, out=grads["b3"])
+    np.dot(ws.ones, delta3, out=grads["b3"])
     dx3 = np.matmul(delta3, W3, out=ws.dx3)
     g2 = dx3
-    # layer 2: dE/da1 = g2 * m / (1 - p)
-    dx2 = np.multiply(g2, 1.0 if masks is None else masks["mask2"], out=ws.dx2)
+    # layer 2: dE/da1 = g2 * m / (1 - p), in place of g2
+    dx2 = np.multiply(g2, 1.0 if masks is None else masks["mask2"], out=g2)
     if masks is not None:
         dx2 *= 1 / (1 - RATE2)
     g1 = dx2
-    # delta1 = g1 * f'(z1),  f'(z1) = (np.greater(z1, 0))
-    delta1 = np.multiply(g1, (np.greater(z1, 0)), out=ws.delta1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1
+    # delta1 = g1 * relu'(z1), in place of g1
+    delta1 = np.multiply(g1, relu_prime1, out=g1)
+    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.sum(delta1, axis=0, out=grads["b1"])
+    np.dot(ws.ones, delta1, out=grads["b1"])
     return grads
 
 

@@ -167,14 +167,12 @@ class Workspace:
 
     def __init__(self, batch, dtype=np.float64):
         self.batch = batch
+        self.ones = np.ones(batch, dtype=dtype)  # sums over the batch as products with ones
         self.z1 = np.empty((batch, 4), dtype=dtype)
         self.a1 = np.empty((batch, 4), dtype=dtype)
-        self.delta1 = np.empty((batch, 4), dtype=dtype)
         self.xhat2 = np.empty((batch, 4), dtype=dtype)
         self.y2 = np.empty((batch, 4), dtype=dtype)
-        self.dx2 = np.empty((batch, 4), dtype=dtype)
         self.z3 = np.empty((batch, 1), dtype=dtype)
-        self.delta3 = np.empty((batch, 1), dtype=dtype)
         self.dx3 = np.empty((batch, 4), dtype=dtype)
         self.grads = {
             "W1": np.empty((4, 3), dtype=dtype),
@@ -222,26 +220,26 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     g3 = (2*a3 - 2*T) * (scale / batch)
     # delta3 = g3 (identity)
     delta3 = g3
-    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3, dE/dy2 = delta3 W3
+    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3 (a product with ones), dE/dy2 = delta3 W3
     np.matmul(delta3.T, y2, out=grads["W3"])
-    np.sum(delta3, axis=0, out=grads["b3"])
+    np.dot(ws.ones, delta3, out=grads["b3"])
     dx3 = np.matmul(delta3, W3, out=ws.dx3)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2
-    np.sum(g2, axis=0, out=grads["beta2"])
+    np.dot(ws.ones, g2, out=grads["beta2"])
     np.einsum("bj,bj->j", g2, xhat2, out=grads["gamma2"])
     # h = g2 gamma2; dE/da1 = (h - mean_k h - xhat2 mean_k h xhat2) / sigma2
-    dx2 = np.multiply(g2, gamma2, out=ws.dx2)
+    dx2 = np.multiply(g2, gamma2, out=g2)
     hx2 = np.einsum("bj,bj->b", dx2, xhat2)[:, None] / 4
     dx2 -= dx2.mean(axis=1, keepdims=True)
     dx2 -= xhat2 * hx2
     dx2 /= sigma2
     g1 = dx2
     # delta1 = g1 * f'(z1),  f'(z1) = (1 - a1**2)
-    delta1 = np.multiply(g1, (1 - a1**2), out=ws.delta1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1
+    delta1 = np.multiply(g1, (1 - a1**2), out=g1)
+    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.sum(delta1, axis=0, out=grads["b1"])
+    np.dot(ws.ones, delta1, out=grads["b1"])
     return grads
 
 

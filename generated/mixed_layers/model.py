@@ -280,24 +280,20 @@ class Workspace:
 
     def __init__(self, batch, dtype=np.float64):
         self.batch = batch
+        self.ones = np.ones(batch, dtype=dtype)  # sums over the batch as products with ones
         self.z1 = np.empty((batch, 5), dtype=dtype)
-        self.a1 = np.empty((batch, 5), dtype=dtype)
-        self.delta1 = np.empty((batch, 5), dtype=dtype)
+        self.relu_prime1 = np.empty((batch, 5), dtype=bool)
         self.xc2 = np.empty((batch, 5), dtype=dtype)
         self.y2 = np.empty((batch, 5), dtype=dtype)
-        self.dx2 = np.empty((batch, 5), dtype=dtype)
-        self.y3 = np.empty((batch, 5), dtype=dtype)
-        self.dx3 = np.empty((batch, 5), dtype=dtype)
         self.z4 = np.empty((batch, 5), dtype=dtype)
         self.a4 = np.empty((batch, 5), dtype=dtype)
-        self.delta4 = np.empty((batch, 5), dtype=dtype)
         self.dx4 = np.empty((batch, 5), dtype=dtype)
         self.xhat5 = np.empty((batch, 5), dtype=dtype)
         self.y5 = np.empty((batch, 5), dtype=dtype)
         self.dx5 = np.empty((batch, 5), dtype=dtype)
         self.y6 = np.empty((batch, 5), dtype=dtype)
         self.z7 = np.empty((batch, 3), dtype=dtype)
-        self.a7 = np.empty((batch, 3), dtype=dtype)
+        self.zt7 = np.empty((3, batch), dtype=dtype)
         self.delta7 = np.empty((batch, 3), dtype=dtype)
         self.dx7 = np.empty((batch, 5), dtype=dtype)
         self.grads = {
@@ -339,10 +335,12 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     # layer 1: z1 = X W1^T + b1, a1 = relu(z1)
     z1 = np.matmul(X, W1.T, out=ws.z1)
     z1 += b1
-    a1 = relu(z1, out=ws.a1)
+    # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = max(z1, 0), in place
+    relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
+    a1 = np.maximum(z1, 0, out=z1)
     # layer 2: mu2, var2 over the batch; xc2 = a1 - mu2, xhat2 = xc2 / sigma2 with sigma2 = sqrt(var2 + eps);
     #   y2 = gamma2 xhat2 + beta2 (xhat2 itself is never stored: one pass less)
-    mu2 = a1.mean(axis=0)
+    mu2 = np.dot(ws.ones, a1) / batch
     xc2 = np.subtract(a1, mu2, out=ws.xc2)
     var2 = np.einsum("bj,bj->j", xc2, xc2) / batch
     sigma2 = np.sqrt(var2 + EPS2)
@@ -351,8 +349,8 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     if running is not None:
         running["mean2"] = BN_MOMENTUM2 * running["mean2"] + (1 - BN_MOMENTUM2) * mu2
         running["var2"] = BN_MOMENTUM2 * running["var2"] + (1 - BN_MOMENTUM2) * var2
-    # layer 3: y3 = y2 * m / (1 - p)
-    y3 = np.multiply(y2, 1.0 if masks is None else masks["mask3"], out=ws.y3)
+    # layer 3: y3 = y2 * m / (1 - p), in place (nothing reads y2 again)
+    y3 = np.multiply(y2, 1.0 if masks is None else masks["mask3"], out=y2)
     if masks is not None:
         y3 *= 1 / (1 - RATE3)
     # layer 4: z4 = y3 W4^T + b4, a4 = tanh(z4)
@@ -370,13 +368,20 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     # layer 7: z7 = y6 W7^T + b7, a7 = softmax(z7)
     z7 = np.matmul(y6, W7.T, out=ws.z7)
     z7 += b7
-    a7 = softmax(z7, out=ws.a7)
+    # a7 = softmax(z7) over each row, stable: exp(z7 - max) / sum exp(z7 - max), computed on zt7 = z7^T,
+    #   where a reduction over the units is one vectorized pass (over axis 1, NumPy makes one call per row)
+    zt7 = ws.zt7
+    np.copyto(zt7, z7.T)
+    zt7 -= zt7.max(axis=0)
+    np.exp(zt7, out=zt7)
+    zt7 /= zt7.sum(axis=0)
+    a7 = zt7.T
     # delta7 = (a7 - T) / B   (softmax with categorical_cross_entropy, fused)
     delta7 = np.subtract(a7, T, out=ws.delta7)
     delta7 *= scale / batch
-    # dE/dW7 = delta7^T y6, dE/db7 = sum_b delta7, dE/dy6 = delta7 W7
+    # dE/dW7 = delta7^T y6, dE/db7 = sum_b delta7 (a product with ones), dE/dy6 = delta7 W7
     np.matmul(delta7.T, y6, out=grads["W7"])
-    np.sum(delta7, axis=0, out=grads["b7"])
+    np.dot(ws.ones, delta7, out=grads["b7"])
     grads["W7"] += (L2 * scale) * W7
     dx7 = np.matmul(delta7, W7, out=ws.dx7)
     g6 = dx7
@@ -384,7 +389,7 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     g5 = g6
     g1 = g6
     # layer 5: dE/dbeta5 = sum_b g5, dE/dgamma5 = sum_b g5 xhat5
-    np.sum(g5, axis=0, out=grads["beta5"])
+    np.dot(ws.ones, g5, out=grads["beta5"])
     np.einsum("bj,bj->j", g5, xhat5, out=grads["gamma5"])
     # h = g5 gamma5; dE/da4 = (h - mean_k h - xhat5 mean_k h xhat5) / sigma5
     dx5 = np.multiply(g5, gamma5, out=ws.dx5)
@@ -394,34 +399,35 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     dx5 /= sigma5
     g4 = dx5
     # delta4 = g4 * f'(z4),  f'(z4) = (1 - a4**2)
-    delta4 = np.multiply(g4, (1 - a4**2), out=ws.delta4)
-    # dE/dW4 = delta4^T y3, dE/db4 = sum_b delta4, dE/dy3 = delta4 W4
+    delta4 = np.multiply(g4, (1 - a4**2), out=g4)
+    # dE/dW4 = delta4^T y3, dE/db4 = sum_b delta4 (a product with ones), dE/dy3 = delta4 W4
     np.matmul(delta4.T, y3, out=grads["W4"])
-    np.sum(delta4, axis=0, out=grads["b4"])
+    np.dot(ws.ones, delta4, out=grads["b4"])
     grads["W4"] += (L2 * scale) * W4
     dx4 = np.matmul(delta4, W4, out=ws.dx4)
     g3 = dx4
-    # layer 3: dE/dy2 = g3 * m / (1 - p)
-    dx3 = np.multiply(g3, 1.0 if masks is None else masks["mask3"], out=ws.dx3)
+    # layer 3: dE/dy2 = g3 * m / (1 - p), in place of g3
+    dx3 = np.multiply(g3, 1.0 if masks is None else masks["mask3"], out=g3)
     if masks is not None:
         dx3 *= 1 / (1 - RATE3)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2 = (sum_b g2 xc2) / sigma2
-    np.sum(g2, axis=0, out=grads["beta2"])
+    np.dot(ws.ones, g2, out=grads["beta2"])
     np.einsum("bj,bj->j", g2, xc2, out=grads["gamma2"])
     grads["gamma2"] /= sigma2
     # dE/da1 = gamma2 / sigma2 (g2 - dE/dbeta2 / B - xhat2 dE/dgamma2 / B), xhat2 = xc2 / sigma2
-    dx2 = np.multiply(xc2, grads["gamma2"] / (batch * sigma2), out=ws.dx2)
-    np.subtract(g2, dx2, out=dx2)
+    #   in place: xc2 and g2 are not read again
+    np.multiply(xc2, grads["gamma2"] / (batch * sigma2), out=xc2)
+    dx2 = np.subtract(g2, xc2, out=g2)
     dx2 -= grads["beta2"] / batch
     dx2 *= gamma2 / sigma2
     # layer 1 feeds layers 2, 6: dE/dy1 is the sum of what each reader sends back
     g1 = np.add(dx2, g1, out=dx2)
-    # delta1 = g1 * f'(z1),  f'(z1) = (np.greater(z1, 0))
-    delta1 = np.multiply(g1, (np.greater(z1, 0)), out=ws.delta1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1
+    # delta1 = g1 * relu'(z1), in place of g1
+    delta1 = np.multiply(g1, relu_prime1, out=g1)
+    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.sum(delta1, axis=0, out=grads["b1"])
+    np.dot(ws.ones, delta1, out=grads["b1"])
     grads["W1"] += (L2 * scale) * W1
     return grads
 

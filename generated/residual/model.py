@@ -167,16 +167,15 @@ class Workspace:
 
     def __init__(self, batch, dtype=np.float64):
         self.batch = batch
+        self.ones = np.ones(batch, dtype=dtype)  # sums over the batch as products with ones
         self.z1 = np.empty((batch, 4), dtype=dtype)
         self.a1 = np.empty((batch, 4), dtype=dtype)
-        self.delta1 = np.empty((batch, 4), dtype=dtype)
         self.z2 = np.empty((batch, 4), dtype=dtype)
-        self.a2 = np.empty((batch, 4), dtype=dtype)
+        self.relu_prime2 = np.empty((batch, 4), dtype=bool)
         self.delta2 = np.empty((batch, 4), dtype=dtype)
         self.dx2 = np.empty((batch, 4), dtype=dtype)
         self.y3 = np.empty((batch, 4), dtype=dtype)
         self.z4 = np.empty((batch, 2), dtype=dtype)
-        self.delta4 = np.empty((batch, 2), dtype=dtype)
         self.dx4 = np.empty((batch, 4), dtype=dtype)
         self.grads = {
             "W1": np.empty((4, 3), dtype=dtype),
@@ -213,7 +212,9 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     # layer 2: z2 = a1 W2^T + b2, a2 = relu(z2)
     z2 = np.matmul(a1, W2.T, out=ws.z2)
     z2 += b2
-    a2 = relu(z2, out=ws.a2)
+    # relu'(z2) = (z2 > 0), kept for the backward pass; a2 = max(z2, 0), in place
+    relu_prime2 = np.greater(z2, 0, out=ws.relu_prime2)
+    a2 = np.maximum(z2, 0, out=z2)
     # layer 3: y3 = a2 + a1
     y3 = np.add(a2, a1, out=ws.y3)
     # layer 4: z4 = y3 W4^T + b4, a4 = identity(z4)
@@ -224,27 +225,27 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     g4 = (a4 - T) * (scale / batch)
     # delta4 = g4 (identity)
     delta4 = g4
-    # dE/dW4 = delta4^T y3, dE/db4 = sum_b delta4, dE/dy3 = delta4 W4
+    # dE/dW4 = delta4^T y3, dE/db4 = sum_b delta4 (a product with ones), dE/dy3 = delta4 W4
     np.matmul(delta4.T, y3, out=grads["W4"])
-    np.sum(delta4, axis=0, out=grads["b4"])
+    np.dot(ws.ones, delta4, out=grads["b4"])
     dx4 = np.matmul(delta4, W4, out=ws.dx4)
     g3 = dx4
     # layer 3: dE/dy3 reaches both inputs unchanged
     g2 = g3
     g1 = g3
-    # delta2 = g2 * f'(z2),  f'(z2) = (np.greater(z2, 0))
-    delta2 = np.multiply(g2, (np.greater(z2, 0)), out=ws.delta2)
-    # dE/dW2 = delta2^T a1, dE/db2 = sum_b delta2, dE/da1 = delta2 W2
+    # delta2 = g2 * relu'(z2)
+    delta2 = np.multiply(g2, relu_prime2, out=ws.delta2)
+    # dE/dW2 = delta2^T a1, dE/db2 = sum_b delta2 (a product with ones), dE/da1 = delta2 W2
     np.matmul(delta2.T, a1, out=grads["W2"])
-    np.sum(delta2, axis=0, out=grads["b2"])
+    np.dot(ws.ones, delta2, out=grads["b2"])
     dx2 = np.matmul(delta2, W2, out=ws.dx2)
     # layer 1 feeds layers 2, 3: dE/dy1 is the sum of what each reader sends back
     g1 = np.add(dx2, g1, out=dx2)
     # delta1 = g1 * f'(z1),  f'(z1) = (1 - a1**2)
-    delta1 = np.multiply(g1, (1 - a1**2), out=ws.delta1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1
+    delta1 = np.multiply(g1, (1 - a1**2), out=g1)
+    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.sum(delta1, axis=0, out=grads["b1"])
+    np.dot(ws.ones, delta1, out=grads["b1"])
     return grads
 
 

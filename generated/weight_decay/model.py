@@ -145,12 +145,11 @@ class Workspace:
 
     def __init__(self, batch, dtype=np.float64):
         self.batch = batch
+        self.ones = np.ones(batch, dtype=dtype)  # sums over the batch as products with ones
         self.z1 = np.empty((batch, 3), dtype=dtype)
         self.a1 = np.empty((batch, 3), dtype=dtype)
-        self.delta1 = np.empty((batch, 3), dtype=dtype)
         self.z2 = np.empty((batch, 1), dtype=dtype)
         self.a2 = np.empty((batch, 1), dtype=dtype)
-        self.delta2 = np.empty((batch, 1), dtype=dtype)
         self.dx2 = np.empty((batch, 3), dtype=dtype)
         self.grads = {
             "W1": np.empty((3, 2), dtype=dtype),
@@ -187,18 +186,18 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     # g2 = dE/da2 / B   (dE/dA = A - T)
     g2 = (a2 - T) * (scale / batch)
     # delta2 = g2 * f'(z2),  f'(z2) = a2*(1 - a2)
-    delta2 = np.multiply(g2, a2*(1 - a2), out=ws.delta2)
-    # dE/dW2 = delta2^T a1, dE/db2 = sum_b delta2, dE/da1 = delta2 W2
+    delta2 = np.multiply(g2, a2*(1 - a2), out=g2)
+    # dE/dW2 = delta2^T a1, dE/db2 = sum_b delta2 (a product with ones), dE/da1 = delta2 W2
     np.matmul(delta2.T, a1, out=grads["W2"])
-    np.sum(delta2, axis=0, out=grads["b2"])
+    np.dot(ws.ones, delta2, out=grads["b2"])
     grads["W2"] += (L2 * scale) * W2
     dx2 = np.matmul(delta2, W2, out=ws.dx2)
     g1 = dx2
     # delta1 = g1 * f'(z1),  f'(z1) = a1*(1 - a1)
-    delta1 = np.multiply(g1, a1*(1 - a1), out=ws.delta1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1
+    delta1 = np.multiply(g1, a1*(1 - a1), out=g1)
+    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.sum(delta1, axis=0, out=grads["b1"])
+    np.dot(ws.ones, delta1, out=grads["b1"])
     grads["W1"] += (L2 * scale) * W1
     return grads
 
