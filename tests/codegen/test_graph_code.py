@@ -409,3 +409,28 @@ def test_gradient_comments_name_variables_of_the_code():
         found = re.findall(r"dE/dW(\d+) = delta\1\^T ([^,\s]+)", code)
         assert len(found) >= 4, found
         assert all(x in names for _, x in found), found
+
+
+def test_wide_layers_take_the_row_block_path_and_match_autograd(tmp_path):
+    """Layers of 256 units at batch 32: rowwise multiplies by row vectors in blocks of 32 rows (8192 values), the
+    path that the small specs above never take; step_gradients still equals autograd's gradients, and rowwise
+    equals NumPy's broadcasting for every op, block or not."""
+    spec = {"name": "wide", "inputs": 5, "layers": [dense(256, "relu"), {"type": "batchnorm"}, dense(256, "tanh"),
+                                                    {"type": "layernorm"}, {"type": "dropout", "rate": 0.5},
+                                                    dense(3, "softmax")], "loss": "categorical_cross_entropy"}
+    d = LayerDerivation(load(spec))
+    (tmp_path / "model.py").write_text(graph_model(d, "numpy"))
+    model = load_module(tmp_path / "model.py", "graph_wide")
+    params, X, T, masks, _ = point(d, batch=32, seed=3)
+    want = grad(lambda p: oracle_loss(d.network, p, X, T, masks))(params)
+    check_step_gradients(model, params, X, T, masks, {k: want[k] for k in params}, "wide")
+    rng = np.random.default_rng(0)
+    tile = np.empty(2 * model.ROW_BLOCK)
+    for batch, n, r in ((32, 256, 32), (64, 8192, 0), (30, 256, 0), (7, 3, 0), (64, 100, 0)):  # r: rows per block
+        a, v = rng.normal(size=(batch, n)), rng.normal(size=n)
+        for op in (np.add, np.subtract, np.multiply):
+            tile[:] = np.nan
+            out = np.empty_like(a)
+            assert model.rowwise(op, a, v, out, tile) is out
+            assert np.array_equal(out, op(a, v)), (batch, n, op)
+            assert np.array_equal(tile[:r * n], np.tile(v, r)) and np.isnan(tile[r * n:]).all(), (batch, n)
