@@ -22,10 +22,20 @@ array kept in a ``Workspace`` (test_model.py checks that both give the same grad
 """
 
 import argparse
+import operator
 
 import numpy as np
 
 KEYS = ['W1', 'b1', 'W2', 'b2', 'W4', 'b4']
+SHAPES = {  # the shape of each parameter array
+    "W1": (4, 3),
+    "b1": (4,),
+    "W2": (4, 4),
+    "b2": (4,),
+    "W4": (2, 4),
+    "b4": (2,),
+}
+TRANSPOSED = set()  # stored transposed (views_of)
 OPTIMIZER = "momentum"
 LEARNING_RATE = 0.05
 MOMENTUM = 0.9
@@ -83,17 +93,49 @@ def residual_forward(x, skip):
     return x + skip
 
 
+def views_of(flat):
+    """Arrays of the shapes in SHAPES that are consecutive slices of one flat vector, in KEYS order.
+
+    A key in TRANSPOSED is stored transposed (the view is the transpose of a C-ordered
+    block), the layout in which OpenBLAS multiplies X by it fastest.
+    """
+    views, start = {}, 0
+    for key in KEYS:
+        shape = SHAPES[key]
+        block = flat[start:start + int(np.prod(shape))]
+        views[key] = block.reshape(shape[::-1]).T if key in TRANSPOSED else block.reshape(shape)
+        start += block.size
+    return views
+
+
 def init_params(seed=0, dtype=np.float64):
-    """Weights Glorot normal N(0, 2 / (fan_in + fan_out)), biases and beta zero, gamma one; keys in layer order."""
+    """Weights Glorot normal N(0, 2 / (fan_in + fan_out)), biases and beta zero, gamma one; keys in layer order.
+
+    The arrays are views of one flat vector (views_of), so that an SGD step updates
+    all of them with one subtraction (train_step).
+    """
     rng = np.random.default_rng(seed)
-    params = {}
-    params["W1"] = rng.normal(0.0, np.sqrt(2 / (3 + 4)), (4, 3)).astype(dtype)
-    params["b1"] = np.zeros((4,), dtype=dtype)
-    params["W2"] = rng.normal(0.0, np.sqrt(2 / (4 + 4)), (4, 4)).astype(dtype)
-    params["b2"] = np.zeros((4,), dtype=dtype)
-    params["W4"] = rng.normal(0.0, np.sqrt(2 / (4 + 2)), (2, 4)).astype(dtype)
-    params["b4"] = np.zeros((2,), dtype=dtype)
+    params = views_of(np.zeros(sum(int(np.prod(shape)) for shape in SHAPES.values()), dtype=dtype))
+    params["W1"][...] = rng.normal(0.0, np.sqrt(2 / (3 + 4)), (4, 3)).astype(dtype)
+    params["W2"][...] = rng.normal(0.0, np.sqrt(2 / (4 + 4)), (4, 4)).astype(dtype)
+    params["W4"][...] = rng.normal(0.0, np.sqrt(2 / (4 + 2)), (2, 4)).astype(dtype)
     return params
+
+
+def flat_of(params):
+    """The flat vector of which params' arrays are the views_of (as init_params makes them), else None."""
+    flat = params[KEYS[0]].base
+    if flat is None or flat.ndim != 1 or not flat.flags.c_contiguous:
+        return None
+    if sum(int(np.prod(shape)) for shape in SHAPES.values()) != flat.size:
+        return None
+    views = views_of(flat)
+    for key in KEYS:
+        value = params[key]
+        if (value.base is not flat or value.ctypes.data != views[key].ctypes.data
+                or value.shape != views[key].shape or value.strides != views[key].strides):
+            return None
+    return flat
 
 
 def init_running(dtype=np.float64):
@@ -209,18 +251,19 @@ class Workspace:
         }
 
 
-def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
+def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, grads=None):
     """gradients() times ``scale`` for train_step: the same equations with every batch-sized array in ``ws``.
 
     No array of the batch's size is allocated per step (allocating them costs more than the
-    arithmetic); the result is ``ws.grads``, overwritten by the next call.  test_model.py checks
-    it against gradients(), which calls the registry's layer functions.  An SGD step passes
-    the learning rate as ``scale`` and subtracts the result.
+    arithmetic); the result is written into ``grads`` (default ``ws.grads``) and returned,
+    overwritten by the next call.  test_model.py checks it against gradients(), which calls
+    the registry's layer functions.  An SGD step passes the learning rate as ``scale`` and
+    subtracts the result.
     """
     batch = X.shape[0]
     if ws is None or ws.batch != batch or ws.grads["W1"].dtype != X.dtype:
         ws = Workspace(batch, X.dtype)
-    grads = ws.grads
+    grads = ws.grads if grads is None else grads
     W1 = params["W1"]
     b1 = params["b1"]
     W2 = params["W2"]
@@ -319,8 +362,16 @@ def evaluate(params, X, T, running=None):
 
 
 def init_state(params):
-    """Optimizer state: step count and momentum moments."""
-    state = {"step": 0}
+    """Optimizer state: step count, gradient buffers, momentum moments.
+
+    The gradients have params' layout; when params is init_params' flat vector (flat_of), they
+    are views of one flat vector too, and state["flat"] holds (parameter vector, gradient
+    vector, the arrays of params): train_step's SGD update is then one subtraction.
+    """
+    flat = flat_of(params)
+    grads = views_of(np.zeros_like(flat)) if flat is not None else {k: np.zeros_like(v) for k, v in params.items()}
+    state = {"step": 0, "grads": grads,
+             "flat": None if flat is None else (flat, grads[KEYS[0]].base, [params[key] for key in KEYS])}
     state["velocity"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "momentum" else None
     state["m"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
     state["v"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
@@ -368,10 +419,15 @@ def train_step(params, X, T, masks, state, running=None, learning_rate=LEARNING_
     ``ws`` (a Workspace for X's batch size and dtype) saves allocating its buffers per step.
     """
     if OPTIMIZER == "sgd":  # fused SGD: the gradients come out times the learning rate
-        for key, step in step_gradients(params, X, T, masks, running, ws, scale=learning_rate).items():
+        steps = step_gradients(params, X, T, masks, running, ws, learning_rate, state["grads"])
+        if state["flat"] is not None and all(map(operator.is_, params.values(), state["flat"][2])):
+            theta, step, _ = state["flat"]
+            theta -= step  # every parameter at once: params and steps are views of these flat vectors
+            return
+        for key, step in steps.items():
             params[key] -= step
         return
-    UPDATE(params, step_gradients(params, X, T, masks, running, ws), state, learning_rate)
+    UPDATE(params, step_gradients(params, X, T, masks, running, ws, 1.0, state["grads"]), state, learning_rate)
 
 
 def train(X, T, epochs=100, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, seed=0, progress=True,

@@ -29,7 +29,14 @@ from .._templates import environment
 from ..errors import SpecError
 from ..registry import ops
 from ..registry.stable import sigmoid, stabilize
-from .numpy_code import CodePrinter, _activation_code, _helpers, gradcheck_source, optimizer_context
+from .numpy_code import (
+    TRANSPOSED_MIN_WEIGHTS,
+    CodePrinter,
+    _activation_code,
+    _helpers,
+    gradcheck_source,
+    optimizer_context,
+)
 
 TARGETS = ("numpy", "scalar")
 FD_ENTRIES = 40
@@ -481,6 +488,16 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
     return blocks
 
 
+def transposed_weights(net) -> list[str]:
+    """Weight arrays that model.py stores transposed (TRANSPOSED): W1 of a first dense layer with
+    TRANSPOSED_MIN_WEIGHTS or more, as in the NumPy target (numpy_code.transposed_weights): ``X @ W1.T``
+    is then a product of two C-ordered matrices, and nothing computes ``delta1 @ W1`` (dE/dX is never needed)."""
+    first = net.nodes[0]
+    if first.kind.name != "dense" or first.units * net.inputs < TRANSPOSED_MIN_WEIGHTS:
+        return []
+    return [f"W{first.index}"]
+
+
 def _has_out(act: ops.Activation) -> bool:
     code = ops.NUMPY_ACTIVATIONS.get(act.name)
     return code is not None and code.out
@@ -841,6 +858,8 @@ def graph_context(d, target: str = "numpy") -> dict:
         "params": [{"name": p.name, "shape": p.shape, "init": p.param.init, "title": p.param.title,
                     "kind": p.node.kind.name, "layer": p.node.index} for p in params],
         "keys": [p.name for p in params],
+        "transposed": "{" + ", ".join(f'"{key}"' for key in transposed_weights(net)) + "}"
+                      if transposed_weights(net) else "set()",
         "weights": [p.name for p in params if p.param.decay],
         "bn": [{"l": n.index, "units": n.units, "input": out_name(net, n.inputs[0]),
                 "momentum": repr(float(n.opts["momentum"]))} for n in bn],

@@ -434,3 +434,49 @@ def test_wide_layers_take_the_row_block_path_and_match_autograd(tmp_path):
             assert model.rowwise(op, a, v, out, tile) is out
             assert np.array_equal(out, op(a, v)), (batch, n, op)
             assert np.array_equal(tile[:r * n], np.tile(v, r)) and np.isnan(tile[r * n:]).all(), (batch, n)
+
+
+def test_flat_parameters_and_the_transposed_first_layer(tmp_path):
+    """init_params' arrays are views of one flat vector, W1 (72 x 64 >= 4096 weights) stored transposed;
+    step_gradients in that layout and in plain C-ordered copies agrees with autograd, and the one-subtraction
+    SGD step of train_step agrees with the textbook step, also after an array of params was replaced (which
+    turns it off)."""
+    from symbackprop.codegen.graph_code import TRANSPOSED_MIN_WEIGHTS, transposed_weights
+
+    spec = {"inputs": 72, "layers": [dense(64, "relu"), {"type": "batchnorm"}, {"type": "dropout", "rate": 0.5},
+                                     dense(3, "softmax")],
+            "loss": "categorical_cross_entropy", "optimizer": {"name": "sgd", "learning_rate": 0.1}}
+    d = LayerDerivation(load(spec))
+    assert 72 * 64 >= TRANSPOSED_MIN_WEIGHTS and transposed_weights(d.network) == ["W1"]
+    (tmp_path / "model.py").write_text(graph_model(d, "numpy"))
+    model = load_module(tmp_path / "model.py", "graph_flat")
+    params = model.init_params(2)
+    flat = params["W1"].base
+    assert flat.ndim == 1 and flat.size == sum(v.size for v in params.values())
+    assert all(v.base is flat for v in params.values()) and model.flat_of(params) is flat
+    assert params["W1"].shape == (64, 72) and params["W1"].flags.f_contiguous and params["W4"].flags.c_contiguous
+    assert model.flat_of({k: v.copy() for k, v in params.items()}) is None
+    point_params, X, T, masks, _ = point(d, batch=6, seed=5)
+    for key, value in point_params.items():
+        np.copyto(params[key], value)
+    reference = grad(lambda p: oracle_loss(d.network, p, X, T, masks))(point_params)
+    reference = {k: reference[k] for k in params}
+    copies = {k: v.copy() for k, v in params.items()}
+    for layout, p in (("flat views, W1 transposed", params), ("C-ordered copies", copies)):
+        assert_close(model.gradients(p, X, T, masks), reference, layout)
+        state_grads = model.init_state(p)["grads"]
+        assert state_grads["W1"].flags.f_contiguous == (p is params)
+        got = model.step_gradients(p, X, T, masks, None, model.Workspace(6), 1.0, state_grads)
+        assert got is state_grads
+        assert_close(got, reference, layout)
+    for replaced in (False, True):
+        params = model.init_params(2)
+        for key, value in point_params.items():
+            np.copyto(params[key], value)
+        state = model.init_state(params)
+        assert state["flat"] is not None
+        if replaced:  # a new array for b1: the flat step would miss it, so train_step must not take it
+            params["b1"] = params["b1"].copy()
+        model.train_step(params, X, T, masks, state, model.init_running())
+        expected = {k: point_params[k] - 0.1 * reference[k] for k in reference}
+        assert_close(params, expected, f"one SGD step (b1 replaced: {replaced})")
