@@ -279,7 +279,7 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     delta3 *= scale / batch
     # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3 (a product with ones), dE/dy2 = delta3 W3
     np.matmul(delta3.T, y2, out=grads["W3"])
-    np.dot(ws.ones, delta3, out=grads["b3"])
+    np.matmul(ws.ones, delta3, out=grads["b3"])
     dx3 = np.matmul(delta3, W3, out=ws.dx3)
     g2 = dx3
     # layer 2: dE/da1 = g2 * m / (1 - p), in place of g2
@@ -291,7 +291,7 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     delta1 = np.multiply(g1, relu_prime1, out=g1)
     # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.dot(ws.ones, delta1, out=grads["b1"])
+    np.matmul(ws.ones, delta1, out=grads["b1"])
     return grads
 
 

@@ -287,11 +287,11 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     delta3 = g3
     # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3 (a product with ones), dE/dy2 = delta3 W3
     np.matmul(delta3.T, y2, out=grads["W3"])
-    np.dot(ws.ones, delta3, out=grads["b3"])
+    np.matmul(ws.ones, delta3, out=grads["b3"])
     dx3 = np.matmul(delta3, W3, out=ws.dx3)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2
-    np.dot(ws.ones, g2, out=grads["beta2"])
+    np.matmul(ws.ones, g2, out=grads["beta2"])
     np.einsum("bj,bj->j", g2, xhat2, out=grads["gamma2"])
     # h = g2 gamma2; dE/da1 = (h - mean_k h - xhat2 mean_k h xhat2) / sigma2
     dx2 = rowwise(np.multiply, g2, gamma2, g2, ws.tile)
@@ -304,7 +304,7 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     delta1 = np.multiply(g1, (1 - a1**2), out=g1)
     # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.dot(ws.ones, delta1, out=grads["b1"])
+    np.matmul(ws.ones, delta1, out=grads["b1"])
     return grads
 
 

@@ -448,7 +448,7 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     delta7 *= scale / batch
     # dE/dW7 = delta7^T y6, dE/db7 = sum_b delta7 (a product with ones), dE/dy6 = delta7 W7
     np.matmul(delta7.T, y6, out=grads["W7"])
-    np.dot(ws.ones, delta7, out=grads["b7"])
+    np.matmul(ws.ones, delta7, out=grads["b7"])
     grads["W7"] += (L2 * scale) * W7
     dx7 = np.matmul(delta7, W7, out=ws.dx7)
     g6 = dx7
@@ -456,7 +456,7 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     g5 = g6
     g1 = g6
     # layer 5: dE/dbeta5 = sum_b g5, dE/dgamma5 = sum_b g5 xhat5
-    np.dot(ws.ones, g5, out=grads["beta5"])
+    np.matmul(ws.ones, g5, out=grads["beta5"])
     np.einsum("bj,bj->j", g5, xhat5, out=grads["gamma5"])
     # h = g5 gamma5; dE/da4 = (h - mean_k h - xhat5 mean_k h xhat5) / sigma5
     dx5 = rowwise(np.multiply, g5, gamma5, ws.dx5, ws.tile)
@@ -469,7 +469,7 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     delta4 = np.multiply(g4, (1 - a4**2), out=g4)
     # dE/dW4 = delta4^T y3, dE/db4 = sum_b delta4 (a product with ones), dE/dy3 = delta4 W4
     np.matmul(delta4.T, y3, out=grads["W4"])
-    np.dot(ws.ones, delta4, out=grads["b4"])
+    np.matmul(ws.ones, delta4, out=grads["b4"])
     grads["W4"] += (L2 * scale) * W4
     dx4 = np.matmul(delta4, W4, out=ws.dx4)
     g3 = dx4
@@ -479,7 +479,7 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
         dx3 *= 1 / (1 - RATE3)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2 = (sum_b g2 xc2) / sigma2
-    np.dot(ws.ones, g2, out=grads["beta2"])
+    np.matmul(ws.ones, g2, out=grads["beta2"])
     np.einsum("bj,bj->j", g2, xc2, out=grads["gamma2"])
     grads["gamma2"] /= sigma2
     # dE/da1 = gamma2 / sigma2 (g2 - dE/dbeta2 / B - xhat2 dE/dgamma2 / B), xhat2 = xc2 / sigma2
@@ -494,7 +494,7 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     delta1 = np.multiply(g1, relu_prime1, out=g1)
     # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.dot(ws.ones, delta1, out=grads["b1"])
+    np.matmul(ws.ones, delta1, out=grads["b1"])
     grads["W1"] += (L2 * scale) * W1
     return grads
 

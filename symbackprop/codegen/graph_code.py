@@ -438,7 +438,7 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
                                                         else "") + (f", dE/d{x} = delta{i} W{i}" if live[src] else ""),
                       f"np.matmul(delta{i}.T, {x}, out=grads[\"W{i}\"])"]
             if has_b:
-                lines.append(f"np.dot(ws.ones, delta{i}, out=grads[\"b{i}\"])")
+                lines.append(f"np.matmul(ws.ones, delta{i}, out=grads[\"b{i}\"])")
             if net.l2 > 0:
                 lines.append(f"grads[\"W{i}\"] += (L2 * scale) * W{i}")
             if live[src]:
@@ -447,7 +447,7 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
         elif kind == "batchnorm":
             lines += [(f"# layer {i}: dE/dbeta{i} = sum_b g{i}, dE/dgamma{i} = sum_b g{i} xhat{i} "
                       f"= (sum_b g{i} xc{i}) / sigma{i}"),
-                      f"np.dot(ws.ones, g{i}, out=grads[\"beta{i}\"])",
+                      f"np.matmul(ws.ones, g{i}, out=grads[\"beta{i}\"])",
                       f"np.einsum(\"bj,bj->j\", g{i}, xc{i}, out=grads[\"gamma{i}\"])",
                       f"grads[\"gamma{i}\"] /= sigma{i}"]
             if live[src]:
@@ -466,7 +466,7 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
                 lines += _fast_add(grads, src, f"dx{i}", True, private)
         elif kind == "layernorm":
             lines += [f"# layer {i}: dE/dbeta{i} = sum_b g{i}, dE/dgamma{i} = sum_b g{i} xhat{i}",
-                      f"np.dot(ws.ones, g{i}, out=grads[\"beta{i}\"])",
+                      f"np.matmul(ws.ones, g{i}, out=grads[\"beta{i}\"])",
                       f"np.einsum(\"bj,bj->j\", g{i}, xhat{i}, out=grads[\"gamma{i}\"])"]
             if live[src]:
                 out = f"g{i}" if mine else f"ws.dx{i}"

@@ -480,3 +480,23 @@ def test_flat_parameters_and_the_transposed_first_layer(tmp_path):
         model.train_step(params, X, T, masks, state, model.init_running())
         expected = {k: point_params[k] - 0.1 * reference[k] for k in reference}
         assert_close(params, expected, f"one SGD step (b1 replaced: {replaced})")
+
+
+def test_train_step_with_float32_data_on_float64_parameters(tmp_path):
+    """train_step with float32 X, T and Workspace on float64 parameters (gradients in init_state's float64
+    buffers) runs, and its step agrees with the all-float64 step to float32 precision."""
+    d = derivation("mixed")
+    (tmp_path / "model.py").write_text(graph_model(d, "numpy"))
+    model = load_module(tmp_path / "model.py", "graph_mixed_dtypes")
+    params, X, T, masks, _ = point(d, batch=8, seed=2)
+    steps = {}
+    for dtype in (np.float64, np.float32):
+        p = model.init_params(0)
+        for key, value in params.items():
+            np.copyto(p[key], value)
+        model.train_step(p, X.astype(dtype), T.astype(dtype), {k: v.astype(dtype) for k, v in masks.items()},
+                         model.init_state(p), model.init_running(), 0.1, model.Workspace(8, dtype))
+        steps[dtype] = p
+    for key, value in steps[np.float64].items():
+        assert steps[np.float32][key].dtype == np.float64
+        assert np.allclose(steps[np.float32][key], value, rtol=1e-4, atol=1e-5), key
