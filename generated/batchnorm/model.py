@@ -21,10 +21,20 @@ array kept in a ``Workspace`` (test_model.py checks that both give the same grad
 """
 
 import argparse
+import operator
 
 import numpy as np
 
 KEYS = ['W1', 'b1', 'gamma2', 'beta2', 'W3', 'b3']
+SHAPES = {  # the shape of each parameter array
+    "W1": (4, 3),
+    "b1": (4,),
+    "gamma2": (4,),
+    "beta2": (4,),
+    "W3": (2, 4),
+    "b3": (2,),
+}
+TRANSPOSED = set()  # stored transposed (views_of)
 OPTIMIZER = "sgd"
 LEARNING_RATE = 0.1
 MOMENTUM = 0.9
@@ -51,6 +61,27 @@ def softmax(z, out=None):
     out = np.subtract(z, np.maximum.reduce(z, axis=-1, keepdims=True), out=out)
     np.exp(out, out=out)
     out /= np.dot(out, np.ones(out.shape[-1], out.dtype))[..., None]
+    return out
+
+
+ROW_BLOCK = 8192
+"""Values per NumPy inner loop in rowwise: NumPy broadcasts a short row vector through a buffer of 8192 values."""
+
+
+def rowwise(op, a, v, out, tile):
+    """op(a, v, out=out) for (batch, n) arrays a and out and a row vector v of n values, returns out.
+
+    NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
+    equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
+    ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    """
+    batch, n = a.shape
+    r = -(-ROW_BLOCK // n)
+    if r == 1 or batch % r or not (a.flags.c_contiguous and out.flags.c_contiguous):
+        return op(a, v, out=out)
+    block = tile[:r * n]
+    block.reshape(r, n)[...] = v
+    op(a.reshape(batch // r, r * n), block, out=out.reshape(batch // r, r * n))
     return out
 
 
@@ -90,17 +121,49 @@ def categorical_cross_entropy_from_logits(z, t):
     return -np.sum(t * log_softmax, axis=-1)
 
 
+def views_of(flat):
+    """Arrays of the shapes in SHAPES that are consecutive slices of one flat vector, in KEYS order.
+
+    A key in TRANSPOSED is stored transposed (the view is the transpose of a C-ordered
+    block), the layout in which OpenBLAS multiplies X by it fastest.
+    """
+    views, start = {}, 0
+    for key in KEYS:
+        shape = SHAPES[key]
+        block = flat[start:start + int(np.prod(shape))]
+        views[key] = block.reshape(shape[::-1]).T if key in TRANSPOSED else block.reshape(shape)
+        start += block.size
+    return views
+
+
 def init_params(seed=0, dtype=np.float64):
-    """Weights Glorot normal N(0, 2 / (fan_in + fan_out)), biases and beta zero, gamma one; keys in layer order."""
+    """Weights Glorot normal N(0, 2 / (fan_in + fan_out)), biases and beta zero, gamma one; keys in layer order.
+
+    The arrays are views of one flat vector (views_of), so that an SGD step updates
+    all of them with one subtraction (train_step).
+    """
     rng = np.random.default_rng(seed)
-    params = {}
-    params["W1"] = rng.normal(0.0, np.sqrt(2 / (3 + 4)), (4, 3)).astype(dtype)
-    params["b1"] = np.zeros((4,), dtype=dtype)
-    params["gamma2"] = np.ones((4,), dtype=dtype)
-    params["beta2"] = np.zeros((4,), dtype=dtype)
-    params["W3"] = rng.normal(0.0, np.sqrt(2 / (4 + 2)), (2, 4)).astype(dtype)
-    params["b3"] = np.zeros((2,), dtype=dtype)
+    params = views_of(np.zeros(sum(int(np.prod(shape)) for shape in SHAPES.values()), dtype=dtype))
+    params["W1"][...] = rng.normal(0.0, np.sqrt(2 / (3 + 4)), (4, 3)).astype(dtype)
+    params["gamma2"][...] = 1
+    params["W3"][...] = rng.normal(0.0, np.sqrt(2 / (4 + 2)), (2, 4)).astype(dtype)
     return params
+
+
+def flat_of(params):
+    """The flat vector of which params' arrays are the views_of (as init_params makes them), else None."""
+    flat = params[KEYS[0]].base
+    if flat is None or flat.ndim != 1 or not flat.flags.c_contiguous:
+        return None
+    if sum(int(np.prod(shape)) for shape in SHAPES.values()) != flat.size:
+        return None
+    views = views_of(flat)
+    for key in KEYS:
+        value = params[key]
+        if (value.base is not flat or value.ctypes.data != views[key].ctypes.data
+                or value.shape != views[key].shape or value.strides != views[key].strides):
+            return None
+    return flat
 
 
 def init_running(dtype=np.float64):
@@ -190,14 +253,13 @@ class Workspace:
 
     def __init__(self, batch, dtype=np.float64):
         self.batch = batch
+        self.ones = np.ones(batch, dtype=dtype)  # sums over the batch as products with ones
+        self.tile = np.empty(2 * ROW_BLOCK, dtype=dtype)
         self.z1 = np.empty((batch, 4), dtype=dtype)
-        self.a1 = np.empty((batch, 4), dtype=dtype)
-        self.delta1 = np.empty((batch, 4), dtype=dtype)
-        self.xc2 = np.empty((batch, 4), dtype=dtype)
+        self.relu_prime1 = np.empty((batch, 4), dtype=bool)
         self.y2 = np.empty((batch, 4), dtype=dtype)
-        self.dx2 = np.empty((batch, 4), dtype=dtype)
         self.z3 = np.empty((batch, 2), dtype=dtype)
-        self.a3 = np.empty((batch, 2), dtype=dtype)
+        self.zt3 = np.empty((2, batch), dtype=dtype)
         self.delta3 = np.empty((batch, 2), dtype=dtype)
         self.dx3 = np.empty((batch, 4), dtype=dtype)
         self.grads = {
@@ -210,18 +272,19 @@ class Workspace:
         }
 
 
-def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
+def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, grads=None):
     """gradients() times ``scale`` for train_step: the same equations with every batch-sized array in ``ws``.
 
     No array of the batch's size is allocated per step (allocating them costs more than the
-    arithmetic); the result is ``ws.grads``, overwritten by the next call.  test_model.py checks
-    it against gradients(), which calls the registry's layer functions.  An SGD step passes
-    the learning rate as ``scale`` and subtracts the result.
+    arithmetic); the result is written into ``grads`` (default ``ws.grads``) and returned,
+    overwritten by the next call.  test_model.py checks it against gradients(), which calls
+    the registry's layer functions.  An SGD step passes the learning rate as ``scale`` and
+    subtracts the result.
     """
     batch = X.shape[0]
     if ws is None or ws.batch != batch or ws.grads["W1"].dtype != X.dtype:
         ws = Workspace(batch, X.dtype)
-    grads = ws.grads
+    grads = ws.grads if grads is None else grads
     W1 = params["W1"]
     b1 = params["b1"]
     gamma2 = params["gamma2"]
@@ -230,46 +293,57 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     b3 = params["b3"]
     # layer 1: z1 = X W1^T + b1, a1 = relu(z1)
     z1 = np.matmul(X, W1.T, out=ws.z1)
-    z1 += b1
-    a1 = relu(z1, out=ws.a1)
+    rowwise(np.add, z1, b1, z1, ws.tile)
+    # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = max(z1, 0), in place
+    relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
+    a1 = np.maximum(z1, 0, out=z1)
     # layer 2: mu2, var2 over the batch; xc2 = a1 - mu2, xhat2 = xc2 / sigma2 with sigma2 = sqrt(var2 + eps);
     #   y2 = gamma2 xhat2 + beta2 (xhat2 itself is never stored: one pass less)
-    mu2 = a1.mean(axis=0)
-    xc2 = np.subtract(a1, mu2, out=ws.xc2)
+    mu2 = np.dot(ws.ones, a1) / batch
+    # xc2 overwrites a1 (nothing reads a1 again)
+    xc2 = rowwise(np.subtract, a1, mu2, a1, ws.tile)
     var2 = np.einsum("bj,bj->j", xc2, xc2) / batch
     sigma2 = np.sqrt(var2 + EPS2)
-    y2 = np.multiply(xc2, gamma2 / sigma2, out=ws.y2)
-    y2 += beta2
+    y2 = rowwise(np.multiply, xc2, gamma2 / sigma2, ws.y2, ws.tile)
+    rowwise(np.add, y2, beta2, y2, ws.tile)
     if running is not None:
         running["mean2"] = BN_MOMENTUM2 * running["mean2"] + (1 - BN_MOMENTUM2) * mu2
         running["var2"] = BN_MOMENTUM2 * running["var2"] + (1 - BN_MOMENTUM2) * var2
     # layer 3: z3 = y2 W3^T + b3, a3 = softmax(z3)
     z3 = np.matmul(y2, W3.T, out=ws.z3)
-    z3 += b3
-    a3 = softmax(z3, out=ws.a3)
+    rowwise(np.add, z3, b3, z3, ws.tile)
+    # a3 = softmax(z3) over each row, stable: exp(z3 - max) / sum exp(z3 - max), computed on zt3 = z3^T,
+    #   where a reduction over the units is one vectorized pass (over axis 1, NumPy makes one call per row)
+    zt3 = ws.zt3
+    np.copyto(zt3, z3.T)
+    zt3 -= zt3.max(axis=0)
+    np.exp(zt3, out=zt3)
+    zt3 /= zt3.sum(axis=0)
+    a3 = zt3.T
     # delta3 = (a3 - T) / B   (softmax with categorical_cross_entropy, fused)
     delta3 = np.subtract(a3, T, out=ws.delta3)
     delta3 *= scale / batch
-    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3, dE/dy2 = delta3 W3
+    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3 (a product with ones), dE/dy2 = delta3 W3
     np.matmul(delta3.T, y2, out=grads["W3"])
-    np.sum(delta3, axis=0, out=grads["b3"])
+    np.matmul(ws.ones, delta3, out=grads["b3"])
     dx3 = np.matmul(delta3, W3, out=ws.dx3)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2 = (sum_b g2 xc2) / sigma2
-    np.sum(g2, axis=0, out=grads["beta2"])
+    np.matmul(ws.ones, g2, out=grads["beta2"])
     np.einsum("bj,bj->j", g2, xc2, out=grads["gamma2"])
     grads["gamma2"] /= sigma2
     # dE/da1 = gamma2 / sigma2 (g2 - dE/dbeta2 / B - xhat2 dE/dgamma2 / B), xhat2 = xc2 / sigma2
-    dx2 = np.multiply(xc2, grads["gamma2"] / (batch * sigma2), out=ws.dx2)
-    np.subtract(g2, dx2, out=dx2)
-    dx2 -= grads["beta2"] / batch
-    dx2 *= gamma2 / sigma2
+    #   in place: xc2 and g2 are not read again
+    rowwise(np.multiply, xc2, grads["gamma2"] / (batch * sigma2), xc2, ws.tile)
+    dx2 = np.subtract(g2, xc2, out=g2)
+    rowwise(np.subtract, dx2, grads["beta2"] / batch, dx2, ws.tile)
+    rowwise(np.multiply, dx2, gamma2 / sigma2, dx2, ws.tile)
     g1 = dx2
-    # delta1 = g1 * f'(z1),  f'(z1) = (np.greater(z1, 0))
-    delta1 = np.multiply(g1, (np.greater(z1, 0)), out=ws.delta1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1
+    # delta1 = g1 * relu'(z1), in place of g1
+    delta1 = np.multiply(g1, relu_prime1, out=g1)
+    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.sum(delta1, axis=0, out=grads["b1"])
+    np.matmul(ws.ones, delta1, out=grads["b1"])
     return grads
 
 
@@ -319,8 +393,16 @@ def evaluate(params, X, T, running=None):
 
 
 def init_state(params):
-    """Optimizer state: step count and sgd moments."""
-    state = {"step": 0}
+    """Optimizer state: step count, gradient buffers, sgd moments.
+
+    The gradients have params' layout; when params is init_params' flat vector (flat_of), they
+    are views of one flat vector too, and state["flat"] holds (parameter vector, gradient
+    vector, the arrays of params): train_step's SGD update is then one subtraction.
+    """
+    flat = flat_of(params)
+    grads = views_of(np.zeros_like(flat)) if flat is not None else {k: np.zeros_like(v) for k, v in params.items()}
+    state = {"step": 0, "grads": grads,
+             "flat": None if flat is None else (flat, grads[KEYS[0]].base, [params[key] for key in KEYS])}
     state["velocity"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "momentum" else None
     state["m"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
     state["v"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
@@ -368,10 +450,15 @@ def train_step(params, X, T, masks, state, running=None, learning_rate=LEARNING_
     ``ws`` (a Workspace for X's batch size and dtype) saves allocating its buffers per step.
     """
     if OPTIMIZER == "sgd":  # fused SGD: the gradients come out times the learning rate
-        for key, step in step_gradients(params, X, T, masks, running, ws, scale=learning_rate).items():
+        steps = step_gradients(params, X, T, masks, running, ws, learning_rate, state["grads"])
+        if state["flat"] is not None and all(map(operator.is_, params.values(), state["flat"][2])):
+            theta, step, _ = state["flat"]
+            theta -= step  # every parameter at once: params and steps are views of these flat vectors
+            return
+        for key, step in steps.items():
             params[key] -= step
         return
-    UPDATE(params, step_gradients(params, X, T, masks, running, ws), state, learning_rate)
+    UPDATE(params, step_gradients(params, X, T, masks, running, ws, 1.0, state["grads"]), state, learning_rate)
 
 
 def train(X, T, epochs=100, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, seed=0, progress=True,

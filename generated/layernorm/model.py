@@ -21,10 +21,20 @@ array kept in a ``Workspace`` (test_model.py checks that both give the same grad
 """
 
 import argparse
+import operator
 
 import numpy as np
 
 KEYS = ['W1', 'b1', 'gamma2', 'beta2', 'W3', 'b3']
+SHAPES = {  # the shape of each parameter array
+    "W1": (4, 3),
+    "b1": (4,),
+    "gamma2": (4,),
+    "beta2": (4,),
+    "W3": (1, 4),
+    "b3": (1,),
+}
+TRANSPOSED = set()  # stored transposed (views_of)
 OPTIMIZER = "sgd"
 LEARNING_RATE = 0.05
 MOMENTUM = 0.9
@@ -39,6 +49,27 @@ EPS2 = 1e-05  # epsilon of layer 2
 def tanh(z, out=None):
     """Hyperbolic tangent (NumPy's is stable)."""
     return np.tanh(z, out=out)
+
+
+ROW_BLOCK = 8192
+"""Values per NumPy inner loop in rowwise: NumPy broadcasts a short row vector through a buffer of 8192 values."""
+
+
+def rowwise(op, a, v, out, tile):
+    """op(a, v, out=out) for (batch, n) arrays a and out and a row vector v of n values, returns out.
+
+    NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
+    equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
+    ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    """
+    batch, n = a.shape
+    r = -(-ROW_BLOCK // n)
+    if r == 1 or batch % r or not (a.flags.c_contiguous and out.flags.c_contiguous):
+        return op(a, v, out=out)
+    block = tile[:r * n]
+    block.reshape(r, n)[...] = v
+    op(a.reshape(batch // r, r * n), block, out=out.reshape(batch // r, r * n))
+    return out
 
 
 def dense_forward(x, W, b):
@@ -70,17 +101,49 @@ def layernorm_backward(g, gamma, xhat, sigma):
     return dx, np.sum(g * xhat, axis=0), np.sum(g, axis=0)
 
 
+def views_of(flat):
+    """Arrays of the shapes in SHAPES that are consecutive slices of one flat vector, in KEYS order.
+
+    A key in TRANSPOSED is stored transposed (the view is the transpose of a C-ordered
+    block), the layout in which OpenBLAS multiplies X by it fastest.
+    """
+    views, start = {}, 0
+    for key in KEYS:
+        shape = SHAPES[key]
+        block = flat[start:start + int(np.prod(shape))]
+        views[key] = block.reshape(shape[::-1]).T if key in TRANSPOSED else block.reshape(shape)
+        start += block.size
+    return views
+
+
 def init_params(seed=0, dtype=np.float64):
-    """Weights Glorot normal N(0, 2 / (fan_in + fan_out)), biases and beta zero, gamma one; keys in layer order."""
+    """Weights Glorot normal N(0, 2 / (fan_in + fan_out)), biases and beta zero, gamma one; keys in layer order.
+
+    The arrays are views of one flat vector (views_of), so that an SGD step updates
+    all of them with one subtraction (train_step).
+    """
     rng = np.random.default_rng(seed)
-    params = {}
-    params["W1"] = rng.normal(0.0, np.sqrt(2 / (3 + 4)), (4, 3)).astype(dtype)
-    params["b1"] = np.zeros((4,), dtype=dtype)
-    params["gamma2"] = np.ones((4,), dtype=dtype)
-    params["beta2"] = np.zeros((4,), dtype=dtype)
-    params["W3"] = rng.normal(0.0, np.sqrt(2 / (4 + 1)), (1, 4)).astype(dtype)
-    params["b3"] = np.zeros((1,), dtype=dtype)
+    params = views_of(np.zeros(sum(int(np.prod(shape)) for shape in SHAPES.values()), dtype=dtype))
+    params["W1"][...] = rng.normal(0.0, np.sqrt(2 / (3 + 4)), (4, 3)).astype(dtype)
+    params["gamma2"][...] = 1
+    params["W3"][...] = rng.normal(0.0, np.sqrt(2 / (4 + 1)), (1, 4)).astype(dtype)
     return params
+
+
+def flat_of(params):
+    """The flat vector of which params' arrays are the views_of (as init_params makes them), else None."""
+    flat = params[KEYS[0]].base
+    if flat is None or flat.ndim != 1 or not flat.flags.c_contiguous:
+        return None
+    if sum(int(np.prod(shape)) for shape in SHAPES.values()) != flat.size:
+        return None
+    views = views_of(flat)
+    for key in KEYS:
+        value = params[key]
+        if (value.base is not flat or value.ctypes.data != views[key].ctypes.data
+                or value.shape != views[key].shape or value.strides != views[key].strides):
+            return None
+    return flat
 
 
 def init_running(dtype=np.float64):
@@ -167,14 +230,13 @@ class Workspace:
 
     def __init__(self, batch, dtype=np.float64):
         self.batch = batch
+        self.ones = np.ones(batch, dtype=dtype)  # sums over the batch as products with ones
+        self.tile = np.empty(2 * ROW_BLOCK, dtype=dtype)
         self.z1 = np.empty((batch, 4), dtype=dtype)
         self.a1 = np.empty((batch, 4), dtype=dtype)
-        self.delta1 = np.empty((batch, 4), dtype=dtype)
         self.xhat2 = np.empty((batch, 4), dtype=dtype)
         self.y2 = np.empty((batch, 4), dtype=dtype)
-        self.dx2 = np.empty((batch, 4), dtype=dtype)
         self.z3 = np.empty((batch, 1), dtype=dtype)
-        self.delta3 = np.empty((batch, 1), dtype=dtype)
         self.dx3 = np.empty((batch, 4), dtype=dtype)
         self.grads = {
             "W1": np.empty((4, 3), dtype=dtype),
@@ -186,18 +248,19 @@ class Workspace:
         }
 
 
-def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
+def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, grads=None):
     """gradients() times ``scale`` for train_step: the same equations with every batch-sized array in ``ws``.
 
     No array of the batch's size is allocated per step (allocating them costs more than the
-    arithmetic); the result is ``ws.grads``, overwritten by the next call.  test_model.py checks
-    it against gradients(), which calls the registry's layer functions.  An SGD step passes
-    the learning rate as ``scale`` and subtracts the result.
+    arithmetic); the result is written into ``grads`` (default ``ws.grads``) and returned,
+    overwritten by the next call.  test_model.py checks it against gradients(), which calls
+    the registry's layer functions.  An SGD step passes the learning rate as ``scale`` and
+    subtracts the result.
     """
     batch = X.shape[0]
     if ws is None or ws.batch != batch or ws.grads["W1"].dtype != X.dtype:
         ws = Workspace(batch, X.dtype)
-    grads = ws.grads
+    grads = ws.grads if grads is None else grads
     W1 = params["W1"]
     b1 = params["b1"]
     gamma2 = params["gamma2"]
@@ -206,42 +269,42 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     b3 = params["b3"]
     # layer 1: z1 = X W1^T + b1, a1 = tanh(z1)
     z1 = np.matmul(X, W1.T, out=ws.z1)
-    z1 += b1
+    rowwise(np.add, z1, b1, z1, ws.tile)
     a1 = tanh(z1, out=ws.a1)
     # layer 2: per sample, xhat2 = (a1 - mu) / sqrt(var + eps) over the units; y2 = gamma2 xhat2 + beta2
     xhat2 = np.subtract(a1, a1.mean(axis=1, keepdims=True), out=ws.xhat2)
     sigma2 = np.sqrt(np.einsum("bj,bj->b", xhat2, xhat2)[:, None] / 4 + EPS2)
     xhat2 /= sigma2
-    y2 = np.multiply(xhat2, gamma2, out=ws.y2)
-    y2 += beta2
+    y2 = rowwise(np.multiply, xhat2, gamma2, ws.y2, ws.tile)
+    rowwise(np.add, y2, beta2, y2, ws.tile)
     # layer 3: z3 = y2 W3^T + b3, a3 = identity(z3)
     z3 = np.matmul(y2, W3.T, out=ws.z3)
-    z3 += b3
+    rowwise(np.add, z3, b3, z3, ws.tile)
     a3 = z3
     # g3 = dE/da3 / B   (dE/dA = 2*A - 2*T)
     g3 = (2*a3 - 2*T) * (scale / batch)
     # delta3 = g3 (identity)
     delta3 = g3
-    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3, dE/dy2 = delta3 W3
+    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3 (a product with ones), dE/dy2 = delta3 W3
     np.matmul(delta3.T, y2, out=grads["W3"])
-    np.sum(delta3, axis=0, out=grads["b3"])
+    np.matmul(ws.ones, delta3, out=grads["b3"])
     dx3 = np.matmul(delta3, W3, out=ws.dx3)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2
-    np.sum(g2, axis=0, out=grads["beta2"])
+    np.matmul(ws.ones, g2, out=grads["beta2"])
     np.einsum("bj,bj->j", g2, xhat2, out=grads["gamma2"])
     # h = g2 gamma2; dE/da1 = (h - mean_k h - xhat2 mean_k h xhat2) / sigma2
-    dx2 = np.multiply(g2, gamma2, out=ws.dx2)
+    dx2 = rowwise(np.multiply, g2, gamma2, g2, ws.tile)
     hx2 = np.einsum("bj,bj->b", dx2, xhat2)[:, None] / 4
     dx2 -= dx2.mean(axis=1, keepdims=True)
     dx2 -= xhat2 * hx2
     dx2 /= sigma2
     g1 = dx2
     # delta1 = g1 * f'(z1),  f'(z1) = (1 - a1**2)
-    delta1 = np.multiply(g1, (1 - a1**2), out=ws.delta1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1
+    delta1 = np.multiply(g1, (1 - a1**2), out=g1)
+    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.sum(delta1, axis=0, out=grads["b1"])
+    np.matmul(ws.ones, delta1, out=grads["b1"])
     return grads
 
 
@@ -290,8 +353,16 @@ def evaluate(params, X, T, running=None):
 
 
 def init_state(params):
-    """Optimizer state: step count and sgd moments."""
-    state = {"step": 0}
+    """Optimizer state: step count, gradient buffers, sgd moments.
+
+    The gradients have params' layout; when params is init_params' flat vector (flat_of), they
+    are views of one flat vector too, and state["flat"] holds (parameter vector, gradient
+    vector, the arrays of params): train_step's SGD update is then one subtraction.
+    """
+    flat = flat_of(params)
+    grads = views_of(np.zeros_like(flat)) if flat is not None else {k: np.zeros_like(v) for k, v in params.items()}
+    state = {"step": 0, "grads": grads,
+             "flat": None if flat is None else (flat, grads[KEYS[0]].base, [params[key] for key in KEYS])}
     state["velocity"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "momentum" else None
     state["m"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
     state["v"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
@@ -339,10 +410,15 @@ def train_step(params, X, T, masks, state, running=None, learning_rate=LEARNING_
     ``ws`` (a Workspace for X's batch size and dtype) saves allocating its buffers per step.
     """
     if OPTIMIZER == "sgd":  # fused SGD: the gradients come out times the learning rate
-        for key, step in step_gradients(params, X, T, masks, running, ws, scale=learning_rate).items():
+        steps = step_gradients(params, X, T, masks, running, ws, learning_rate, state["grads"])
+        if state["flat"] is not None and all(map(operator.is_, params.values(), state["flat"][2])):
+            theta, step, _ = state["flat"]
+            theta -= step  # every parameter at once: params and steps are views of these flat vectors
+            return
+        for key, step in steps.items():
             params[key] -= step
         return
-    UPDATE(params, step_gradients(params, X, T, masks, running, ws), state, learning_rate)
+    UPDATE(params, step_gradients(params, X, T, masks, running, ws, 1.0, state["grads"]), state, learning_rate)
 
 
 def train(X, T, epochs=100, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, seed=0, progress=True,

@@ -26,10 +26,24 @@ array kept in a ``Workspace`` (test_model.py checks that both give the same grad
 """
 
 import argparse
+import operator
 
 import numpy as np
 
 KEYS = ['W1', 'b1', 'gamma2', 'beta2', 'W4', 'b4', 'gamma5', 'beta5', 'W7', 'b7']
+SHAPES = {  # the shape of each parameter array
+    "W1": (5, 4),
+    "b1": (5,),
+    "gamma2": (5,),
+    "beta2": (5,),
+    "W4": (5, 5),
+    "b4": (5,),
+    "gamma5": (5,),
+    "beta5": (5,),
+    "W7": (3, 5),
+    "b7": (3,),
+}
+TRANSPOSED = set()  # stored transposed (views_of)
 OPTIMIZER = "sgd"
 LEARNING_RATE = 0.1
 MOMENTUM = 0.9
@@ -65,6 +79,27 @@ def softmax(z, out=None):
 def tanh(z, out=None):
     """Hyperbolic tangent (NumPy's is stable)."""
     return np.tanh(z, out=out)
+
+
+ROW_BLOCK = 8192
+"""Values per NumPy inner loop in rowwise: NumPy broadcasts a short row vector through a buffer of 8192 values."""
+
+
+def rowwise(op, a, v, out, tile):
+    """op(a, v, out=out) for (batch, n) arrays a and out and a row vector v of n values, returns out.
+
+    NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
+    equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
+    ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    """
+    batch, n = a.shape
+    r = -(-ROW_BLOCK // n)
+    if r == 1 or batch % r or not (a.flags.c_contiguous and out.flags.c_contiguous):
+        return op(a, v, out=out)
+    block = tile[:r * n]
+    block.reshape(r, n)[...] = v
+    op(a.reshape(batch // r, r * n), block, out=out.reshape(batch // r, r * n))
+    return out
 
 
 def dense_forward(x, W, b):
@@ -136,21 +171,51 @@ def categorical_cross_entropy_from_logits(z, t):
     return -np.sum(t * log_softmax, axis=-1)
 
 
+def views_of(flat):
+    """Arrays of the shapes in SHAPES that are consecutive slices of one flat vector, in KEYS order.
+
+    A key in TRANSPOSED is stored transposed (the view is the transpose of a C-ordered
+    block), the layout in which OpenBLAS multiplies X by it fastest.
+    """
+    views, start = {}, 0
+    for key in KEYS:
+        shape = SHAPES[key]
+        block = flat[start:start + int(np.prod(shape))]
+        views[key] = block.reshape(shape[::-1]).T if key in TRANSPOSED else block.reshape(shape)
+        start += block.size
+    return views
+
+
 def init_params(seed=0, dtype=np.float64):
-    """Weights Glorot normal N(0, 2 / (fan_in + fan_out)), biases and beta zero, gamma one; keys in layer order."""
+    """Weights Glorot normal N(0, 2 / (fan_in + fan_out)), biases and beta zero, gamma one; keys in layer order.
+
+    The arrays are views of one flat vector (views_of), so that an SGD step updates
+    all of them with one subtraction (train_step).
+    """
     rng = np.random.default_rng(seed)
-    params = {}
-    params["W1"] = rng.normal(0.0, np.sqrt(2 / (4 + 5)), (5, 4)).astype(dtype)
-    params["b1"] = np.zeros((5,), dtype=dtype)
-    params["gamma2"] = np.ones((5,), dtype=dtype)
-    params["beta2"] = np.zeros((5,), dtype=dtype)
-    params["W4"] = rng.normal(0.0, np.sqrt(2 / (5 + 5)), (5, 5)).astype(dtype)
-    params["b4"] = np.zeros((5,), dtype=dtype)
-    params["gamma5"] = np.ones((5,), dtype=dtype)
-    params["beta5"] = np.zeros((5,), dtype=dtype)
-    params["W7"] = rng.normal(0.0, np.sqrt(2 / (5 + 3)), (3, 5)).astype(dtype)
-    params["b7"] = np.zeros((3,), dtype=dtype)
+    params = views_of(np.zeros(sum(int(np.prod(shape)) for shape in SHAPES.values()), dtype=dtype))
+    params["W1"][...] = rng.normal(0.0, np.sqrt(2 / (4 + 5)), (5, 4)).astype(dtype)
+    params["gamma2"][...] = 1
+    params["W4"][...] = rng.normal(0.0, np.sqrt(2 / (5 + 5)), (5, 5)).astype(dtype)
+    params["gamma5"][...] = 1
+    params["W7"][...] = rng.normal(0.0, np.sqrt(2 / (5 + 3)), (3, 5)).astype(dtype)
     return params
+
+
+def flat_of(params):
+    """The flat vector of which params' arrays are the views_of (as init_params makes them), else None."""
+    flat = params[KEYS[0]].base
+    if flat is None or flat.ndim != 1 or not flat.flags.c_contiguous:
+        return None
+    if sum(int(np.prod(shape)) for shape in SHAPES.values()) != flat.size:
+        return None
+    views = views_of(flat)
+    for key in KEYS:
+        value = params[key]
+        if (value.base is not flat or value.ctypes.data != views[key].ctypes.data
+                or value.shape != views[key].shape or value.strides != views[key].strides):
+            return None
+    return flat
 
 
 def init_running(dtype=np.float64):
@@ -284,24 +349,21 @@ class Workspace:
 
     def __init__(self, batch, dtype=np.float64):
         self.batch = batch
+        self.ones = np.ones(batch, dtype=dtype)  # sums over the batch as products with ones
+        self.tile = np.empty(2 * ROW_BLOCK, dtype=dtype)
         self.z1 = np.empty((batch, 5), dtype=dtype)
-        self.a1 = np.empty((batch, 5), dtype=dtype)
-        self.delta1 = np.empty((batch, 5), dtype=dtype)
+        self.relu_prime1 = np.empty((batch, 5), dtype=bool)
         self.xc2 = np.empty((batch, 5), dtype=dtype)
         self.y2 = np.empty((batch, 5), dtype=dtype)
-        self.dx2 = np.empty((batch, 5), dtype=dtype)
-        self.y3 = np.empty((batch, 5), dtype=dtype)
-        self.dx3 = np.empty((batch, 5), dtype=dtype)
         self.z4 = np.empty((batch, 5), dtype=dtype)
         self.a4 = np.empty((batch, 5), dtype=dtype)
-        self.delta4 = np.empty((batch, 5), dtype=dtype)
         self.dx4 = np.empty((batch, 5), dtype=dtype)
         self.xhat5 = np.empty((batch, 5), dtype=dtype)
         self.y5 = np.empty((batch, 5), dtype=dtype)
         self.dx5 = np.empty((batch, 5), dtype=dtype)
         self.y6 = np.empty((batch, 5), dtype=dtype)
         self.z7 = np.empty((batch, 3), dtype=dtype)
-        self.a7 = np.empty((batch, 3), dtype=dtype)
+        self.zt7 = np.empty((3, batch), dtype=dtype)
         self.delta7 = np.empty((batch, 3), dtype=dtype)
         self.dx7 = np.empty((batch, 5), dtype=dtype)
         self.grads = {
@@ -318,18 +380,19 @@ class Workspace:
         }
 
 
-def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
+def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, grads=None):
     """gradients() times ``scale`` for train_step: the same equations with every batch-sized array in ``ws``.
 
     No array of the batch's size is allocated per step (allocating them costs more than the
-    arithmetic); the result is ``ws.grads``, overwritten by the next call.  test_model.py checks
-    it against gradients(), which calls the registry's layer functions.  An SGD step passes
-    the learning rate as ``scale`` and subtracts the result.
+    arithmetic); the result is written into ``grads`` (default ``ws.grads``) and returned,
+    overwritten by the next call.  test_model.py checks it against gradients(), which calls
+    the registry's layer functions.  An SGD step passes the learning rate as ``scale`` and
+    subtracts the result.
     """
     batch = X.shape[0]
     if ws is None or ws.batch != batch or ws.grads["W1"].dtype != X.dtype:
         ws = Workspace(batch, X.dtype)
-    grads = ws.grads
+    grads = ws.grads if grads is None else grads
     W1 = params["W1"]
     b1 = params["b1"]
     gamma2 = params["gamma2"]
@@ -342,45 +405,54 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     b7 = params["b7"]
     # layer 1: z1 = X W1^T + b1, a1 = relu(z1)
     z1 = np.matmul(X, W1.T, out=ws.z1)
-    z1 += b1
-    a1 = relu(z1, out=ws.a1)
+    rowwise(np.add, z1, b1, z1, ws.tile)
+    # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = max(z1, 0), in place
+    relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
+    a1 = np.maximum(z1, 0, out=z1)
     # layer 2: mu2, var2 over the batch; xc2 = a1 - mu2, xhat2 = xc2 / sigma2 with sigma2 = sqrt(var2 + eps);
     #   y2 = gamma2 xhat2 + beta2 (xhat2 itself is never stored: one pass less)
-    mu2 = a1.mean(axis=0)
-    xc2 = np.subtract(a1, mu2, out=ws.xc2)
+    mu2 = np.dot(ws.ones, a1) / batch
+    xc2 = rowwise(np.subtract, a1, mu2, ws.xc2, ws.tile)
     var2 = np.einsum("bj,bj->j", xc2, xc2) / batch
     sigma2 = np.sqrt(var2 + EPS2)
-    y2 = np.multiply(xc2, gamma2 / sigma2, out=ws.y2)
-    y2 += beta2
+    y2 = rowwise(np.multiply, xc2, gamma2 / sigma2, ws.y2, ws.tile)
+    rowwise(np.add, y2, beta2, y2, ws.tile)
     if running is not None:
         running["mean2"] = BN_MOMENTUM2 * running["mean2"] + (1 - BN_MOMENTUM2) * mu2
         running["var2"] = BN_MOMENTUM2 * running["var2"] + (1 - BN_MOMENTUM2) * var2
-    # layer 3: y3 = y2 * m / (1 - p)
-    y3 = np.multiply(y2, 1.0 if masks is None else masks["mask3"], out=ws.y3)
+    # layer 3: y3 = y2 * m / (1 - p), in place (nothing reads y2 again)
+    y3 = np.multiply(y2, 1.0 if masks is None else masks["mask3"], out=y2)
     if masks is not None:
         y3 *= 1 / (1 - RATE3)
     # layer 4: z4 = y3 W4^T + b4, a4 = tanh(z4)
     z4 = np.matmul(y3, W4.T, out=ws.z4)
-    z4 += b4
+    rowwise(np.add, z4, b4, z4, ws.tile)
     a4 = tanh(z4, out=ws.a4)
     # layer 5: per sample, xhat5 = (a4 - mu) / sqrt(var + eps) over the units; y5 = gamma5 xhat5 + beta5
     xhat5 = np.subtract(a4, a4.mean(axis=1, keepdims=True), out=ws.xhat5)
     sigma5 = np.sqrt(np.einsum("bj,bj->b", xhat5, xhat5)[:, None] / 5 + EPS5)
     xhat5 /= sigma5
-    y5 = np.multiply(xhat5, gamma5, out=ws.y5)
-    y5 += beta5
+    y5 = rowwise(np.multiply, xhat5, gamma5, ws.y5, ws.tile)
+    rowwise(np.add, y5, beta5, y5, ws.tile)
     # layer 6: y6 = y5 + a1
     y6 = np.add(y5, a1, out=ws.y6)
     # layer 7: z7 = y6 W7^T + b7, a7 = softmax(z7)
     z7 = np.matmul(y6, W7.T, out=ws.z7)
-    z7 += b7
-    a7 = softmax(z7, out=ws.a7)
+    rowwise(np.add, z7, b7, z7, ws.tile)
+    # a7 = softmax(z7) over each row, stable: exp(z7 - max) / sum exp(z7 - max), computed on zt7 = z7^T,
+    #   where a reduction over the units is one vectorized pass (over axis 1, NumPy makes one call per row)
+    zt7 = ws.zt7
+    np.copyto(zt7, z7.T)
+    zt7 -= zt7.max(axis=0)
+    np.exp(zt7, out=zt7)
+    zt7 /= zt7.sum(axis=0)
+    a7 = zt7.T
     # delta7 = (a7 - T) / B   (softmax with categorical_cross_entropy, fused)
     delta7 = np.subtract(a7, T, out=ws.delta7)
     delta7 *= scale / batch
-    # dE/dW7 = delta7^T y6, dE/db7 = sum_b delta7, dE/dy6 = delta7 W7
+    # dE/dW7 = delta7^T y6, dE/db7 = sum_b delta7 (a product with ones), dE/dy6 = delta7 W7
     np.matmul(delta7.T, y6, out=grads["W7"])
-    np.sum(delta7, axis=0, out=grads["b7"])
+    np.matmul(ws.ones, delta7, out=grads["b7"])
     grads["W7"] += (L2 * scale) * W7
     dx7 = np.matmul(delta7, W7, out=ws.dx7)
     g6 = dx7
@@ -388,44 +460,45 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     g5 = g6
     g1 = g6
     # layer 5: dE/dbeta5 = sum_b g5, dE/dgamma5 = sum_b g5 xhat5
-    np.sum(g5, axis=0, out=grads["beta5"])
+    np.matmul(ws.ones, g5, out=grads["beta5"])
     np.einsum("bj,bj->j", g5, xhat5, out=grads["gamma5"])
     # h = g5 gamma5; dE/da4 = (h - mean_k h - xhat5 mean_k h xhat5) / sigma5
-    dx5 = np.multiply(g5, gamma5, out=ws.dx5)
+    dx5 = rowwise(np.multiply, g5, gamma5, ws.dx5, ws.tile)
     hx5 = np.einsum("bj,bj->b", dx5, xhat5)[:, None] / 5
     dx5 -= dx5.mean(axis=1, keepdims=True)
     dx5 -= xhat5 * hx5
     dx5 /= sigma5
     g4 = dx5
     # delta4 = g4 * f'(z4),  f'(z4) = (1 - a4**2)
-    delta4 = np.multiply(g4, (1 - a4**2), out=ws.delta4)
-    # dE/dW4 = delta4^T y3, dE/db4 = sum_b delta4, dE/dy3 = delta4 W4
+    delta4 = np.multiply(g4, (1 - a4**2), out=g4)
+    # dE/dW4 = delta4^T y3, dE/db4 = sum_b delta4 (a product with ones), dE/dy3 = delta4 W4
     np.matmul(delta4.T, y3, out=grads["W4"])
-    np.sum(delta4, axis=0, out=grads["b4"])
+    np.matmul(ws.ones, delta4, out=grads["b4"])
     grads["W4"] += (L2 * scale) * W4
     dx4 = np.matmul(delta4, W4, out=ws.dx4)
     g3 = dx4
-    # layer 3: dE/dy2 = g3 * m / (1 - p)
-    dx3 = np.multiply(g3, 1.0 if masks is None else masks["mask3"], out=ws.dx3)
+    # layer 3: dE/dy2 = g3 * m / (1 - p), in place of g3
+    dx3 = np.multiply(g3, 1.0 if masks is None else masks["mask3"], out=g3)
     if masks is not None:
         dx3 *= 1 / (1 - RATE3)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2 = (sum_b g2 xc2) / sigma2
-    np.sum(g2, axis=0, out=grads["beta2"])
+    np.matmul(ws.ones, g2, out=grads["beta2"])
     np.einsum("bj,bj->j", g2, xc2, out=grads["gamma2"])
     grads["gamma2"] /= sigma2
     # dE/da1 = gamma2 / sigma2 (g2 - dE/dbeta2 / B - xhat2 dE/dgamma2 / B), xhat2 = xc2 / sigma2
-    dx2 = np.multiply(xc2, grads["gamma2"] / (batch * sigma2), out=ws.dx2)
-    np.subtract(g2, dx2, out=dx2)
-    dx2 -= grads["beta2"] / batch
-    dx2 *= gamma2 / sigma2
+    #   in place: xc2 and g2 are not read again
+    rowwise(np.multiply, xc2, grads["gamma2"] / (batch * sigma2), xc2, ws.tile)
+    dx2 = np.subtract(g2, xc2, out=g2)
+    rowwise(np.subtract, dx2, grads["beta2"] / batch, dx2, ws.tile)
+    rowwise(np.multiply, dx2, gamma2 / sigma2, dx2, ws.tile)
     # layer 1 feeds layers 2, 6: dE/dy1 is the sum of what each reader sends back
     g1 = np.add(dx2, g1, out=dx2)
-    # delta1 = g1 * f'(z1),  f'(z1) = (np.greater(z1, 0))
-    delta1 = np.multiply(g1, (np.greater(z1, 0)), out=ws.delta1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1
+    # delta1 = g1 * relu'(z1), in place of g1
+    delta1 = np.multiply(g1, relu_prime1, out=g1)
+    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.sum(delta1, axis=0, out=grads["b1"])
+    np.matmul(ws.ones, delta1, out=grads["b1"])
     grads["W1"] += (L2 * scale) * W1
     return grads
 
@@ -491,8 +564,16 @@ def evaluate(params, X, T, running=None):
 
 
 def init_state(params):
-    """Optimizer state: step count and sgd moments."""
-    state = {"step": 0}
+    """Optimizer state: step count, gradient buffers, sgd moments.
+
+    The gradients have params' layout; when params is init_params' flat vector (flat_of), they
+    are views of one flat vector too, and state["flat"] holds (parameter vector, gradient
+    vector, the arrays of params): train_step's SGD update is then one subtraction.
+    """
+    flat = flat_of(params)
+    grads = views_of(np.zeros_like(flat)) if flat is not None else {k: np.zeros_like(v) for k, v in params.items()}
+    state = {"step": 0, "grads": grads,
+             "flat": None if flat is None else (flat, grads[KEYS[0]].base, [params[key] for key in KEYS])}
     state["velocity"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "momentum" else None
     state["m"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
     state["v"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
@@ -540,10 +621,15 @@ def train_step(params, X, T, masks, state, running=None, learning_rate=LEARNING_
     ``ws`` (a Workspace for X's batch size and dtype) saves allocating its buffers per step.
     """
     if OPTIMIZER == "sgd":  # fused SGD: the gradients come out times the learning rate
-        for key, step in step_gradients(params, X, T, masks, running, ws, scale=learning_rate).items():
+        steps = step_gradients(params, X, T, masks, running, ws, learning_rate, state["grads"])
+        if state["flat"] is not None and all(map(operator.is_, params.values(), state["flat"][2])):
+            theta, step, _ = state["flat"]
+            theta -= step  # every parameter at once: params and steps are views of these flat vectors
+            return
+        for key, step in steps.items():
             params[key] -= step
         return
-    UPDATE(params, step_gradients(params, X, T, masks, running, ws), state, learning_rate)
+    UPDATE(params, step_gradients(params, X, T, masks, running, ws, 1.0, state["grads"]), state, learning_rate)
 
 
 def train(X, T, epochs=100, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, seed=0, progress=True,

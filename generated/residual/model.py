@@ -22,10 +22,20 @@ array kept in a ``Workspace`` (test_model.py checks that both give the same grad
 """
 
 import argparse
+import operator
 
 import numpy as np
 
 KEYS = ['W1', 'b1', 'W2', 'b2', 'W4', 'b4']
+SHAPES = {  # the shape of each parameter array
+    "W1": (4, 3),
+    "b1": (4,),
+    "W2": (4, 4),
+    "b2": (4,),
+    "W4": (2, 4),
+    "b4": (2,),
+}
+TRANSPOSED = set()  # stored transposed (views_of)
 OPTIMIZER = "momentum"
 LEARNING_RATE = 0.05
 MOMENTUM = 0.9
@@ -46,6 +56,27 @@ def tanh(z, out=None):
     return np.tanh(z, out=out)
 
 
+ROW_BLOCK = 8192
+"""Values per NumPy inner loop in rowwise: NumPy broadcasts a short row vector through a buffer of 8192 values."""
+
+
+def rowwise(op, a, v, out, tile):
+    """op(a, v, out=out) for (batch, n) arrays a and out and a row vector v of n values, returns out.
+
+    NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
+    equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
+    ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    """
+    batch, n = a.shape
+    r = -(-ROW_BLOCK // n)
+    if r == 1 or batch % r or not (a.flags.c_contiguous and out.flags.c_contiguous):
+        return op(a, v, out=out)
+    block = tile[:r * n]
+    block.reshape(r, n)[...] = v
+    op(a.reshape(batch // r, r * n), block, out=out.reshape(batch // r, r * n))
+    return out
+
+
 def dense_forward(x, W, b):
     """Pre-activations z = x W^T + b, one row per sample."""
     z = x @ W.T
@@ -62,17 +93,49 @@ def residual_forward(x, skip):
     return x + skip
 
 
+def views_of(flat):
+    """Arrays of the shapes in SHAPES that are consecutive slices of one flat vector, in KEYS order.
+
+    A key in TRANSPOSED is stored transposed (the view is the transpose of a C-ordered
+    block), the layout in which OpenBLAS multiplies X by it fastest.
+    """
+    views, start = {}, 0
+    for key in KEYS:
+        shape = SHAPES[key]
+        block = flat[start:start + int(np.prod(shape))]
+        views[key] = block.reshape(shape[::-1]).T if key in TRANSPOSED else block.reshape(shape)
+        start += block.size
+    return views
+
+
 def init_params(seed=0, dtype=np.float64):
-    """Weights Glorot normal N(0, 2 / (fan_in + fan_out)), biases and beta zero, gamma one; keys in layer order."""
+    """Weights Glorot normal N(0, 2 / (fan_in + fan_out)), biases and beta zero, gamma one; keys in layer order.
+
+    The arrays are views of one flat vector (views_of), so that an SGD step updates
+    all of them with one subtraction (train_step).
+    """
     rng = np.random.default_rng(seed)
-    params = {}
-    params["W1"] = rng.normal(0.0, np.sqrt(2 / (3 + 4)), (4, 3)).astype(dtype)
-    params["b1"] = np.zeros((4,), dtype=dtype)
-    params["W2"] = rng.normal(0.0, np.sqrt(2 / (4 + 4)), (4, 4)).astype(dtype)
-    params["b2"] = np.zeros((4,), dtype=dtype)
-    params["W4"] = rng.normal(0.0, np.sqrt(2 / (4 + 2)), (2, 4)).astype(dtype)
-    params["b4"] = np.zeros((2,), dtype=dtype)
+    params = views_of(np.zeros(sum(int(np.prod(shape)) for shape in SHAPES.values()), dtype=dtype))
+    params["W1"][...] = rng.normal(0.0, np.sqrt(2 / (3 + 4)), (4, 3)).astype(dtype)
+    params["W2"][...] = rng.normal(0.0, np.sqrt(2 / (4 + 4)), (4, 4)).astype(dtype)
+    params["W4"][...] = rng.normal(0.0, np.sqrt(2 / (4 + 2)), (2, 4)).astype(dtype)
     return params
+
+
+def flat_of(params):
+    """The flat vector of which params' arrays are the views_of (as init_params makes them), else None."""
+    flat = params[KEYS[0]].base
+    if flat is None or flat.ndim != 1 or not flat.flags.c_contiguous:
+        return None
+    if sum(int(np.prod(shape)) for shape in SHAPES.values()) != flat.size:
+        return None
+    views = views_of(flat)
+    for key in KEYS:
+        value = params[key]
+        if (value.base is not flat or value.ctypes.data != views[key].ctypes.data
+                or value.shape != views[key].shape or value.strides != views[key].strides):
+            return None
+    return flat
 
 
 def init_running(dtype=np.float64):
@@ -167,16 +230,16 @@ class Workspace:
 
     def __init__(self, batch, dtype=np.float64):
         self.batch = batch
+        self.ones = np.ones(batch, dtype=dtype)  # sums over the batch as products with ones
+        self.tile = np.empty(2 * ROW_BLOCK, dtype=dtype)
         self.z1 = np.empty((batch, 4), dtype=dtype)
         self.a1 = np.empty((batch, 4), dtype=dtype)
-        self.delta1 = np.empty((batch, 4), dtype=dtype)
         self.z2 = np.empty((batch, 4), dtype=dtype)
-        self.a2 = np.empty((batch, 4), dtype=dtype)
+        self.relu_prime2 = np.empty((batch, 4), dtype=bool)
         self.delta2 = np.empty((batch, 4), dtype=dtype)
         self.dx2 = np.empty((batch, 4), dtype=dtype)
         self.y3 = np.empty((batch, 4), dtype=dtype)
         self.z4 = np.empty((batch, 2), dtype=dtype)
-        self.delta4 = np.empty((batch, 2), dtype=dtype)
         self.dx4 = np.empty((batch, 4), dtype=dtype)
         self.grads = {
             "W1": np.empty((4, 3), dtype=dtype),
@@ -188,18 +251,19 @@ class Workspace:
         }
 
 
-def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
+def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, grads=None):
     """gradients() times ``scale`` for train_step: the same equations with every batch-sized array in ``ws``.
 
     No array of the batch's size is allocated per step (allocating them costs more than the
-    arithmetic); the result is ``ws.grads``, overwritten by the next call.  test_model.py checks
-    it against gradients(), which calls the registry's layer functions.  An SGD step passes
-    the learning rate as ``scale`` and subtracts the result.
+    arithmetic); the result is written into ``grads`` (default ``ws.grads``) and returned,
+    overwritten by the next call.  test_model.py checks it against gradients(), which calls
+    the registry's layer functions.  An SGD step passes the learning rate as ``scale`` and
+    subtracts the result.
     """
     batch = X.shape[0]
     if ws is None or ws.batch != batch or ws.grads["W1"].dtype != X.dtype:
         ws = Workspace(batch, X.dtype)
-    grads = ws.grads
+    grads = ws.grads if grads is None else grads
     W1 = params["W1"]
     b1 = params["b1"]
     W2 = params["W2"]
@@ -208,43 +272,45 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0):
     b4 = params["b4"]
     # layer 1: z1 = X W1^T + b1, a1 = tanh(z1)
     z1 = np.matmul(X, W1.T, out=ws.z1)
-    z1 += b1
+    rowwise(np.add, z1, b1, z1, ws.tile)
     a1 = tanh(z1, out=ws.a1)
     # layer 2: z2 = a1 W2^T + b2, a2 = relu(z2)
     z2 = np.matmul(a1, W2.T, out=ws.z2)
-    z2 += b2
-    a2 = relu(z2, out=ws.a2)
+    rowwise(np.add, z2, b2, z2, ws.tile)
+    # relu'(z2) = (z2 > 0), kept for the backward pass; a2 = max(z2, 0), in place
+    relu_prime2 = np.greater(z2, 0, out=ws.relu_prime2)
+    a2 = np.maximum(z2, 0, out=z2)
     # layer 3: y3 = a2 + a1
     y3 = np.add(a2, a1, out=ws.y3)
     # layer 4: z4 = y3 W4^T + b4, a4 = identity(z4)
     z4 = np.matmul(y3, W4.T, out=ws.z4)
-    z4 += b4
+    rowwise(np.add, z4, b4, z4, ws.tile)
     a4 = z4
     # g4 = dE/da4 / B   (dE/dA = A - T)
     g4 = (a4 - T) * (scale / batch)
     # delta4 = g4 (identity)
     delta4 = g4
-    # dE/dW4 = delta4^T y3, dE/db4 = sum_b delta4, dE/dy3 = delta4 W4
+    # dE/dW4 = delta4^T y3, dE/db4 = sum_b delta4 (a product with ones), dE/dy3 = delta4 W4
     np.matmul(delta4.T, y3, out=grads["W4"])
-    np.sum(delta4, axis=0, out=grads["b4"])
+    np.matmul(ws.ones, delta4, out=grads["b4"])
     dx4 = np.matmul(delta4, W4, out=ws.dx4)
     g3 = dx4
     # layer 3: dE/dy3 reaches both inputs unchanged
     g2 = g3
     g1 = g3
-    # delta2 = g2 * f'(z2),  f'(z2) = (np.greater(z2, 0))
-    delta2 = np.multiply(g2, (np.greater(z2, 0)), out=ws.delta2)
-    # dE/dW2 = delta2^T a1, dE/db2 = sum_b delta2, dE/da1 = delta2 W2
+    # delta2 = g2 * relu'(z2)
+    delta2 = np.multiply(g2, relu_prime2, out=ws.delta2)
+    # dE/dW2 = delta2^T a1, dE/db2 = sum_b delta2 (a product with ones), dE/da1 = delta2 W2
     np.matmul(delta2.T, a1, out=grads["W2"])
-    np.sum(delta2, axis=0, out=grads["b2"])
+    np.matmul(ws.ones, delta2, out=grads["b2"])
     dx2 = np.matmul(delta2, W2, out=ws.dx2)
     # layer 1 feeds layers 2, 3: dE/dy1 is the sum of what each reader sends back
     g1 = np.add(dx2, g1, out=dx2)
     # delta1 = g1 * f'(z1),  f'(z1) = (1 - a1**2)
-    delta1 = np.multiply(g1, (1 - a1**2), out=ws.delta1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1
+    delta1 = np.multiply(g1, (1 - a1**2), out=g1)
+    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
     np.matmul(delta1.T, X, out=grads["W1"])
-    np.sum(delta1, axis=0, out=grads["b1"])
+    np.matmul(ws.ones, delta1, out=grads["b1"])
     return grads
 
 
@@ -296,8 +362,16 @@ def evaluate(params, X, T, running=None):
 
 
 def init_state(params):
-    """Optimizer state: step count and momentum moments."""
-    state = {"step": 0}
+    """Optimizer state: step count, gradient buffers, momentum moments.
+
+    The gradients have params' layout; when params is init_params' flat vector (flat_of), they
+    are views of one flat vector too, and state["flat"] holds (parameter vector, gradient
+    vector, the arrays of params): train_step's SGD update is then one subtraction.
+    """
+    flat = flat_of(params)
+    grads = views_of(np.zeros_like(flat)) if flat is not None else {k: np.zeros_like(v) for k, v in params.items()}
+    state = {"step": 0, "grads": grads,
+             "flat": None if flat is None else (flat, grads[KEYS[0]].base, [params[key] for key in KEYS])}
     state["velocity"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "momentum" else None
     state["m"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
     state["v"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "adam" else None
@@ -345,10 +419,15 @@ def train_step(params, X, T, masks, state, running=None, learning_rate=LEARNING_
     ``ws`` (a Workspace for X's batch size and dtype) saves allocating its buffers per step.
     """
     if OPTIMIZER == "sgd":  # fused SGD: the gradients come out times the learning rate
-        for key, step in step_gradients(params, X, T, masks, running, ws, scale=learning_rate).items():
+        steps = step_gradients(params, X, T, masks, running, ws, learning_rate, state["grads"])
+        if state["flat"] is not None and all(map(operator.is_, params.values(), state["flat"][2])):
+            theta, step, _ = state["flat"]
+            theta -= step  # every parameter at once: params and steps are views of these flat vectors
+            return
+        for key, step in steps.items():
             params[key] -= step
         return
-    UPDATE(params, step_gradients(params, X, T, masks, running, ws), state, learning_rate)
+    UPDATE(params, step_gradients(params, X, T, masks, running, ws, 1.0, state["grads"]), state, learning_rate)
 
 
 def train(X, T, epochs=100, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, seed=0, progress=True,

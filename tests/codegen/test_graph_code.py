@@ -174,6 +174,19 @@ def assert_close(got: dict, want: dict, what: str):
         assert np.allclose(got[key], value, rtol=1e-8, atol=1e-10), (what, key, got[key], value)
 
 
+def check_step_gradients(model, params, X, T, masks, want: dict, what: str):
+    """step_gradients (twice, one workspace) equals ``want``, and leaves the caller's arrays as they were: its
+    in-place passes write only into the workspace."""
+    before = [{k: v.copy() for k, v in params.items()}, X.copy(), T.copy(), {k: v.copy() for k, v in masks.items()}]
+    ws = model.Workspace(len(X))
+    for _ in range(2):
+        assert_close(model.step_gradients(params, X, T, masks, None, ws), want, what)
+    for was, now in zip(before, (params, X, T, masks)):
+        for key in was if isinstance(was, dict) else [None]:
+            a, b = (was[key], now[key]) if key is not None else (was, now)
+            assert np.array_equal(a, b), (what, key)
+
+
 # ----------------------------------------------------------------------------- tests
 
 
@@ -189,6 +202,8 @@ def test_gradients_match_autograd_and_the_engine(models, name, target):
     assert_close(got, {k: want[k] for k in params}, "autograd")
     assert_close(got, d.gradients(params, X, T, aux), "engine")
     assert abs(model.loss(params, X, T, masks) - float(oracle_loss(d.network, params, X, T, masks))) < 1e-10
+    if target == "numpy":
+        check_step_gradients(model, params, X, T, masks, {k: want[k] for k in params}, f"step_gradients {name}")
 
 
 @pytest.mark.parametrize("target", ["numpy", "scalar"])
@@ -344,8 +359,7 @@ def test_random_graphs_match_autograd_and_the_engine(tmp_path, seed):
         got = model.gradients(params, X, T, masks)
         assert_close(got, {k: want[k] for k in params}, f"autograd {spec}")
         assert_close(got, d.gradients(params, X, T, aux), f"engine {spec}")
-        fast = model.step_gradients(params, X, T, masks, None, model.Workspace(len(X)))
-        assert_close(fast, {k: want[k] for k in params}, f"step_gradients {spec}")
+        check_step_gradients(model, params, X, T, masks, {k: want[k] for k in params}, f"step_gradients {spec}")
 
 
 @pytest.mark.slow
@@ -395,3 +409,94 @@ def test_gradient_comments_name_variables_of_the_code():
         found = re.findall(r"dE/dW(\d+) = delta\1\^T ([^,\s]+)", code)
         assert len(found) >= 4, found
         assert all(x in names for _, x in found), found
+
+
+def test_wide_layers_take_the_row_block_path_and_match_autograd(tmp_path):
+    """Layers of 256 units at batch 32: rowwise multiplies by row vectors in blocks of 32 rows (8192 values), the
+    path that the small specs above never take; step_gradients still equals autograd's gradients, and rowwise
+    equals NumPy's broadcasting for every op, block or not."""
+    spec = {"name": "wide", "inputs": 5, "layers": [dense(256, "relu"), {"type": "batchnorm"}, dense(256, "tanh"),
+                                                    {"type": "layernorm"}, {"type": "dropout", "rate": 0.5},
+                                                    dense(3, "softmax")], "loss": "categorical_cross_entropy"}
+    d = LayerDerivation(load(spec))
+    (tmp_path / "model.py").write_text(graph_model(d, "numpy"))
+    model = load_module(tmp_path / "model.py", "graph_wide")
+    params, X, T, masks, _ = point(d, batch=32, seed=3)
+    want = grad(lambda p: oracle_loss(d.network, p, X, T, masks))(params)
+    check_step_gradients(model, params, X, T, masks, {k: want[k] for k in params}, "wide")
+    rng = np.random.default_rng(0)
+    tile = np.empty(2 * model.ROW_BLOCK)
+    for batch, n, r in ((32, 256, 32), (64, 8192, 0), (30, 256, 0), (7, 3, 0), (64, 100, 0)):  # r: rows per block
+        a, v = rng.normal(size=(batch, n)), rng.normal(size=n)
+        for op in (np.add, np.subtract, np.multiply):
+            tile[:] = np.nan
+            out = np.empty_like(a)
+            assert model.rowwise(op, a, v, out, tile) is out
+            assert np.array_equal(out, op(a, v)), (batch, n, op)
+            assert np.array_equal(tile[:r * n], np.tile(v, r)) and np.isnan(tile[r * n:]).all(), (batch, n)
+
+
+def test_flat_parameters_and_the_transposed_first_layer(tmp_path):
+    """init_params' arrays are views of one flat vector, W1 (72 x 64 >= 4096 weights) stored transposed;
+    step_gradients in that layout and in plain C-ordered copies agrees with autograd, and the one-subtraction
+    SGD step of train_step agrees with the textbook step, also after an array of params was replaced (which
+    turns it off)."""
+    from symbackprop.codegen.graph_code import TRANSPOSED_MIN_WEIGHTS, transposed_weights
+
+    spec = {"inputs": 72, "layers": [dense(64, "relu"), {"type": "batchnorm"}, {"type": "dropout", "rate": 0.5},
+                                     dense(3, "softmax")],
+            "loss": "categorical_cross_entropy", "optimizer": {"name": "sgd", "learning_rate": 0.1}}
+    d = LayerDerivation(load(spec))
+    assert 72 * 64 >= TRANSPOSED_MIN_WEIGHTS and transposed_weights(d.network) == ["W1"]
+    (tmp_path / "model.py").write_text(graph_model(d, "numpy"))
+    model = load_module(tmp_path / "model.py", "graph_flat")
+    params = model.init_params(2)
+    flat = params["W1"].base
+    assert flat.ndim == 1 and flat.size == sum(v.size for v in params.values())
+    assert all(v.base is flat for v in params.values()) and model.flat_of(params) is flat
+    assert params["W1"].shape == (64, 72) and params["W1"].flags.f_contiguous and params["W4"].flags.c_contiguous
+    assert model.flat_of({k: v.copy() for k, v in params.items()}) is None
+    point_params, X, T, masks, _ = point(d, batch=6, seed=5)
+    for key, value in point_params.items():
+        np.copyto(params[key], value)
+    reference = grad(lambda p: oracle_loss(d.network, p, X, T, masks))(point_params)
+    reference = {k: reference[k] for k in params}
+    copies = {k: v.copy() for k, v in params.items()}
+    for layout, p in (("flat views, W1 transposed", params), ("C-ordered copies", copies)):
+        assert_close(model.gradients(p, X, T, masks), reference, layout)
+        state_grads = model.init_state(p)["grads"]
+        assert state_grads["W1"].flags.f_contiguous == (p is params)
+        got = model.step_gradients(p, X, T, masks, None, model.Workspace(6), 1.0, state_grads)
+        assert got is state_grads
+        assert_close(got, reference, layout)
+    for replaced in (False, True):
+        params = model.init_params(2)
+        for key, value in point_params.items():
+            np.copyto(params[key], value)
+        state = model.init_state(params)
+        assert state["flat"] is not None
+        if replaced:  # a new array for b1: the flat step would miss it, so train_step must not take it
+            params["b1"] = params["b1"].copy()
+        model.train_step(params, X, T, masks, state, model.init_running())
+        expected = {k: point_params[k] - 0.1 * reference[k] for k in reference}
+        assert_close(params, expected, f"one SGD step (b1 replaced: {replaced})")
+
+
+def test_train_step_with_float32_data_on_float64_parameters(tmp_path):
+    """train_step with float32 X, T and Workspace on float64 parameters (gradients in init_state's float64
+    buffers) runs, and its step agrees with the all-float64 step to float32 precision."""
+    d = derivation("mixed")
+    (tmp_path / "model.py").write_text(graph_model(d, "numpy"))
+    model = load_module(tmp_path / "model.py", "graph_mixed_dtypes")
+    params, X, T, masks, _ = point(d, batch=8, seed=2)
+    steps = {}
+    for dtype in (np.float64, np.float32):
+        p = model.init_params(0)
+        for key, value in params.items():
+            np.copyto(p[key], value)
+        model.train_step(p, X.astype(dtype), T.astype(dtype), {k: v.astype(dtype) for k, v in masks.items()},
+                         model.init_state(p), model.init_running(), 0.1, model.Workspace(8, dtype))
+        steps[dtype] = p
+    for key, value in steps[np.float64].items():
+        assert steps[np.float32][key].dtype == np.float64
+        assert np.allclose(steps[np.float32][key], value, rtol=1e-4, atol=1e-5), key
