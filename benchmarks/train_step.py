@@ -43,7 +43,8 @@ the process to one core (``os.sched_setaffinity``, where the OS has it) before a
 Graph networks (``--graph`` times only these): ``784-256(bn)-256(bn, dropout)-10``, i.e.
 dense 256 ReLU, batch normalization, dense 256 ReLU, batch normalization, dropout 0.5,
 dense 10 softmax with categorical cross-entropy, at batch 256.  ``generated`` is
-``model.train_step`` of :mod:`symbackprop.codegen.graph_code`'s NumPy target; PyTorch eager
+``model.train_step`` of :mod:`symbackprop.codegen.graph_code`'s NumPy target (on the parameters
+of its ``init_params``, views of one flat vector, as for the dense networks); PyTorch eager
 (``F.batch_norm`` in training mode) and ``jax.jit`` run the same step: the same fixed
 dropout mask as an input, the running statistics updated with the spec's momentum, SGD
 (PyTorch keeps the unbiased batch variance in its running statistics; the work is the same).
@@ -428,7 +429,9 @@ def graph_model(spec, folder: Path):
 
 
 def make_graph_generated(model, init, running0, X, T, masks):
-    params = {k: v.copy() for k, v in init.items()}
+    params = model.init_params(0, X.dtype)  # views of one flat vector, as train uses them: SGD is one subtraction
+    for k, v in init.items():
+        np.copyto(params[k], v)
     running = {k: v.copy() for k, v in running0.items()}
     state, ws = model.init_state(params), model.Workspace(X.shape[0], X.dtype)
 
