@@ -160,6 +160,7 @@ def xp_context(d: Derivation, notation: str | None = None) -> dict:
                         f"# a{l} = {act.describe()}(z{l})   [{eq('a', l)}]",
                         f"a{l} = {call}"])
         prev = f"a{l}"
+    ones_made = False
     for l in range(L, 0, -1):
         form = d.general.layers[l]
         delta = form.delta.subs(d.sizes)
@@ -186,8 +187,11 @@ def xp_context(d: Derivation, notation: str | None = None) -> dict:
         if form.dz_db is not None:
             if form.dz_db != 1:
                 raise ValueError(f"unexpected bias derivative {form.dz_db}")
-            lines += [f"# db{l} = sum of delta{l} over the batch   [{eq('b', l)}]",
-                      f"grads[\"b{l}\"] = xp.sum(delta{l}, axis=0)"]
+            if not ones_made:  # one vector of ones for every layer's batch sum
+                lines += [f"ones = xp.ones_like(delta{l}[:, 0])  # batch sums as products: cheaper than xp.sum"]
+                ones_made = True
+            lines += [f"# db{l} = sum of delta{l} over the batch (ones @ delta{l})   [{eq('b', l)}]",
+                      f"grads[\"b{l}\"] = ones @ delta{l}"]
         backward.append(lines)
     loss_call, loss_comment, loss_helper = _loss_code(d)
     unpack = backward_unpack(backward, L)
