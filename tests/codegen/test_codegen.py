@@ -471,8 +471,10 @@ WIDE = {"inputs": 6, "layers": [{"units": 512, "activation": "relu"}, {"units": 
     ({"inputs": 72, "layers": [{"units": 64, "activation": "relu"}, {"units": 5, "activation": "tanh"},
                                {"units": 3, "activation": "softmax"}],
       "loss": "categorical_cross_entropy", "optimizer": {"name": "sgd", "learning_rate": 0.1}}, ["W1"], []),
+    ({"inputs": 6, "layers": [{"units": 512, "activation": "sigmoid"}, {"units": 9, "activation": "softmax"}],
+      "loss": "categorical_cross_entropy", "optimizer": {"name": "sgd", "learning_rate": 0.1}}, ["W2"], [1]),
     (WIDE, ["W2", "W3"], [1, 2]),
-], ids=["transposed-W1", "feature-major"])
+], ids=["transposed-W1", "one-feature-major-layer", "two-feature-major-layers"])
 def test_flat_parameters_and_the_layouts_of_large_layers(tmp_path, spec, transposed, feature_major):
     """init_params' arrays are views of one flat vector (W1 stored transposed when it is large and layer 1
     row-major; the weights after a feature-major layer stored transposed; the z, a and delta of layers of
@@ -481,7 +483,8 @@ def test_flat_parameters_and_the_layouts_of_large_layers(tmp_path, spec, transpo
     params was replaced (which turns it off)."""
     d = derive(spec, verify=False)
     assert codegen.transposed_weights(d) == transposed and codegen.feature_major_layers(d) == feature_major
-    model, _ = write_and_import(d, tmp_path)
+    (tmp_path / "model.py").write_text(codegen.numpy_model(d))  # model.py alone: test_model.py takes seconds here
+    model = import_file(tmp_path / "model.py", f"gen_layouts_{abs(hash(str(tmp_path)))}")
     params = model.init_params(2)
     flat = params["W1"].base
     assert flat.ndim == 1 and flat.size == sum(v.size for v in params.values())
