@@ -175,7 +175,7 @@ def views_of(flat):
     """Arrays of the shapes in SHAPES that are consecutive slices of one flat vector, in KEYS order.
 
     A key in TRANSPOSED is stored transposed (the view is the transpose of a C-ordered
-    block), the layout in which OpenBLAS multiplies X by it fastest.
+    block), the layout in which OpenBLAS multiplies by it fastest at this size.
     """
     views, start = {}, 0
     for key in KEYS:
