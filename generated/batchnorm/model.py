@@ -294,9 +294,9 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     # layer 1: z1 = X W1^T + b1, a1 = relu(z1)
     z1 = np.matmul(X, W1.T, out=ws.z1)
     rowwise(np.add, z1, b1, z1, ws.tile)
-    # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = max(z1, 0), in place
+    # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = relu(z1), in place
     relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
-    a1 = np.maximum(z1, 0, out=z1)
+    a1 = relu(z1, out=z1)
     # layer 2: mu2, var2 over the batch; xc2 = a1 - mu2, xhat2 = xc2 / sigma2 with sigma2 = sqrt(var2 + eps);
     #   y2 = gamma2 xhat2 + beta2 (xhat2 itself is never stored: one pass less)
     mu2 = np.dot(ws.ones, a1) / batch

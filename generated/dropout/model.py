@@ -263,9 +263,9 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     # layer 1: z1 = X W1^T + b1, a1 = relu(z1)
     z1 = np.matmul(X, W1.T, out=ws.z1)
     rowwise(np.add, z1, b1, z1, ws.tile)
-    # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = max(z1, 0), in place
+    # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = relu(z1), in place
     relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
-    a1 = np.maximum(z1, 0, out=z1)
+    a1 = relu(z1, out=z1)
     # layer 2: y2 = a1 * m / (1 - p), in place (nothing reads a1 again)
     y2 = np.multiply(a1, 1.0 if masks is None else masks["mask2"], out=a1)
     if masks is not None:

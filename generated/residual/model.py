@@ -277,9 +277,9 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     # layer 2: z2 = a1 W2^T + b2, a2 = relu(z2)
     z2 = np.matmul(a1, W2.T, out=ws.z2)
     rowwise(np.add, z2, b2, z2, ws.tile)
-    # relu'(z2) = (z2 > 0), kept for the backward pass; a2 = max(z2, 0), in place
+    # relu'(z2) = (z2 > 0), kept for the backward pass; a2 = relu(z2), in place
     relu_prime2 = np.greater(z2, 0, out=ws.relu_prime2)
-    a2 = np.maximum(z2, 0, out=z2)
+    a2 = relu(z2, out=z2)
     # layer 3: y3 = a2 + a1
     y3 = np.add(a2, a1, out=ws.y3)
     # layer 4: z4 = y3 W4^T + b4, a4 = identity(z4)

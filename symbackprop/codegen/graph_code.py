@@ -291,8 +291,25 @@ def rowwise(op, a, v, out, tile):
 """Source of the row-vector helper of step_gradients (printed when a pass uses it)."""
 
 
-def _relu(act: ops.Activation) -> bool:
-    return act.name == "relu"
+_UFUNCS = {sp.StrictGreaterThan: "greater", sp.GreaterThan: "greater_equal", sp.StrictLessThan: "less",
+           sp.LessThan: "less_equal"}
+
+
+def _step(act: ops.Activation) -> bool:
+    """Whether the forward pass keeps f' as a bool mask (Activation.step_condition) and applies f in place."""
+    return act.step_condition is not None and type(act.step_condition) in _UFUNCS and _has_out(act)
+
+
+def _step_lines(act: ops.Activation, i: int) -> tuple[list[str], set[str]]:
+    """``{name}_prime{i} = c(z{i})`` (the 0/1 derivative as a bool array, ReLU: ``np.greater(z1, 0, ...)``),
+    then ``a{i} = f(z{i})`` over z{i}; and the registry helpers the call uses."""
+    cond, z = act.step_condition, sp.Symbol(f"z{i}", real=True)
+    lhs, rhs = (_printer().doprint(side.subs(ops.X, z)) for side in (cond.lhs, cond.rhs))
+    mask = f"{act.name}_prime{i}"
+    call, used = _activation_code(act, _printer(), f"z{i}", f"z{i}")
+    return [(f"# {act.name}'(z{i}) = ({cond.subs(ops.X, z)}), kept for the backward pass; "
+             f"a{i} = {act.describe()}(z{i}), in place"),
+            f"{mask} = np.{_UFUNCS[type(cond)]}({lhs}, {rhs}, out=ws.{mask})", f"a{i} = {call}"], used
 
 
 def _output_free(net, index: int) -> bool:
@@ -307,7 +324,7 @@ def _output_free(net, index: int) -> bool:
     if node.kind.name != "dense":
         return True  # normalization, dropout and residual read their own buffers (xc, xhat) or the masks
     act = node.opts["activation"]
-    return _relu(act) or act.name == "identity"
+    return _step(act) or act.name == "identity"
 
 
 def _fast_add(grads: _Grads, src: int, expr: str, owned: bool, private: dict) -> list[str]:
@@ -346,10 +363,10 @@ def fast_forward_lines(net, helpers: set) -> list[list[str]]:
                      f"z{i} = np.matmul({x}, W{i}.T, out=ws.z{i})"]
             if o.get("bias", True):
                 lines.append(_row("add", f"z{i}", f"b{i}", f"z{i}"))
-            if _relu(act):
-                lines += [f"# relu'(z{i}) = (z{i} > 0), kept for the backward pass; a{i} = max(z{i}, 0), in place",
-                          f"relu_prime{i} = np.greater(z{i}, 0, out=ws.relu_prime{i})",
-                          f"a{i} = np.maximum(z{i}, 0, out=z{i})"]
+            if _step(act):
+                step, used = _step_lines(act, i)
+                helpers |= used
+                lines += step
             elif act.vector:
                 lines += _fast_softmax(i)
             else:
@@ -421,9 +438,9 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
                 out = f"g{i}" if mine else f"ws.delta{i}"
                 if act.name == "identity":
                     lines += [f"# delta{i} = g{i} (identity)", f"delta{i} = g{i}"]
-                elif _relu(act):
-                    lines += [f"# delta{i} = g{i} * relu'(z{i})" + (f", in place of g{i}" if mine else ""),
-                              f"delta{i} = np.multiply(g{i}, relu_prime{i}, out={out})"]
+                elif _step(act):
+                    lines += [f"# delta{i} = g{i} * {act.name}'(z{i})" + (f", in place of g{i}" if mine else ""),
+                              f"delta{i} = np.multiply(g{i}, {act.name}_prime{i}, out={out})"]
                 elif act.vector:
                     lines += [f"# delta{i} = a{i} * (g{i} - sum_k g{i} a{i})   (softmax Jacobian)",
                               (f"delta{i} = np.multiply(a{i}, g{i} - np.sum(g{i} * a{i}, axis=-1, keepdims=True), "
@@ -517,7 +534,8 @@ def workspace_buffers(net, lines: list[str] | None = None) -> list[tuple[str, st
         src = node.inputs[0]
         rows = f"(batch, {n})"
         if kind == "dense":
-            out += [(f"z{i}", rows, "dtype"), (f"relu_prime{i}", rows, "bool"), (f"a{i}", rows, "dtype"),
+            out += [(f"z{i}", rows, "dtype"), (f"{node.opts['activation'].name}_prime{i}", rows, "bool"),
+                    (f"a{i}", rows, "dtype"),
                     (f"zt{i}", f"({n}, batch)", "dtype"), (f"delta{i}", rows, "dtype")]
         elif kind in ("batchnorm", "layernorm"):
             out += [(f"xc{i}" if kind == "batchnorm" else f"xhat{i}", rows, "dtype"), (f"y{i}", rows, "dtype")]

@@ -58,6 +58,17 @@ class Activation:
         return form.subs({Y: value if value is not None else self.at(u), X: u})
 
     @property
+    def step_condition(self) -> sp.Expr | None:
+        """The condition c(x) where the convenient f'(x) is the 0/1 step of c (ReLU: x > 0), else None:
+        code may then keep f'(z) from the forward pass as the bool array c(z)."""
+        form = self.convenient
+        if isinstance(form, sp.Piecewise) and len(form.args) == 2:
+            (low, cond), (high, rest) = form.args
+            if low == 0 and high == 1 and rest == sp.true:
+                return cond.negated
+        return None
+
+    @property
     def uses_output(self) -> bool:
         """True when the convenient derivative is written with y = f(x)."""
         return self.convenient is not None and self.convenient.has(Y)

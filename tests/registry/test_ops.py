@@ -95,3 +95,18 @@ def test_losses_match_their_definitions_numerically():
         e = ops.LOSSES[name](a, t)
         got = float(e.subs(dict(zip(a, av))).subs(dict(zip(t, tv))))
         assert got == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ops.NUMPY_ACTIVATIONS if n != "softmax") + ["identity"])
+def test_step_condition_is_where_the_derivative_is_one(name):
+    """Activation.step_condition: ReLU's f' is the 0/1 step of x > 0 (SymPy's derivative of its own
+    expression, left of the kink as the registry defines it); every other activation has none."""
+    act = ops.activation(name)
+    cond = act.step_condition
+    if name != "relu":
+        assert cond is None
+        return
+    for x in (sp.Integer(-3), -sp.Rational(1, 2), sp.Integer(0), sp.Rational(1, 3), sp.Integer(5)):
+        assert act.derivative_at(x) == (1 if bool(cond.subs(ops.X, x)) else 0)
+        if x != 0:
+            assert sp.diff(act.expr, ops.X).subs(ops.X, x) == act.derivative_at(x)
