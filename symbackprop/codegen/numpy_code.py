@@ -180,12 +180,19 @@ def optimizer_context(opt) -> dict:
     return {"optimizer": opt.name, "learning_rate": repr(opt.learning_rate), "momentum": repr(opt.momentum),
             "beta1": repr(opt.beta1), "beta2": repr(opt.beta2), "epsilon": repr(opt.epsilon)}
 
+def parameter_shapes(d: Derivation) -> list[tuple[str, tuple[int, ...]]]:
+    """(key, shape) of every parameter array in KEYS order: W{l} (units of l, units of l-1), then b{l} if any."""
+    sizes, layers = d.network.sizes, d.network.layers
+    return [(f"{kind}{l}", (sizes[l], sizes[l - 1]) if kind == "W" else (sizes[l],))
+            for l in range(1, d.L + 1) for kind in ("W", "b") if kind == "W" or layers[l - 1].bias]
+
+
 def _common(d: Derivation, notation: str | None = None) -> dict:
     net = d.network
     opt = net.optimizer
     sizes = net.sizes
-    keys = [f"{kind}{l}" for l in range(1, d.L + 1) for kind in ("W", "b") if kind == "W" or net.layers[l - 1].bias]
-    transposed = transposed_weights(d)
+    shapes = parameter_shapes(d)
+    transposed, major = transposed_weights(d), feature_major_layers(d)
     return {
         "name": json.dumps(net.name, ensure_ascii=False)[1:-1],  # safe in a docstring and in "..." literals
         "architecture": net.architecture,
@@ -193,12 +200,11 @@ def _common(d: Derivation, notation: str | None = None) -> dict:
         "L": d.L,
         "layers": [{"l": l, "bias": net.layers[l - 1].bias, "fan_in": sizes[l - 1], "units": sizes[l],
                     "activation": net.layers[l - 1].activation.describe(),
-                    "feature_major": l in feature_major_layers(d),
+                    "feature_major": l in major,
                     "init_gain": 2.0 if net.layers[l - 1].activation.name in ("relu", "leaky_relu") else 1.0}
                    for l in range(1, d.L + 1)],
-        "keys": keys,
-        "shapes": [(key, (sizes[int(key[1:])], sizes[int(key[1:]) - 1]) if key[0] == "W" else (sizes[int(key[1:])],))
-                   for key in keys],
+        "keys": [key for key, _ in shapes],
+        "shapes": shapes,
         "feature_major_min_units": FEATURE_MAJOR_MIN_UNITS,
         "transposed": "{" + ", ".join(f'"{key}"' for key in transposed) + "}" if transposed else "set()",
         "loss_title": net.loss.title,
@@ -411,12 +417,11 @@ def scalar_context(d: Derivation, notation: str | None = None) -> dict:
     backward, deltas = unit_backward(d, printer)
     helpers |= {"sigmoid"} if any(e.has(sigmoid) for e in deltas) else set()
     grads = {}
-    for key in _common(d)["keys"]:
-        shape = (net.sizes[int(key[1:])], net.sizes[int(key[1:]) - 1]) if key[0] == "W" else None
-        if shape:
+    for key, shape in parameter_shapes(d):
+        if key[0] == "W":
             grads[key] = [[f"d{key}_{j}_{k}" for k in range(1, shape[1] + 1)] for j in range(1, shape[0] + 1)]
         else:
-            grads[key] = [f"d{key}_{j}" for j in range(1, net.sizes[int(key[1:])] + 1)]
+            grads[key] = [f"d{key}_{j}" for j in range(1, shape[0] + 1)]
     loss_call, loss_comment, loss_helper = _loss_code(d, printer)
     cache_names = [s.name for l in range(1, L + 1) for s in (*g.z[l], *g.a[l])]
     body = "\n".join(line for _, block in backward for line in block)
@@ -556,7 +561,7 @@ def float_step_context(d: Derivation, notation: str | None = None) -> dict | Non
     except _NoFloatForm:
         return None
     order = []  # init_params' flat vector: KEYS order, each W row by row
-    for key, shape in _common(d)["shapes"]:
+    for key, shape in parameter_shapes(d):
         order += [f"{key}_{j}_{k}" for j in range(1, shape[0] + 1) for k in range(1, shape[1] + 1)] \
             if key[0] == "W" else [f"{key}_{j}" for j in range(1, shape[0] + 1)]
     if sorted(order) != sorted(p.name for p in d.parameters):
