@@ -10,7 +10,10 @@ every implementation once, in turn); the table reports medians and ratios:
   subtraction), set to the same initial values as the others; on batches of at most
   ``model.FLOAT_STEP_ROWS`` rows (2-3-1 at batch 1) that is its SGD step on Python floats
   (``sgd_step_floats``), and the same model with ``FLOAT_STEP_ROWS = 0`` is timed as well (the
-  "array step", on which the GEMM-only bound and the second Array API ratio are taken);
+  "array step", on which the GEMM-only bound and the second Array API ratio are taken); where
+  model.py has ``sgd_step_blas`` (SciPy installed, weights of ``FUSED_MIN_WEIGHTS`` or more),
+  ``train_step`` runs its ``blas_trial`` during the warm-up and then the step it chose, and the
+  same model held on its array step (``state["blas"] = False``) is timed as well;
 * ``xp-numpy``: ``train_step`` of the Array API target (``model_xp.py``) on NumPy arrays;
 * ``xp-torch``: the same ``model_xp.py`` on PyTorch CPU tensors (when torch is installed);
 * ``torch``: PyTorch eager (CPU), autograd, ``p -= lr * p.grad``;
@@ -143,11 +146,14 @@ class Impl:
         self.step, self.reset = step, reset
 
 
-def make_generated(model, init, X, T):
+def make_generated(model, init, X, T, blas=None):
+    """model.train_step; ``blas=False`` keeps it on the array step where it has sgd_step_blas."""
     params = model.init_params(0, np.float32)  # views of one flat vector: SGD is one subtraction
     for k, v in init.items():
         np.copyto(params[k], v)
     state = model.init_state(params)
+    if blas is not None:
+        state["blas"] = blas
     ws = model.Workspace(X.shape[0], np.float32)
 
     def step():
@@ -158,7 +164,7 @@ def make_generated(model, init, X, T):
             np.copyto(params[k], v)
 
     impl = Impl(step, reset)
-    impl.model, impl.params, impl.ws = model, params, ws
+    impl.model, impl.params, impl.ws, impl.state = model, params, ws, state
     return impl
 
 
@@ -319,6 +325,8 @@ def one_run(quick: bool, torch_ok: bool, rng) -> list:
                 array_model = generated_model(spec, Path(tmp))
                 array_model.FLOAT_STEP_ROWS = 0
                 impls["generated-array"] = make_generated(array_model, init, X, T)
+            elif getattr(model, "GEMM", None):  # sgd_step_blas where blas_trial picks it: the array step too
+                impls["generated-array"] = make_generated(model, init, X, T, blas=False)
             array_step = impls.get("generated-array", impls["generated"])
             if torch_ok:
                 impls["xp-torch"] = make_xp(model_xp, init, X, T, "torch")
@@ -328,7 +336,12 @@ def one_run(quick: bool, torch_ok: bool, rng) -> list:
             for impl in impls.values():  # warm up (and compile)
                 for _ in range(3):
                     impl.step()
+                while getattr(impl, "state", {}).get("blas", False) is None:  # blas_trial: its first steps
+                    impl.step()
                 impl.reset()
+            kind = ("float step" if "generated-array" in impls and impls["generated"].model is not array_step.model
+                    else "SciPy-BLAS update" if impls["generated"].state.get("blas") else
+                    "array step, blas_trial chose it" if "generated-array" in impls else None)
             # steps per sample: about 2 ms of the slower of generated and PyTorch, from the fastest of
             # 5 single steps (one cold step after the warm-up reset took over 2 ms, so that tiny
             # networks were timed one cold step per sample)
@@ -344,7 +357,7 @@ def one_run(quick: bool, torch_ok: bool, rng) -> list:
                     samples[name].append(timed(impl.step, inner))
                 worst_subnormals = max(worst_subnormals, subnormals(array_step))
             med = {name: statistics.median(values) for name, values in samples.items()}
-            rows.append(("-".join(map(str, sizes)), batch, med, worst_subnormals))
+            rows.append(("-".join(map(str, sizes)), batch, med, worst_subnormals, kind))
             print(f"done {rows[-1][0]} (batch {batch}, {inner} steps x {reps} repetitions)", file=sys.stderr, flush=True)
     return rows
 
@@ -377,11 +390,12 @@ def run(quick: bool, runs: int, graph_only: bool = False):
     all_runs = []
     for k in range(runs):
         print(f"run {k + 1} of {runs}", file=sys.stderr, flush=True)
-        all_runs.append([ratios(med) | {"arch": arch, "batch": batch, "subnormals": sub}
-                         for arch, batch, med, sub in one_run(quick, torch_ok, rng)])
+        all_runs.append([ratios(med) | {"arch": arch, "batch": batch, "subnormals": sub, "kind": kind}
+                         for arch, batch, med, sub, kind in one_run(quick, torch_ok, rng)])
     print(f"\nOne SGD training step, float32, CPU ({os.cpu_count()} cores, torch threads {threads}); medians of "
           f"interleaved repetitions, each from the same initial parameters; worst of {runs} run(s) "
-          "(the run with the largest generated / faster framework)")
+          "(the run with the largest generated / faster framework; ᵃ: a run in which model.py's blas_trial kept "
+          "the array step)")
     print("| network | batch | generated | PyTorch eager / generated | JAX jit / generated | "
           "generated / faster framework (each run) | array step / GEMM-only (≥ 1) | Array API on NumPy / generated "
           "(/ its array step) | Array API on PyTorch / PyTorch eager |")
@@ -389,12 +403,13 @@ def run(quick: bool, runs: int, graph_only: bool = False):
     for i in range(len(CONFIGS)):
         per_run = [r[i] for r in all_runs]
         w = max(per_run, key=lambda r: r["faster"])
-        each = " / ".join(f"{r['faster']:.2f}" for r in per_run)
+        each = " / ".join(f"{r['faster']:.2f}" + ("ᵃ" if (r["kind"] or "").startswith("array") else "")
+                          for r in per_run)  # ᵃ: blas_trial kept the array step in that run
         torch_cols = (f"{w['torch']:.2f}", f"{w['xp-torch']:.2f}") if "torch" in w else ("-", "-")
         step = f"{w['generated_us']:.0f} µs"
         xp = f"{w['xp-numpy']:.2f}"
-        if w["array_us"] != w["generated_us"]:
-            step += f" (float step; array step {w['array_us']:.0f} µs)"
+        if w["kind"]:
+            step += f" ({w['kind']}; array step {w['array_us']:.0f} µs)"
             xp += f" ({w['xp-numpy-array']:.2f})"
         print(f"| {w['arch']} | {w['batch']} | {step} | {torch_cols[0]} | {w['jax']:.2f} | "
               f"**{w['faster']:.2f}** ({each}) | {min(r['gemm'] for r in per_run):.2f} | {xp} | {torch_cols[1]} |")

@@ -61,6 +61,13 @@ def views_of(flat):
     return views
 
 
+def gradient_buffers(params):
+    """Zeroed arrays for the gradients of params in the layout that backward writes (a key in
+    TRANSPOSED transposed), whatever the layout of params: np.dot writes only into C order."""
+    return {key: np.zeros(value.shape[::-1], value.dtype).T if key in TRANSPOSED
+            else np.zeros(value.shape, value.dtype) for key, value in params.items()}
+
+
 def init_params(seed=0, dtype=np.float64):
     """Weights drawn from N(0, gain / fan_in), biases zero; keys W1, b1, W2, b2.
 
@@ -125,7 +132,7 @@ def backward(params, cache, T, grads=None, ws=None, scale=1.0):
     batch = X.shape[0]
     ws = _workspace(params, X, ws)
     if grads is None:
-        grads = {key: np.empty_like(value) for key, value in params.items()}
+        grads = gradient_buffers(params)
     a1 = cache["a1"]
     W2 = params["W2"]
     a2 = cache["a2"]
@@ -196,7 +203,7 @@ def init_state(params):
     arrays of params): train_step's SGD update is then one subtraction.
     """
     flat = flat_of(params)
-    grads = views_of(np.zeros_like(flat)) if flat is not None else {k: np.zeros_like(v) for k, v in params.items()}
+    grads = views_of(np.zeros_like(flat)) if flat is not None else gradient_buffers(params)
     state = {"step": 0, "grads": grads, "scratch": {k: np.zeros_like(v) for k, v in params.items()},
              "flat": None if flat is None else (flat, grads[KEYS[0]].base, [params[key] for key in KEYS])}
     state["velocity"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "momentum" else None
@@ -314,23 +321,27 @@ def sgd_step_floats(theta, X, T, learning_rate=LEARNING_RATE):
                 W2_1_3 - rate*dW2_1_3, b2_1 - rate*db2_1]
 
 
+def sgd_step_array(params, X, T, state, ws=None, learning_rate=LEARNING_RATE):
+    """One SGD step in place from the array step: backward's gradients come out times the learning rate."""
+    steps = gradients(params, X, T, state["grads"], ws, scale=learning_rate)
+    if state["flat"] is not None and all(map(operator.is_, params.values(), state["flat"][2])):
+        theta, step, _ = state["flat"]
+        theta -= step  # every parameter at once: params and steps are views of these flat vectors
+        return
+    for key, step in steps.items():
+        params[key] -= step
+
+
 def train_step(params, X, T, state, ws=None, learning_rate=LEARNING_RATE):
     """One training step in place: forward, backward and the sgd update."""
-    if OPTIMIZER == "sgd":  # fused SGD: the gradients come out times the learning rate
+    if OPTIMIZER == "sgd":
         if (len(X) <= FLOAT_STEP_ROWS and state["flat"] is not None
                 and all(map(operator.is_, params.values(), state["flat"][2]))):
             try:  # a tiny batch: Python floats beat the NumPy calls (sgd_step_floats)
                 return sgd_step_floats(state["flat"][0], X, T, learning_rate)
             except (ArithmeticError, ValueError):
                 pass  # math raised where NumPy returns inf or nan: the array step below gives NumPy's result
-        steps = gradients(params, X, T, state["grads"], ws, scale=learning_rate)
-        if state["flat"] is not None and all(map(operator.is_, params.values(), state["flat"][2])):
-            theta, step, _ = state["flat"]
-            theta -= step  # every parameter at once: params and steps are views of these flat vectors
-            return
-        for key, step in steps.items():
-            params[key] -= step
-        return
+        return sgd_step_array(params, X, T, state, ws, learning_rate)
     gradients(params, X, T, state["grads"], ws)
     UPDATE(params, state["grads"], state, learning_rate)
 

@@ -70,6 +70,13 @@ def views_of(flat):
     return views
 
 
+def gradient_buffers(params):
+    """Zeroed arrays for the gradients of params in the layout that backward writes (a key in
+    TRANSPOSED transposed), whatever the layout of params: np.dot writes only into C order."""
+    return {key: np.zeros(value.shape[::-1], value.dtype).T if key in TRANSPOSED
+            else np.zeros(value.shape, value.dtype) for key, value in params.items()}
+
+
 def init_params(seed=0, dtype=np.float64):
     """Weights drawn from N(0, gain / fan_in), biases zero; keys W1, b1, W2, b2.
 
@@ -134,7 +141,7 @@ def backward(params, cache, T, grads=None, ws=None, scale=1.0):
     batch = X.shape[0]
     ws = _workspace(params, X, ws)
     if grads is None:
-        grads = {key: np.empty_like(value) for key, value in params.items()}
+        grads = gradient_buffers(params)
     a1 = cache["a1"]
     W2 = params["W2"]
     a2 = cache["a2"]
@@ -205,7 +212,7 @@ def init_state(params):
     arrays of params): train_step's SGD update is then one subtraction.
     """
     flat = flat_of(params)
-    grads = views_of(np.zeros_like(flat)) if flat is not None else {k: np.zeros_like(v) for k, v in params.items()}
+    grads = views_of(np.zeros_like(flat)) if flat is not None else gradient_buffers(params)
     state = {"step": 0, "grads": grads, "scratch": {k: np.zeros_like(v) for k, v in params.items()},
              "flat": None if flat is None else (flat, grads[KEYS[0]].base, [params[key] for key in KEYS])}
     state["velocity"] = {k: np.zeros_like(v) for k, v in params.items()} if OPTIMIZER == "momentum" else None
@@ -254,17 +261,21 @@ UPDATE = {"sgd": sgd_step, "momentum": momentum_step, "adam": adam_step}[OPTIMIZ
 """The update rule of the spec (momentum)."""
 
 
+def sgd_step_array(params, X, T, state, ws=None, learning_rate=LEARNING_RATE):
+    """One SGD step in place from the array step: backward's gradients come out times the learning rate."""
+    steps = gradients(params, X, T, state["grads"], ws, scale=learning_rate)
+    if state["flat"] is not None and all(map(operator.is_, params.values(), state["flat"][2])):
+        theta, step, _ = state["flat"]
+        theta -= step  # every parameter at once: params and steps are views of these flat vectors
+        return
+    for key, step in steps.items():
+        params[key] -= step
+
+
 def train_step(params, X, T, state, ws=None, learning_rate=LEARNING_RATE):
     """One training step in place: forward, backward and the momentum update."""
-    if OPTIMIZER == "sgd":  # fused SGD: the gradients come out times the learning rate
-        steps = gradients(params, X, T, state["grads"], ws, scale=learning_rate)
-        if state["flat"] is not None and all(map(operator.is_, params.values(), state["flat"][2])):
-            theta, step, _ = state["flat"]
-            theta -= step  # every parameter at once: params and steps are views of these flat vectors
-            return
-        for key, step in steps.items():
-            params[key] -= step
-        return
+    if OPTIMIZER == "sgd":
+        return sgd_step_array(params, X, T, state, ws, learning_rate)
     gradients(params, X, T, state["grads"], ws)
     UPDATE(params, state["grads"], state, learning_rate)
 

@@ -261,6 +261,29 @@ def transposed_weights(d: Derivation) -> list[str]:
             and ((l == 1 and 1 not in major) or l - 1 in major)]
 
 
+FUSED_MIN_WEIGHTS = 65536
+"""Weight arrays of this many weights on get their SGD update inside the gradient's product (see fused_weights)."""
+
+
+def fused_weights(d: Derivation) -> list[str]:
+    """Weight arrays whose SGD update model.py makes inside the product, where SciPy is installed.
+
+    ``sgd_step_blas`` updates ``W -= deltaᵀ a`` with one BLAS call (``?gemm`` with alpha = -1,
+    beta = 1, from ``scipy.linalg.blas``), which reads and writes W once; NumPy's ``matmul`` has
+    no beta, so the array step writes dW (after OpenBLAS has zeroed it) and then subtracts it,
+    two more passes over memory of W's size.  Measured (float32, one thread, OpenBLAS 0.3.31,
+    interleaved; fused / matmul-then-subtract of one product, W stored transposed): at batch 256,
+    0.89 for 1024 x 1024, 0.90 for 512 x 784, 0.93 for 256 x 784, 1.01 for 256 x 256 and 1.02
+    for 128 x 784; at batch 32-64 each of these gained (0.52-0.88).  Whole steps (A/B,
+    ``benchmarks/train_step.py``'s networks): 0.91 at 784-1024-1024-10 and 0.92 at 784-256-256-10
+    (batch 256), 0.97 at 784-128-10 (batch 64, 1.005 at batch 256).  So arrays of
+    FUSED_MIN_WEIGHTS or more, and only for SGD.
+    """
+    if d.network.optimizer.name != "sgd":
+        return []
+    return [key for key, shape in parameter_shapes(d) if key[0] == "W" and shape[0] * shape[1] >= FUSED_MIN_WEIGHTS]
+
+
 def _product(a: str, b: str, out: str, fortran: bool) -> str:
     """``a @ b`` into ``out``: ``np.dot`` (least overhead) writes only into C order, ``np.matmul`` into any."""
     return f"np.matmul({a}, {b}, out={out})" if fortran else f"np.dot({a}, {b}, out={out})"
@@ -305,6 +328,8 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
         lines += [f"# a{l} = {act.describe()}(z{l})   [{eq('a', l)}]", f"a{l} = {call}"]
         forward.append(lines)
         prev = f"a{l}"
+    fused = fused_weights(d)
+    deltas, updates = [], []
     for l in range(L, 0, -1):
         form = d.general.layers[l]
         delta = form.delta.subs(d.sizes)
@@ -327,17 +352,25 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
                 lines.append(f"delta{l} *= {printer.doprint(rest)}")
             helpers |= {"sigmoid"} if rest.has(sigmoid) else set()
         helpers |= {"sigmoid"} if delta.has(sigmoid) or stabilize(delta).has(sigmoid) else set()
+        deltas.append(list(lines))
         local = printer.doprint(form.dz_dW)
-        lines += [f"# dW{l} = delta{l}ᵀ {local}   [{eq('W', l)}]", f"dW{l} = grads[\"W{l}\"]"]
         stored_transposed = f"W{l}" in transposed
         note = f"  # matmul: W{l} is stored transposed" if stored_transposed else ""
-        lines.append(_product(f"delta{l}.T", local, f"dW{l}", stored_transposed) + note)
+        product = _product(f"delta{l}.T", local, f"grads[\"W{l}\"]", stored_transposed)
+        lines += [f"# dW{l} = delta{l}ᵀ {local}   [{eq('W', l)}]", f"dW{l} = grads[\"W{l}\"]",
+                  _product(f"delta{l}.T", local, f"dW{l}", stored_transposed) + note]
+        update = [f"# W{l} -= delta{l}ᵀ {local}   [{eq('W', l)}]"]
+        update += ([f"gemm_update(params[\"W{l}\"], delta{l}.T, {local})  # inside the product: gemm, beta = 1"]
+                   if f"W{l}" in fused else [f"params[\"W{l}\"] -= {product}"])
         if form.dz_db is not None:
             if form.dz_db != 1:
                 raise ValueError(f"unexpected bias derivative {form.dz_db}")
             lines += [f"# db{l} = sum of delta{l} over the batch (ones @ delta{l})   [{eq('b', l)}]",
                       f"db{l} = grads[\"b{l}\"]", f"np.dot(ws.ones, delta{l}, out=db{l})"]
+            update += [f"# b{l} -= sum of delta{l} over the batch   [{eq('b', l)}]",
+                       f"params[\"b{l}\"] -= np.dot(ws.ones, delta{l}, out=grads[\"b{l}\"])"]
         backward.append(lines)
+        updates.append(update)
     loss_call, loss_comment, loss_helper = _loss_code(d, printer)
     unpack = backward_unpack(backward, L)
     ctx = _common(d, notation)
@@ -346,7 +379,9 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
     ctx.update(forward=forward, backward=backward, backward_unpack=unpack, helpers=_helpers(helpers),
                loss_call=loss_call, loss_comment=loss_comment, loss_helper=loss_helper,
                out_layers=[l for l in range(1, L + 1) if _writes_into(net.layers[l - 1].activation)],
-               float_step=float_step_context(d, notation))
+               float_step=float_step_context(d, notation),
+               fused=fused and {"weights": fused, "min_weights": FUSED_MIN_WEIGHTS, "deltas": deltas,
+                                "updates": updates, "unpack": backward_unpack(deltas + updates, L)})
     return ctx
 
 
@@ -437,7 +472,7 @@ def scalar_context(d: Derivation, notation: str | None = None) -> dict:
                                               else helpers),
                loss_call=loss_call, loss_comment=loss_comment, loss_helper=loss_helper,
                stacked=[(l, [z.name for z in g.z[l]], [a.name for a in g.a[l]]) for l in range(1, L + 1)],
-               cache_names=cache_names, backward_unpack=backward_unpack, float_step=None)
+               cache_names=cache_names, backward_unpack=backward_unpack, float_step=None, fused=None)
     return ctx
 
 
