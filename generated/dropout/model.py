@@ -234,7 +234,6 @@ class Workspace:
         self.z3 = np.empty((batch, 1), dtype=dtype)
         self.a3 = np.empty((batch, 1), dtype=dtype)
         self.delta3 = np.empty((batch, 1), dtype=dtype)
-        self.dx3 = np.empty((batch, 4), dtype=dtype)
         self.grads = {
             "W1": np.empty((4, 2), dtype=dtype),
             "b1": np.empty((4,), dtype=dtype),
@@ -277,10 +276,11 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     # delta3 = (a3 - T) / B   (sigmoid with binary_cross_entropy, fused)
     delta3 = np.subtract(a3, T, out=ws.delta3)
     delta3 *= scale / batch
-    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3 (a product with ones), dE/dy2 = delta3 W3
-    np.matmul(delta3.T, y2, out=grads["W3"])
+    # dE/db3 = sum_b delta3 (a product with ones, first: delta3 is in cache), dE/dW3 = delta3^T y2, dE/dy2 = delta3 W3
     np.matmul(ws.ones, delta3, out=grads["b3"])
-    dx3 = np.matmul(delta3, W3, out=ws.dx3)
+    np.matmul(delta3.T, y2, out=grads["W3"])
+    # dE/dy2 overwrites y2 (nothing reads y2 again): one buffer less in cache
+    dx3 = np.matmul(delta3, W3, out=y2)
     g2 = dx3
     # layer 2: dE/da1 = g2 * m / (1 - p), in place of g2
     dx2 = np.multiply(g2, 1.0 if masks is None else masks["mask2"], out=g2)
@@ -289,9 +289,9 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     g1 = dx2
     # delta1 = g1 * relu'(z1), in place of g1
     delta1 = np.multiply(g1, relu_prime1, out=g1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
-    np.matmul(delta1.T, X, out=grads["W1"])
+    # dE/db1 = sum_b delta1 (a product with ones, first: delta1 is in cache), dE/dW1 = delta1^T X
     np.matmul(ws.ones, delta1, out=grads["b1"])
+    np.matmul(delta1.T, X, out=grads["W1"])
     return grads
 
 

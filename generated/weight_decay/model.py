@@ -251,17 +251,17 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     g2 = (a2 - T) * (scale / batch)
     # delta2 = g2 * f'(z2),  f'(z2) = a2*(1 - a2)
     delta2 = np.multiply(g2, a2*(1 - a2), out=g2)
-    # dE/dW2 = delta2^T a1, dE/db2 = sum_b delta2 (a product with ones), dE/da1 = delta2 W2
-    np.matmul(delta2.T, a1, out=grads["W2"])
+    # dE/db2 = sum_b delta2 (a product with ones, first: delta2 is in cache), dE/dW2 = delta2^T a1, dE/da1 = delta2 W2
     np.matmul(ws.ones, delta2, out=grads["b2"])
+    np.matmul(delta2.T, a1, out=grads["W2"])
     grads["W2"] += (L2 * scale) * W2
     dx2 = np.matmul(delta2, W2, out=ws.dx2)
     g1 = dx2
     # delta1 = g1 * f'(z1),  f'(z1) = a1*(1 - a1)
     delta1 = np.multiply(g1, a1*(1 - a1), out=g1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
-    np.matmul(delta1.T, X, out=grads["W1"])
+    # dE/db1 = sum_b delta1 (a product with ones, first: delta1 is in cache), dE/dW1 = delta1^T X
     np.matmul(ws.ones, delta1, out=grads["b1"])
+    np.matmul(delta1.T, X, out=grads["W1"])
     grads["W1"] += (L2 * scale) * W1
     return grads
 

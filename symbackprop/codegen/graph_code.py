@@ -327,6 +327,20 @@ def _output_free(net, index: int) -> bool:
     return _step(act) or act.name == "identity"
 
 
+def _input_dead(net, node) -> bool:
+    """Whether dense layer ``node``'s input is a workspace buffer that nothing reads after its dE/dW: the
+    layer is its one reader and the layer that wrote it does not read its own output backwards (a dense
+    layer with a bool derivative mask, a normalization, dropout or residual); dE/d(input) may overwrite it."""
+    src = node.inputs[0]
+    readers = net.consumers(src)
+    if src == 0 or len(readers) != 1 or readers[0] is not node:
+        return False
+    producer = net.nodes[src - 1]
+    if producer.kind.name == "dense":
+        return _step(producer.opts["activation"])
+    return producer.kind.name in ("batchnorm", "layernorm", "dropout", "residual")
+
+
 def _fast_add(grads: _Grads, src: int, expr: str, owned: bool, private: dict) -> list[str]:
     """Accumulate into g{src} without allocating where ``expr`` is a buffer of its own (``owned``); records
     in ``private`` whether g{src} may then be overwritten in place (not an alias of another layer's g)."""
@@ -383,7 +397,9 @@ def fast_forward_lines(net, helpers: set) -> list[list[str]]:
             if free:
                 lines.append(f"# xc{i} overwrites {x} (nothing reads {x} again)")
             lines += [f"xc{i} = " + _row("subtract", x, f"mu{i}", xc),
-                      f"var{i} = np.einsum(\"bj,bj->j\", xc{i}, xc{i}) / batch",
+                      (f"# var{i} = mean_b xc{i}^2: the squares go into y{i}'s buffer (the next pass overwrites them), "
+                       "the sum is a product with ones"),
+                      f"var{i} = np.matmul(ws.ones, np.multiply(xc{i}, xc{i}, out=ws.y{i})) / batch",
                       f"sigma{i} = np.sqrt(var{i} + EPS{i})",
                       f"y{i} = " + _row("multiply", f"xc{i}", f"gamma{i} / sigma{i}", f"ws.y{i}"),
                       _row("add", f"y{i}", f"beta{i}", f"y{i}"),
@@ -451,15 +467,20 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
                     lines += [f"# delta{i} = g{i} * f'(z{i}),  f'(z{i}) = {text}",
                               f"delta{i} = np.multiply(g{i}, {text}, out={out})"]
             has_b = node.opts.get("bias", True)
-            lines += [f"# dE/dW{i} = delta{i}^T {x}" + (f", dE/db{i} = sum_b delta{i} (a product with ones)" if has_b
-                                                        else "") + (f", dE/d{x} = delta{i} W{i}" if live[src] else ""),
-                      f"np.matmul(delta{i}.T, {x}, out=grads[\"W{i}\"])"]
+            lines.append((f"# dE/db{i} = sum_b delta{i} (a product with ones, first: delta{i} is in cache), "
+                          if has_b else "# ") + f"dE/dW{i} = delta{i}^T {x}"
+                         + (f", dE/d{x} = delta{i} W{i}" if live[src] else ""))
             if has_b:
                 lines.append(f"np.matmul(ws.ones, delta{i}, out=grads[\"b{i}\"])")
+            lines.append(f"np.matmul(delta{i}.T, {x}, out=grads[\"W{i}\"])")
             if net.l2 > 0:
                 lines.append(f"grads[\"W{i}\"] += (L2 * scale) * W{i}")
             if live[src]:
-                lines.append(f"dx{i} = np.matmul(delta{i}, W{i}, out=ws.dx{i})")
+                if _input_dead(net, node):
+                    lines += [f"# dE/d{x} overwrites {x} (nothing reads {x} again): one buffer less in cache",
+                              f"dx{i} = np.matmul(delta{i}, W{i}, out={x})"]
+                else:
+                    lines.append(f"dx{i} = np.matmul(delta{i}, W{i}, out=ws.dx{i})")
                 lines += _fast_add(grads, src, f"dx{i}", True, private)
         elif kind == "batchnorm":
             lines += [(f"# layer {i}: dE/dbeta{i} = sum_b g{i}, dE/dgamma{i} = sum_b g{i} xhat{i} "
