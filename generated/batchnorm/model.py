@@ -74,6 +74,7 @@ def rowwise(op, a, v, out, tile):
     NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
     equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
     ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    v may also be a number: np.maximum(a, 0) runs a slower loop than with a row of zeros.
     """
     batch, n = a.shape
     r = -(-ROW_BLOCK // n)
@@ -295,7 +296,8 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     rowwise(np.add, z1, b1, z1, ws.tile)
     # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = relu(z1), in place
     relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
-    a1 = relu(z1, out=z1)
+    #   relu(z1) = max(z1, 0), through rowwise (a row of 0s)
+    a1 = rowwise(np.maximum, z1, 0, z1, ws.tile)
     # layer 2: mu2, var2 over the batch; xc2 = a1 - mu2, xhat2 = xc2 / sigma2 with sigma2 = sqrt(var2 + eps);
     #   y2 = gamma2 xhat2 + beta2 (xhat2 itself is never stored: one pass less)
     mu2 = np.dot(ws.ones, a1) / batch

@@ -69,6 +69,7 @@ def rowwise(op, a, v, out, tile):
     NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
     equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
     ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    v may also be a number: np.maximum(a, 0) runs a slower loop than with a row of zeros.
     """
     batch, n = a.shape
     r = -(-ROW_BLOCK // n)
@@ -264,7 +265,8 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     rowwise(np.add, z1, b1, z1, ws.tile)
     # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = relu(z1), in place
     relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
-    a1 = relu(z1, out=z1)
+    #   relu(z1) = max(z1, 0), through rowwise (a row of 0s)
+    a1 = rowwise(np.maximum, z1, 0, z1, ws.tile)
     # layer 2: y2 = a1 * m / (1 - p), in place (nothing reads a1 again)
     y2 = np.multiply(a1, 1.0 if masks is None else masks["mask2"], out=a1)
     if masks is not None:

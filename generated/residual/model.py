@@ -66,6 +66,7 @@ def rowwise(op, a, v, out, tile):
     NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
     equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
     ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    v may also be a number: np.maximum(a, 0) runs a slower loop than with a row of zeros.
     """
     batch, n = a.shape
     r = -(-ROW_BLOCK // n)
@@ -278,7 +279,8 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     rowwise(np.add, z2, b2, z2, ws.tile)
     # relu'(z2) = (z2 > 0), kept for the backward pass; a2 = relu(z2), in place
     relu_prime2 = np.greater(z2, 0, out=ws.relu_prime2)
-    a2 = relu(z2, out=z2)
+    #   relu(z2) = max(z2, 0), through rowwise (a row of 0s)
+    a2 = rowwise(np.maximum, z2, 0, z2, ws.tile)
     # layer 3: y3 = a2 + a1
     y3 = np.add(a2, a1, out=ws.y3)
     # layer 4: z4 = y3 W4^T + b4, a4 = identity(z4)

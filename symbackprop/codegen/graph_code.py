@@ -279,6 +279,7 @@ def rowwise(op, a, v, out, tile):
     NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
     equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
     ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    v may also be a number: np.maximum(a, 0) runs a slower loop than with a row of zeros.
     """
     batch, n = a.shape
     r = -(-ROW_BLOCK // n)
@@ -306,10 +307,16 @@ def _step_lines(act: ops.Activation, i: int) -> tuple[list[str], set[str]]:
     cond, z = act.step_condition, sp.Symbol(f"z{i}", real=True)
     lhs, rhs = (_printer().doprint(side.subs(ops.X, z)) for side in (cond.lhs, cond.rhs))
     mask = f"{act.name}_prime{i}"
+    lines = [(f"# {act.name}'(z{i}) = ({cond.subs(ops.X, z)}), kept for the backward pass; "
+              f"a{i} = {act.describe()}(z{i}), in place"),
+             f"{mask} = np.{_UFUNCS[type(cond)]}({lhs}, {rhs}, out=ws.{mask})"]
+    c = act.max_constant
+    if c is not None:  # np.maximum with a scalar takes a slower loop than with a row of values (NumPy 2.4)
+        c = _printer().doprint(c)
+        return lines + [f"#   {act.name}(z{i}) = max(z{i}, {c}), through rowwise (a row of {c}s)",
+                        f"a{i} = " + _row("maximum", f"z{i}", c, f"z{i}")], set()
     call, used = _activation_code(act, _printer(), f"z{i}", f"z{i}")
-    return [(f"# {act.name}'(z{i}) = ({cond.subs(ops.X, z)}), kept for the backward pass; "
-             f"a{i} = {act.describe()}(z{i}), in place"),
-            f"{mask} = np.{_UFUNCS[type(cond)]}({lhs}, {rhs}, out=ws.{mask})", f"a{i} = {call}"], used
+    return lines + [f"a{i} = {call}"], used
 
 
 def _output_free(net, index: int) -> bool:

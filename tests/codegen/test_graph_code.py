@@ -434,6 +434,12 @@ def test_wide_layers_take_the_row_block_path_and_match_autograd(tmp_path):
             assert model.rowwise(op, a, v, out, tile) is out
             assert np.array_equal(out, op(a, v)), (batch, n, op)
             assert np.array_equal(tile[:r * n], np.tile(v, r)) and np.isnan(tile[r * n:]).all(), (batch, n)
+        # ReLU in place as a maximum with a row of zeros equals the registry's relu, NaN, infinities and -0 included
+        a.flat[:4] = np.nan, np.inf, -np.inf, -0.0
+        want = model.relu(a)
+        assert model.rowwise(np.maximum, a, 0, a, tile) is a
+        assert np.array_equal(a, want, equal_nan=True) and np.array_equal(np.signbit(a), np.signbit(want)), (batch, n)
+    assert "a1 = rowwise(np.maximum, z1, 0, z1, ws.tile)" in (tmp_path / "model.py").read_text()
 
 
 def test_flat_parameters_and_the_transposed_first_layer(tmp_path):
