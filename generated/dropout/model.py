@@ -268,11 +268,12 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     #   relu(z1) = max(z1, 0), through rowwise (a row of 0s)
     a1 = rowwise(np.maximum, z1, 0, z1, ws.tile)
     # layer 2: y2 = a1 * m / (1 - p), in place (nothing reads a1 again)
+    #   stored as a1 * m: layer 3 applies 1 / (1 - p) to z and delta
     y2 = np.multiply(a1, 1.0 if masks is None else masks["mask2"], out=a1)
-    if masks is not None:
-        y2 *= 1 / (1 - RATE2)
     # layer 3: z3 = y2 W3^T + b3, a3 = sigmoid(z3)
     z3 = np.matmul(y2, W3.T, out=ws.z3)
+    if masks is not None:  # y2 is stored without its dropout factor 1 / (1 - p) (layer 2)
+        z3 *= 1 / (1 - RATE2)
     rowwise(np.add, z3, b3, z3, ws.tile)
     a3 = sigmoid(z3, out=ws.a3)
     # delta3 = (a3 - T) / B   (sigmoid with binary_cross_entropy, fused)
@@ -280,14 +281,15 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     delta3 *= scale / batch
     # dE/db3 = sum_b delta3 (a product with ones, first: delta3 is in cache), dE/dW3 = delta3^T y2, dE/dy2 = delta3 W3
     np.matmul(ws.ones, delta3, out=grads["b3"])
+    if masks is not None:  # y2 without its dropout factor: dE/dW3 and dE/dy2 take it from delta3
+        delta3 *= 1 / (1 - RATE2)
     np.matmul(delta3.T, y2, out=grads["W3"])
     # dE/dy2 overwrites y2 (nothing reads y2 again): one buffer less in cache
     dx3 = np.matmul(delta3, W3, out=y2)
     g2 = dx3
     # layer 2: dE/da1 = g2 * m / (1 - p), in place of g2
+    #   g2 has the factor 1 / (1 - p) already (the deltas of the layers that read y2)
     dx2 = np.multiply(g2, 1.0 if masks is None else masks["mask2"], out=g2)
-    if masks is not None:
-        dx2 *= 1 / (1 - RATE2)
     g1 = dx2
     # delta1 = g1 * relu'(z1), in place of g1
     delta1 = np.multiply(g1, relu_prime1, out=g1)

@@ -422,11 +422,12 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
         running["mean2"] = BN_MOMENTUM2 * running["mean2"] + (1 - BN_MOMENTUM2) * mu2
         running["var2"] = BN_MOMENTUM2 * running["var2"] + (1 - BN_MOMENTUM2) * var2
     # layer 3: y3 = y2 * m / (1 - p), in place (nothing reads y2 again)
+    #   stored as y2 * m: layer 4 applies 1 / (1 - p) to z and delta
     y3 = np.multiply(y2, 1.0 if masks is None else masks["mask3"], out=y2)
-    if masks is not None:
-        y3 *= 1 / (1 - RATE3)
     # layer 4: z4 = y3 W4^T + b4, a4 = tanh(z4)
     z4 = np.matmul(y3, W4.T, out=ws.z4)
+    if masks is not None:  # y3 is stored without its dropout factor 1 / (1 - p) (layer 3)
+        z4 *= 1 / (1 - RATE3)
     rowwise(np.add, z4, b4, z4, ws.tile)
     a4 = tanh(z4, out=ws.a4)
     # layer 5: per sample, xhat5 = (a4 - mu) / sqrt(var + eps) over the units; y5 = gamma5 xhat5 + beta5
@@ -475,15 +476,16 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     delta4 = np.multiply(g4, (1 - a4**2), out=g4)
     # dE/db4 = sum_b delta4 (a product with ones, first: delta4 is in cache), dE/dW4 = delta4^T y3, dE/dy3 = delta4 W4
     np.matmul(ws.ones, delta4, out=grads["b4"])
+    if masks is not None:  # y3 without its dropout factor: dE/dW4 and dE/dy3 take it from delta4
+        delta4 *= 1 / (1 - RATE3)
     np.matmul(delta4.T, y3, out=grads["W4"])
     grads["W4"] += (L2 * scale) * W4
     # dE/dy3 overwrites y3 (nothing reads y3 again): one buffer less in cache
     dx4 = np.matmul(delta4, W4, out=y3)
     g3 = dx4
     # layer 3: dE/dy2 = g3 * m / (1 - p), in place of g3
+    #   g3 has the factor 1 / (1 - p) already (the deltas of the layers that read y3)
     dx3 = np.multiply(g3, 1.0 if masks is None else masks["mask3"], out=g3)
-    if masks is not None:
-        dx3 *= 1 / (1 - RATE3)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2 = (sum_b g2 xc2) / sigma2
     np.matmul(ws.ones, g2, out=grads["beta2"])

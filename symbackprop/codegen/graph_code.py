@@ -334,6 +334,16 @@ def _output_free(net, index: int) -> bool:
     return _step(act) or act.name == "identity"
 
 
+def _factor_to_readers(net, index: int) -> bool:
+    """Whether dropout layer ``index`` leaves its factor 1 / (1 - p) to the layers that read it: each is a dense
+    layer (z = y W^T + b is linear in y) whose delta is a buffer of its own (not an identity's shared g), so it
+    scales its z in the forward pass and its delta in the backward pass, arrays no wider than y when the layer
+    is no wider (the output layer: 10 units against 256), instead of a pass over y each way."""
+    readers = net.consumers(index)
+    return net.nodes[index - 1].kind.name == "dropout" and all(
+        r.kind.name == "dense" and r.opts["activation"].name != "identity" for r in readers)
+
+
 def _input_dead(net, node) -> bool:
     """Whether dense layer ``node``'s input is a workspace buffer that nothing reads after its dE/dW: the
     layer is its one reader and the layer that wrote it does not read its own output backwards (a dense
@@ -382,6 +392,9 @@ def fast_forward_lines(net, helpers: set) -> list[list[str]]:
             act = o["activation"]
             lines = [f"# layer {i}: z{i} = {x} W{i}^T + b{i}, a{i} = {act.describe()}(z{i})",
                      f"z{i} = np.matmul({x}, W{i}.T, out=ws.z{i})"]
+            if _factor_to_readers(net, src):
+                lines += [f"if masks is not None:  # {x} is stored without its dropout factor 1 / (1 - p) (layer {src})",
+                          f"    z{i} *= 1 / (1 - RATE{src})"]
             if o.get("bias", True):
                 lines.append(_row("add", f"z{i}", f"b{i}", f"z{i}"))
             if _step(act):
@@ -424,8 +437,13 @@ def fast_forward_lines(net, helpers: set) -> list[list[str]]:
         elif kind == "dropout":
             y = x if free else f"ws.y{i}"
             lines = [f"# layer {i}: y{i} = {x} * m / (1 - p)" + (f", in place (nothing reads {x} again)" if free else ""),
-                     f"y{i} = np.multiply({x}, 1.0 if masks is None else masks[\"mask{i}\"], out={y})",
-                     "if masks is not None:", f"    y{i} *= 1 / (1 - RATE{i})"]
+                     f"y{i} = np.multiply({x}, 1.0 if masks is None else masks[\"mask{i}\"], out={y})"]
+            if _factor_to_readers(net, i):
+                readers = [str(n.index) for n in net.consumers(i)]
+                who = f"layer {readers[0]} applies" if len(readers) == 1 else f"layers {', '.join(readers)} apply"
+                lines.insert(1, f"#   stored as {x} * m: {who} 1 / (1 - p) to z and delta")
+            else:
+                lines += ["if masks is not None:", f"    y{i} *= 1 / (1 - RATE{i})"]
         else:  # residual
             lines = [f"# layer {i}: y{i} = {x} + {out_name(net, node.inputs[1])}",
                      f"y{i} = np.add({x}, {out_name(net, node.inputs[1])}, out=ws.y{i})"]
@@ -479,6 +497,9 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
                          + (f", dE/d{x} = delta{i} W{i}" if live[src] else ""))
             if has_b:
                 lines.append(f"np.matmul(ws.ones, delta{i}, out=grads[\"b{i}\"])")
+            if _factor_to_readers(net, src):
+                lines += [f"if masks is not None:  # {x} without its dropout factor: dE/dW{i} and dE/d{x} take it from delta{i}",
+                          f"    delta{i} *= 1 / (1 - RATE{src})"]
             lines.append(f"np.matmul(delta{i}.T, {x}, out=grads[\"W{i}\"])")
             if net.l2 > 0:
                 lines.append(f"grads[\"W{i}\"] += (L2 * scale) * W{i}")
@@ -525,8 +546,11 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
             if live[src]:
                 out = f"g{i}" if mine else f"ws.dx{i}"
                 lines += [f"# layer {i}: dE/d{x} = g{i} * m / (1 - p)" + (f", in place of g{i}" if mine else ""),
-                          f"dx{i} = np.multiply(g{i}, 1.0 if masks is None else masks[\"mask{i}\"], out={out})",
-                          "if masks is not None:", f"    dx{i} *= 1 / (1 - RATE{i})"]
+                          f"dx{i} = np.multiply(g{i}, 1.0 if masks is None else masks[\"mask{i}\"], out={out})"]
+                if _factor_to_readers(net, i):
+                    lines.insert(-1, f"#   g{i} has the factor 1 / (1 - p) already (the deltas of the layers that read y{i})")
+                else:
+                    lines += ["if masks is not None:", f"    dx{i} *= 1 / (1 - RATE{i})"]
                 lines += _fast_add(grads, src, f"dx{i}", True, private)
         else:
             lines.append(f"# layer {i}: dE/dy{i} reaches both inputs unchanged")
