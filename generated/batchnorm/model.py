@@ -74,6 +74,7 @@ def rowwise(op, a, v, out, tile):
     NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
     equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
     ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    v may also be a number: np.maximum(a, 0) runs a slower loop than with a row of zeros.
     """
     batch, n = a.shape
     r = -(-ROW_BLOCK // n)
@@ -261,7 +262,6 @@ class Workspace:
         self.z3 = np.empty((batch, 2), dtype=dtype)
         self.zt3 = np.empty((2, batch), dtype=dtype)
         self.delta3 = np.empty((batch, 2), dtype=dtype)
-        self.dx3 = np.empty((batch, 4), dtype=dtype)
         self.grads = {
             "W1": np.empty((4, 3), dtype=dtype),
             "b1": np.empty((4,), dtype=dtype),
@@ -296,13 +296,15 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     rowwise(np.add, z1, b1, z1, ws.tile)
     # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = relu(z1), in place
     relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
-    a1 = relu(z1, out=z1)
+    #   relu(z1) = max(z1, 0), through rowwise (a row of 0s)
+    a1 = rowwise(np.maximum, z1, 0, z1, ws.tile)
     # layer 2: mu2, var2 over the batch; xc2 = a1 - mu2, xhat2 = xc2 / sigma2 with sigma2 = sqrt(var2 + eps);
     #   y2 = gamma2 xhat2 + beta2 (xhat2 itself is never stored: one pass less)
     mu2 = np.dot(ws.ones, a1) / batch
     # xc2 overwrites a1 (nothing reads a1 again)
     xc2 = rowwise(np.subtract, a1, mu2, a1, ws.tile)
-    var2 = np.einsum("bj,bj->j", xc2, xc2) / batch
+    # var2 = mean_b xc2^2: the squares go into y2's buffer (the next pass overwrites them), the sum is a product with ones
+    var2 = np.matmul(ws.ones, np.multiply(xc2, xc2, out=ws.y2)) / batch
     sigma2 = np.sqrt(var2 + EPS2)
     y2 = rowwise(np.multiply, xc2, gamma2 / sigma2, ws.y2, ws.tile)
     rowwise(np.add, y2, beta2, y2, ws.tile)
@@ -323,10 +325,11 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     # delta3 = (a3 - T) / B   (softmax with categorical_cross_entropy, fused)
     delta3 = np.subtract(a3, T, out=ws.delta3)
     delta3 *= scale / batch
-    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3 (a product with ones), dE/dy2 = delta3 W3
-    np.matmul(delta3.T, y2, out=grads["W3"])
+    # dE/db3 = sum_b delta3 (a product with ones, first: delta3 is in cache), dE/dW3 = delta3^T y2, dE/dy2 = delta3 W3
     np.matmul(ws.ones, delta3, out=grads["b3"])
-    dx3 = np.matmul(delta3, W3, out=ws.dx3)
+    np.matmul(delta3.T, y2, out=grads["W3"])
+    # dE/dy2 overwrites y2 (nothing reads y2 again): one buffer less in cache
+    dx3 = np.matmul(delta3, W3, out=y2)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2 = (sum_b g2 xc2) / sigma2
     np.matmul(ws.ones, g2, out=grads["beta2"])
@@ -341,9 +344,9 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     g1 = dx2
     # delta1 = g1 * relu'(z1), in place of g1
     delta1 = np.multiply(g1, relu_prime1, out=g1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
-    np.matmul(delta1.T, X, out=grads["W1"])
+    # dE/db1 = sum_b delta1 (a product with ones, first: delta1 is in cache), dE/dW1 = delta1^T X
     np.matmul(ws.ones, delta1, out=grads["b1"])
+    np.matmul(delta1.T, X, out=grads["W1"])
     return grads
 
 

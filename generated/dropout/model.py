@@ -69,6 +69,7 @@ def rowwise(op, a, v, out, tile):
     NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
     equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
     ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    v may also be a number: np.maximum(a, 0) runs a slower loop than with a row of zeros.
     """
     batch, n = a.shape
     r = -(-ROW_BLOCK // n)
@@ -234,7 +235,6 @@ class Workspace:
         self.z3 = np.empty((batch, 1), dtype=dtype)
         self.a3 = np.empty((batch, 1), dtype=dtype)
         self.delta3 = np.empty((batch, 1), dtype=dtype)
-        self.dx3 = np.empty((batch, 4), dtype=dtype)
         self.grads = {
             "W1": np.empty((4, 2), dtype=dtype),
             "b1": np.empty((4,), dtype=dtype),
@@ -265,33 +265,37 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     rowwise(np.add, z1, b1, z1, ws.tile)
     # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = relu(z1), in place
     relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
-    a1 = relu(z1, out=z1)
+    #   relu(z1) = max(z1, 0), through rowwise (a row of 0s)
+    a1 = rowwise(np.maximum, z1, 0, z1, ws.tile)
     # layer 2: y2 = a1 * m / (1 - p), in place (nothing reads a1 again)
+    #   stored as a1 * m: layer 3 applies 1 / (1 - p) to z and delta
     y2 = np.multiply(a1, 1.0 if masks is None else masks["mask2"], out=a1)
-    if masks is not None:
-        y2 *= 1 / (1 - RATE2)
     # layer 3: z3 = y2 W3^T + b3, a3 = sigmoid(z3)
     z3 = np.matmul(y2, W3.T, out=ws.z3)
+    if masks is not None:  # y2 is stored without its dropout factor 1 / (1 - p) (layer 2)
+        z3 *= 1 / (1 - RATE2)
     rowwise(np.add, z3, b3, z3, ws.tile)
     a3 = sigmoid(z3, out=ws.a3)
     # delta3 = (a3 - T) / B   (sigmoid with binary_cross_entropy, fused)
     delta3 = np.subtract(a3, T, out=ws.delta3)
     delta3 *= scale / batch
-    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3 (a product with ones), dE/dy2 = delta3 W3
-    np.matmul(delta3.T, y2, out=grads["W3"])
+    # dE/db3 = sum_b delta3 (a product with ones, first: delta3 is in cache), dE/dW3 = delta3^T y2, dE/dy2 = delta3 W3
     np.matmul(ws.ones, delta3, out=grads["b3"])
-    dx3 = np.matmul(delta3, W3, out=ws.dx3)
+    if masks is not None:  # y2 without its dropout factor: dE/dW3 and dE/dy2 take it from delta3
+        delta3 *= 1 / (1 - RATE2)
+    np.matmul(delta3.T, y2, out=grads["W3"])
+    # dE/dy2 overwrites y2 (nothing reads y2 again): one buffer less in cache
+    dx3 = np.matmul(delta3, W3, out=y2)
     g2 = dx3
     # layer 2: dE/da1 = g2 * m / (1 - p), in place of g2
+    #   g2 has the factor 1 / (1 - p) already (the deltas of the layers that read y2)
     dx2 = np.multiply(g2, 1.0 if masks is None else masks["mask2"], out=g2)
-    if masks is not None:
-        dx2 *= 1 / (1 - RATE2)
     g1 = dx2
     # delta1 = g1 * relu'(z1), in place of g1
     delta1 = np.multiply(g1, relu_prime1, out=g1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
-    np.matmul(delta1.T, X, out=grads["W1"])
+    # dE/db1 = sum_b delta1 (a product with ones, first: delta1 is in cache), dE/dW1 = delta1^T X
     np.matmul(ws.ones, delta1, out=grads["b1"])
+    np.matmul(delta1.T, X, out=grads["W1"])
     return grads
 
 

@@ -61,6 +61,7 @@ def rowwise(op, a, v, out, tile):
     NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
     equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
     ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    v may also be a number: np.maximum(a, 0) runs a slower loop than with a row of zeros.
     """
     batch, n = a.shape
     r = -(-ROW_BLOCK // n)
@@ -237,7 +238,6 @@ class Workspace:
         self.xhat2 = np.empty((batch, 4), dtype=dtype)
         self.y2 = np.empty((batch, 4), dtype=dtype)
         self.z3 = np.empty((batch, 1), dtype=dtype)
-        self.dx3 = np.empty((batch, 4), dtype=dtype)
         self.grads = {
             "W1": np.empty((4, 3), dtype=dtype),
             "b1": np.empty((4,), dtype=dtype),
@@ -285,10 +285,11 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     g3 = (2*a3 - 2*T) * (scale / batch)
     # delta3 = g3 (identity)
     delta3 = g3
-    # dE/dW3 = delta3^T y2, dE/db3 = sum_b delta3 (a product with ones), dE/dy2 = delta3 W3
-    np.matmul(delta3.T, y2, out=grads["W3"])
+    # dE/db3 = sum_b delta3 (a product with ones, first: delta3 is in cache), dE/dW3 = delta3^T y2, dE/dy2 = delta3 W3
     np.matmul(ws.ones, delta3, out=grads["b3"])
-    dx3 = np.matmul(delta3, W3, out=ws.dx3)
+    np.matmul(delta3.T, y2, out=grads["W3"])
+    # dE/dy2 overwrites y2 (nothing reads y2 again): one buffer less in cache
+    dx3 = np.matmul(delta3, W3, out=y2)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2
     np.matmul(ws.ones, g2, out=grads["beta2"])
@@ -302,9 +303,9 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     g1 = dx2
     # delta1 = g1 * f'(z1),  f'(z1) = (1 - a1**2)
     delta1 = np.multiply(g1, (1 - a1**2), out=g1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
-    np.matmul(delta1.T, X, out=grads["W1"])
+    # dE/db1 = sum_b delta1 (a product with ones, first: delta1 is in cache), dE/dW1 = delta1^T X
     np.matmul(ws.ones, delta1, out=grads["b1"])
+    np.matmul(delta1.T, X, out=grads["W1"])
     return grads
 
 

@@ -91,6 +91,7 @@ def rowwise(op, a, v, out, tile):
     NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
     equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
     ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    v may also be a number: np.maximum(a, 0) runs a slower loop than with a row of zeros.
     """
     batch, n = a.shape
     r = -(-ROW_BLOCK // n)
@@ -357,7 +358,6 @@ class Workspace:
         self.y2 = np.empty((batch, 5), dtype=dtype)
         self.z4 = np.empty((batch, 5), dtype=dtype)
         self.a4 = np.empty((batch, 5), dtype=dtype)
-        self.dx4 = np.empty((batch, 5), dtype=dtype)
         self.xhat5 = np.empty((batch, 5), dtype=dtype)
         self.y5 = np.empty((batch, 5), dtype=dtype)
         self.dx5 = np.empty((batch, 5), dtype=dtype)
@@ -365,7 +365,6 @@ class Workspace:
         self.z7 = np.empty((batch, 3), dtype=dtype)
         self.zt7 = np.empty((3, batch), dtype=dtype)
         self.delta7 = np.empty((batch, 3), dtype=dtype)
-        self.dx7 = np.empty((batch, 5), dtype=dtype)
         self.grads = {
             "W1": np.empty((5, 4), dtype=dtype),
             "b1": np.empty((5,), dtype=dtype),
@@ -408,12 +407,14 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     rowwise(np.add, z1, b1, z1, ws.tile)
     # relu'(z1) = (z1 > 0), kept for the backward pass; a1 = relu(z1), in place
     relu_prime1 = np.greater(z1, 0, out=ws.relu_prime1)
-    a1 = relu(z1, out=z1)
+    #   relu(z1) = max(z1, 0), through rowwise (a row of 0s)
+    a1 = rowwise(np.maximum, z1, 0, z1, ws.tile)
     # layer 2: mu2, var2 over the batch; xc2 = a1 - mu2, xhat2 = xc2 / sigma2 with sigma2 = sqrt(var2 + eps);
     #   y2 = gamma2 xhat2 + beta2 (xhat2 itself is never stored: one pass less)
     mu2 = np.dot(ws.ones, a1) / batch
     xc2 = rowwise(np.subtract, a1, mu2, ws.xc2, ws.tile)
-    var2 = np.einsum("bj,bj->j", xc2, xc2) / batch
+    # var2 = mean_b xc2^2: the squares go into y2's buffer (the next pass overwrites them), the sum is a product with ones
+    var2 = np.matmul(ws.ones, np.multiply(xc2, xc2, out=ws.y2)) / batch
     sigma2 = np.sqrt(var2 + EPS2)
     y2 = rowwise(np.multiply, xc2, gamma2 / sigma2, ws.y2, ws.tile)
     rowwise(np.add, y2, beta2, y2, ws.tile)
@@ -421,11 +422,12 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
         running["mean2"] = BN_MOMENTUM2 * running["mean2"] + (1 - BN_MOMENTUM2) * mu2
         running["var2"] = BN_MOMENTUM2 * running["var2"] + (1 - BN_MOMENTUM2) * var2
     # layer 3: y3 = y2 * m / (1 - p), in place (nothing reads y2 again)
+    #   stored as y2 * m: layer 4 applies 1 / (1 - p) to z and delta
     y3 = np.multiply(y2, 1.0 if masks is None else masks["mask3"], out=y2)
-    if masks is not None:
-        y3 *= 1 / (1 - RATE3)
     # layer 4: z4 = y3 W4^T + b4, a4 = tanh(z4)
     z4 = np.matmul(y3, W4.T, out=ws.z4)
+    if masks is not None:  # y3 is stored without its dropout factor 1 / (1 - p) (layer 3)
+        z4 *= 1 / (1 - RATE3)
     rowwise(np.add, z4, b4, z4, ws.tile)
     a4 = tanh(z4, out=ws.a4)
     # layer 5: per sample, xhat5 = (a4 - mu) / sqrt(var + eps) over the units; y5 = gamma5 xhat5 + beta5
@@ -450,11 +452,12 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     # delta7 = (a7 - T) / B   (softmax with categorical_cross_entropy, fused)
     delta7 = np.subtract(a7, T, out=ws.delta7)
     delta7 *= scale / batch
-    # dE/dW7 = delta7^T y6, dE/db7 = sum_b delta7 (a product with ones), dE/dy6 = delta7 W7
-    np.matmul(delta7.T, y6, out=grads["W7"])
+    # dE/db7 = sum_b delta7 (a product with ones, first: delta7 is in cache), dE/dW7 = delta7^T y6, dE/dy6 = delta7 W7
     np.matmul(ws.ones, delta7, out=grads["b7"])
+    np.matmul(delta7.T, y6, out=grads["W7"])
     grads["W7"] += (L2 * scale) * W7
-    dx7 = np.matmul(delta7, W7, out=ws.dx7)
+    # dE/dy6 overwrites y6 (nothing reads y6 again): one buffer less in cache
+    dx7 = np.matmul(delta7, W7, out=y6)
     g6 = dx7
     # layer 6: dE/dy6 reaches both inputs unchanged
     g5 = g6
@@ -471,16 +474,18 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     g4 = dx5
     # delta4 = g4 * f'(z4),  f'(z4) = (1 - a4**2)
     delta4 = np.multiply(g4, (1 - a4**2), out=g4)
-    # dE/dW4 = delta4^T y3, dE/db4 = sum_b delta4 (a product with ones), dE/dy3 = delta4 W4
-    np.matmul(delta4.T, y3, out=grads["W4"])
+    # dE/db4 = sum_b delta4 (a product with ones, first: delta4 is in cache), dE/dW4 = delta4^T y3, dE/dy3 = delta4 W4
     np.matmul(ws.ones, delta4, out=grads["b4"])
+    if masks is not None:  # y3 without its dropout factor: dE/dW4 and dE/dy3 take it from delta4
+        delta4 *= 1 / (1 - RATE3)
+    np.matmul(delta4.T, y3, out=grads["W4"])
     grads["W4"] += (L2 * scale) * W4
-    dx4 = np.matmul(delta4, W4, out=ws.dx4)
+    # dE/dy3 overwrites y3 (nothing reads y3 again): one buffer less in cache
+    dx4 = np.matmul(delta4, W4, out=y3)
     g3 = dx4
     # layer 3: dE/dy2 = g3 * m / (1 - p), in place of g3
+    #   g3 has the factor 1 / (1 - p) already (the deltas of the layers that read y3)
     dx3 = np.multiply(g3, 1.0 if masks is None else masks["mask3"], out=g3)
-    if masks is not None:
-        dx3 *= 1 / (1 - RATE3)
     g2 = dx3
     # layer 2: dE/dbeta2 = sum_b g2, dE/dgamma2 = sum_b g2 xhat2 = (sum_b g2 xc2) / sigma2
     np.matmul(ws.ones, g2, out=grads["beta2"])
@@ -496,9 +501,9 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     g1 = np.add(dx2, g1, out=dx2)
     # delta1 = g1 * relu'(z1), in place of g1
     delta1 = np.multiply(g1, relu_prime1, out=g1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
-    np.matmul(delta1.T, X, out=grads["W1"])
+    # dE/db1 = sum_b delta1 (a product with ones, first: delta1 is in cache), dE/dW1 = delta1^T X
     np.matmul(ws.ones, delta1, out=grads["b1"])
+    np.matmul(delta1.T, X, out=grads["W1"])
     grads["W1"] += (L2 * scale) * W1
     return grads
 

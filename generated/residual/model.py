@@ -66,6 +66,7 @@ def rowwise(op, a, v, out, tile):
     NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
     equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
     ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    v may also be a number: np.maximum(a, 0) runs a slower loop than with a row of zeros.
     """
     batch, n = a.shape
     r = -(-ROW_BLOCK // n)
@@ -240,7 +241,6 @@ class Workspace:
         self.dx2 = np.empty((batch, 4), dtype=dtype)
         self.y3 = np.empty((batch, 4), dtype=dtype)
         self.z4 = np.empty((batch, 2), dtype=dtype)
-        self.dx4 = np.empty((batch, 4), dtype=dtype)
         self.grads = {
             "W1": np.empty((4, 3), dtype=dtype),
             "b1": np.empty((4,), dtype=dtype),
@@ -279,7 +279,8 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     rowwise(np.add, z2, b2, z2, ws.tile)
     # relu'(z2) = (z2 > 0), kept for the backward pass; a2 = relu(z2), in place
     relu_prime2 = np.greater(z2, 0, out=ws.relu_prime2)
-    a2 = relu(z2, out=z2)
+    #   relu(z2) = max(z2, 0), through rowwise (a row of 0s)
+    a2 = rowwise(np.maximum, z2, 0, z2, ws.tile)
     # layer 3: y3 = a2 + a1
     y3 = np.add(a2, a1, out=ws.y3)
     # layer 4: z4 = y3 W4^T + b4, a4 = identity(z4)
@@ -290,27 +291,28 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     g4 = (a4 - T) * (scale / batch)
     # delta4 = g4 (identity)
     delta4 = g4
-    # dE/dW4 = delta4^T y3, dE/db4 = sum_b delta4 (a product with ones), dE/dy3 = delta4 W4
-    np.matmul(delta4.T, y3, out=grads["W4"])
+    # dE/db4 = sum_b delta4 (a product with ones, first: delta4 is in cache), dE/dW4 = delta4^T y3, dE/dy3 = delta4 W4
     np.matmul(ws.ones, delta4, out=grads["b4"])
-    dx4 = np.matmul(delta4, W4, out=ws.dx4)
+    np.matmul(delta4.T, y3, out=grads["W4"])
+    # dE/dy3 overwrites y3 (nothing reads y3 again): one buffer less in cache
+    dx4 = np.matmul(delta4, W4, out=y3)
     g3 = dx4
     # layer 3: dE/dy3 reaches both inputs unchanged
     g2 = g3
     g1 = g3
     # delta2 = g2 * relu'(z2)
     delta2 = np.multiply(g2, relu_prime2, out=ws.delta2)
-    # dE/dW2 = delta2^T a1, dE/db2 = sum_b delta2 (a product with ones), dE/da1 = delta2 W2
-    np.matmul(delta2.T, a1, out=grads["W2"])
+    # dE/db2 = sum_b delta2 (a product with ones, first: delta2 is in cache), dE/dW2 = delta2^T a1, dE/da1 = delta2 W2
     np.matmul(ws.ones, delta2, out=grads["b2"])
+    np.matmul(delta2.T, a1, out=grads["W2"])
     dx2 = np.matmul(delta2, W2, out=ws.dx2)
     # layer 1 feeds layers 2, 3: dE/dy1 is the sum of what each reader sends back
     g1 = np.add(dx2, g1, out=dx2)
     # delta1 = g1 * f'(z1),  f'(z1) = (1 - a1**2)
     delta1 = np.multiply(g1, (1 - a1**2), out=g1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
-    np.matmul(delta1.T, X, out=grads["W1"])
+    # dE/db1 = sum_b delta1 (a product with ones, first: delta1 is in cache), dE/dW1 = delta1^T X
     np.matmul(ws.ones, delta1, out=grads["b1"])
+    np.matmul(delta1.T, X, out=grads["W1"])
     return grads
 
 

@@ -64,6 +64,7 @@ def rowwise(op, a, v, out, tile):
     NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
     equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
     ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    v may also be a number: np.maximum(a, 0) runs a slower loop than with a row of zeros.
     """
     batch, n = a.shape
     r = -(-ROW_BLOCK // n)
@@ -251,17 +252,17 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     g2 = (a2 - T) * (scale / batch)
     # delta2 = g2 * f'(z2),  f'(z2) = a2*(1 - a2)
     delta2 = np.multiply(g2, a2*(1 - a2), out=g2)
-    # dE/dW2 = delta2^T a1, dE/db2 = sum_b delta2 (a product with ones), dE/da1 = delta2 W2
-    np.matmul(delta2.T, a1, out=grads["W2"])
+    # dE/db2 = sum_b delta2 (a product with ones, first: delta2 is in cache), dE/dW2 = delta2^T a1, dE/da1 = delta2 W2
     np.matmul(ws.ones, delta2, out=grads["b2"])
+    np.matmul(delta2.T, a1, out=grads["W2"])
     grads["W2"] += (L2 * scale) * W2
     dx2 = np.matmul(delta2, W2, out=ws.dx2)
     g1 = dx2
     # delta1 = g1 * f'(z1),  f'(z1) = a1*(1 - a1)
     delta1 = np.multiply(g1, a1*(1 - a1), out=g1)
-    # dE/dW1 = delta1^T X, dE/db1 = sum_b delta1 (a product with ones)
-    np.matmul(delta1.T, X, out=grads["W1"])
+    # dE/db1 = sum_b delta1 (a product with ones, first: delta1 is in cache), dE/dW1 = delta1^T X
     np.matmul(ws.ones, delta1, out=grads["b1"])
+    np.matmul(delta1.T, X, out=grads["W1"])
     grads["W1"] += (L2 * scale) * W1
     return grads
 

@@ -260,8 +260,12 @@ def numpy_backward_lines(net, helpers: set) -> list[list[str]]:
 # about half the time of one that writes a third (256 x 256 float32, OpenBLAS build of NumPy 2.4).
 # Sums over the batch are products with a vector of ones (about 5 us against 11-23 us for
 # np.sum or mean(axis=0) there).  ReLU keeps its derivative as a bool array relu'(z) = (z > 0),
-# a = max(z, 0) overwrites z, and delta = g * relu'(z).  Passes with a row vector (biases, the
-# normalization's mean, scale and shift) go through rowwise, softmax through z^T (see there).
+# a = max(z, 0) overwrites z, and delta = g * relu'(z); a float 0/1 mask instead (SIMD multiply)
+# measured 3% slower per step: its conversion pass and the larger buffer cost more than it saves.
+# Passes with a row vector (biases, the normalization's mean, scale and shift, ReLU's 0) go through
+# rowwise, softmax through z^T (see there).  Fewer buffers also means fewer cache misses: dE/dx of a
+# dense layer overwrites its input once dE/dW has read it (_input_dead), and a dropout layer read
+# only by dense layers leaves its factor 1 / (1 - p) to their z and delta (_factor_to_readers).
 
 
 def _row(op: str, a: str, v: str, out: str) -> str:
@@ -279,6 +283,7 @@ def rowwise(op, a, v, out, tile):
     NumPy runs a short row broadcast through a buffer, about half as fast as a pass over two
     equal arrays; here a and out are taken as (batch / r, r n) with v tiled r times (into
     ``tile``), so that one row holds at least ROW_BLOCK values (when r divides the batch).
+    v may also be a number: np.maximum(a, 0) runs a slower loop than with a row of zeros.
     """
     batch, n = a.shape
     r = -(-ROW_BLOCK // n)
@@ -306,10 +311,16 @@ def _step_lines(act: ops.Activation, i: int) -> tuple[list[str], set[str]]:
     cond, z = act.step_condition, sp.Symbol(f"z{i}", real=True)
     lhs, rhs = (_printer().doprint(side.subs(ops.X, z)) for side in (cond.lhs, cond.rhs))
     mask = f"{act.name}_prime{i}"
+    lines = [(f"# {act.name}'(z{i}) = ({cond.subs(ops.X, z)}), kept for the backward pass; "
+              f"a{i} = {act.describe()}(z{i}), in place"),
+             f"{mask} = np.{_UFUNCS[type(cond)]}({lhs}, {rhs}, out=ws.{mask})"]
+    c = act.max_constant
+    if c is not None:  # np.maximum with a scalar takes a slower loop than with a row of values (NumPy 2.4)
+        c = _printer().doprint(c)
+        return lines + [f"#   {act.name}(z{i}) = max(z{i}, {c}), through rowwise (a row of {c}s)",
+                        f"a{i} = " + _row("maximum", f"z{i}", c, f"z{i}")], set()
     call, used = _activation_code(act, _printer(), f"z{i}", f"z{i}")
-    return [(f"# {act.name}'(z{i}) = ({cond.subs(ops.X, z)}), kept for the backward pass; "
-             f"a{i} = {act.describe()}(z{i}), in place"),
-            f"{mask} = np.{_UFUNCS[type(cond)]}({lhs}, {rhs}, out=ws.{mask})", f"a{i} = {call}"], used
+    return lines + [f"a{i} = {call}"], used
 
 
 def _output_free(net, index: int) -> bool:
@@ -325,6 +336,30 @@ def _output_free(net, index: int) -> bool:
         return True  # normalization, dropout and residual read their own buffers (xc, xhat) or the masks
     act = node.opts["activation"]
     return _step(act) or act.name == "identity"
+
+
+def _factor_to_readers(net, index: int) -> bool:
+    """Whether dropout layer ``index`` leaves its factor 1 / (1 - p) to the layers that read it: each is a dense
+    layer (z = y W^T + b is linear in y) whose delta is a buffer of its own (not an identity's shared g), so it
+    scales its z in the forward pass and its delta in the backward pass, arrays no wider than y when the layer
+    is no wider (the output layer: 10 units against 256), instead of a pass over y each way."""
+    readers = net.consumers(index)
+    return net.nodes[index - 1].kind.name == "dropout" and all(
+        r.kind.name == "dense" and r.opts["activation"].name != "identity" for r in readers)
+
+
+def _input_dead(net, node) -> bool:
+    """Whether dense layer ``node``'s input is a workspace buffer that nothing reads after its dE/dW: the
+    layer is its one reader and the layer that wrote it does not read its own output backwards (a dense
+    layer with a bool derivative mask, a normalization, dropout or residual); dE/d(input) may overwrite it."""
+    src = node.inputs[0]
+    readers = net.consumers(src)
+    if src == 0 or len(readers) != 1 or readers[0] is not node:
+        return False
+    producer = net.nodes[src - 1]
+    if producer.kind.name == "dense":
+        return _step(producer.opts["activation"])
+    return producer.kind.name in ("batchnorm", "layernorm", "dropout", "residual")
 
 
 def _fast_add(grads: _Grads, src: int, expr: str, owned: bool, private: dict) -> list[str]:
@@ -361,6 +396,9 @@ def fast_forward_lines(net, helpers: set) -> list[list[str]]:
             act = o["activation"]
             lines = [f"# layer {i}: z{i} = {x} W{i}^T + b{i}, a{i} = {act.describe()}(z{i})",
                      f"z{i} = np.matmul({x}, W{i}.T, out=ws.z{i})"]
+            if _factor_to_readers(net, src):
+                lines += [f"if masks is not None:  # {x} is stored without its dropout factor 1 / (1 - p) (layer {src})",
+                          f"    z{i} *= 1 / (1 - RATE{src})"]
             if o.get("bias", True):
                 lines.append(_row("add", f"z{i}", f"b{i}", f"z{i}"))
             if _step(act):
@@ -383,7 +421,9 @@ def fast_forward_lines(net, helpers: set) -> list[list[str]]:
             if free:
                 lines.append(f"# xc{i} overwrites {x} (nothing reads {x} again)")
             lines += [f"xc{i} = " + _row("subtract", x, f"mu{i}", xc),
-                      f"var{i} = np.einsum(\"bj,bj->j\", xc{i}, xc{i}) / batch",
+                      (f"# var{i} = mean_b xc{i}^2: the squares go into y{i}'s buffer (the next pass overwrites them), "
+                       "the sum is a product with ones"),
+                      f"var{i} = np.matmul(ws.ones, np.multiply(xc{i}, xc{i}, out=ws.y{i})) / batch",
                       f"sigma{i} = np.sqrt(var{i} + EPS{i})",
                       f"y{i} = " + _row("multiply", f"xc{i}", f"gamma{i} / sigma{i}", f"ws.y{i}"),
                       _row("add", f"y{i}", f"beta{i}", f"y{i}"),
@@ -401,8 +441,13 @@ def fast_forward_lines(net, helpers: set) -> list[list[str]]:
         elif kind == "dropout":
             y = x if free else f"ws.y{i}"
             lines = [f"# layer {i}: y{i} = {x} * m / (1 - p)" + (f", in place (nothing reads {x} again)" if free else ""),
-                     f"y{i} = np.multiply({x}, 1.0 if masks is None else masks[\"mask{i}\"], out={y})",
-                     "if masks is not None:", f"    y{i} *= 1 / (1 - RATE{i})"]
+                     f"y{i} = np.multiply({x}, 1.0 if masks is None else masks[\"mask{i}\"], out={y})"]
+            if _factor_to_readers(net, i):
+                readers = [str(n.index) for n in net.consumers(i)]
+                who = f"layer {readers[0]} applies" if len(readers) == 1 else f"layers {', '.join(readers)} apply"
+                lines.insert(1, f"#   stored as {x} * m: {who} 1 / (1 - p) to z and delta")
+            else:
+                lines += ["if masks is not None:", f"    y{i} *= 1 / (1 - RATE{i})"]
         else:  # residual
             lines = [f"# layer {i}: y{i} = {x} + {out_name(net, node.inputs[1])}",
                      f"y{i} = np.add({x}, {out_name(net, node.inputs[1])}, out=ws.y{i})"]
@@ -451,15 +496,23 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
                     lines += [f"# delta{i} = g{i} * f'(z{i}),  f'(z{i}) = {text}",
                               f"delta{i} = np.multiply(g{i}, {text}, out={out})"]
             has_b = node.opts.get("bias", True)
-            lines += [f"# dE/dW{i} = delta{i}^T {x}" + (f", dE/db{i} = sum_b delta{i} (a product with ones)" if has_b
-                                                        else "") + (f", dE/d{x} = delta{i} W{i}" if live[src] else ""),
-                      f"np.matmul(delta{i}.T, {x}, out=grads[\"W{i}\"])"]
+            lines.append((f"# dE/db{i} = sum_b delta{i} (a product with ones, first: delta{i} is in cache), "
+                          if has_b else "# ") + f"dE/dW{i} = delta{i}^T {x}"
+                         + (f", dE/d{x} = delta{i} W{i}" if live[src] else ""))
             if has_b:
                 lines.append(f"np.matmul(ws.ones, delta{i}, out=grads[\"b{i}\"])")
+            if _factor_to_readers(net, src):
+                lines += [f"if masks is not None:  # {x} without its dropout factor: dE/dW{i} and dE/d{x} take it from delta{i}",
+                          f"    delta{i} *= 1 / (1 - RATE{src})"]
+            lines.append(f"np.matmul(delta{i}.T, {x}, out=grads[\"W{i}\"])")
             if net.l2 > 0:
                 lines.append(f"grads[\"W{i}\"] += (L2 * scale) * W{i}")
             if live[src]:
-                lines.append(f"dx{i} = np.matmul(delta{i}, W{i}, out=ws.dx{i})")
+                if _input_dead(net, node):
+                    lines += [f"# dE/d{x} overwrites {x} (nothing reads {x} again): one buffer less in cache",
+                              f"dx{i} = np.matmul(delta{i}, W{i}, out={x})"]
+                else:
+                    lines.append(f"dx{i} = np.matmul(delta{i}, W{i}, out=ws.dx{i})")
                 lines += _fast_add(grads, src, f"dx{i}", True, private)
         elif kind == "batchnorm":
             lines += [(f"# layer {i}: dE/dbeta{i} = sum_b g{i}, dE/dgamma{i} = sum_b g{i} xhat{i} "
@@ -497,8 +550,11 @@ def fast_backward_lines(net, helpers: set) -> list[list[str]]:
             if live[src]:
                 out = f"g{i}" if mine else f"ws.dx{i}"
                 lines += [f"# layer {i}: dE/d{x} = g{i} * m / (1 - p)" + (f", in place of g{i}" if mine else ""),
-                          f"dx{i} = np.multiply(g{i}, 1.0 if masks is None else masks[\"mask{i}\"], out={out})",
-                          "if masks is not None:", f"    dx{i} *= 1 / (1 - RATE{i})"]
+                          f"dx{i} = np.multiply(g{i}, 1.0 if masks is None else masks[\"mask{i}\"], out={out})"]
+                if _factor_to_readers(net, i):
+                    lines.insert(-1, f"#   g{i} has the factor 1 / (1 - p) already (the deltas of the layers that read y{i})")
+                else:
+                    lines += ["if masks is not None:", f"    dx{i} *= 1 / (1 - RATE{i})"]
                 lines += _fast_add(grads, src, f"dx{i}", True, private)
         else:
             lines.append(f"# layer {i}: dE/dy{i} reaches both inputs unchanged")

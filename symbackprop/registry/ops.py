@@ -69,6 +69,17 @@ class Activation:
         return None
 
     @property
+    def max_constant(self) -> sp.Expr | None:
+        """The constant c where f(x) = max(x, c), read off the Piecewise form (ReLU: 0), else None:
+        code may then apply f as a maximum with c."""
+        form = self.expr
+        if isinstance(form, sp.Piecewise) and len(form.args) == 2:
+            (low, cond), (high, rest) = form.args
+            if low.is_number and high == X and rest == sp.true and cond in (sp.Le(X, low), sp.Lt(X, low)):
+                return low
+        return None
+
+    @property
     def uses_output(self) -> bool:
         """True when the convenient derivative is written with y = f(x)."""
         return self.convenient is not None and self.convenient.has(Y)

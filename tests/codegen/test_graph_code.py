@@ -434,6 +434,41 @@ def test_wide_layers_take_the_row_block_path_and_match_autograd(tmp_path):
             assert model.rowwise(op, a, v, out, tile) is out
             assert np.array_equal(out, op(a, v)), (batch, n, op)
             assert np.array_equal(tile[:r * n], np.tile(v, r)) and np.isnan(tile[r * n:]).all(), (batch, n)
+        # ReLU in place as a maximum with a row of zeros equals the registry's relu, NaN, infinities and -0 included
+        a.flat[:4] = np.nan, np.inf, -np.inf, -0.0
+        want = model.relu(a)
+        assert model.rowwise(np.maximum, a, 0, a, tile) is a
+        assert np.array_equal(a, want, equal_nan=True) and np.array_equal(np.signbit(a), np.signbit(want)), (batch, n)
+    assert "a1 = rowwise(np.maximum, z1, 0, z1, ws.tile)" in (tmp_path / "model.py").read_text()
+
+
+def test_dropout_factor_moved_to_its_dense_reader_and_buffers_reused_match_autograd(tmp_path):
+    """step_gradients' cross-layer shortcuts (784-256(bn)-256(bn, dropout)-10 of the benchmark, made small): the
+    dropout output is stored as x * m and its dense reader applies 1 / (1 - p) to z and delta; dE/dx of a dense
+    layer overwrites its input's buffer; ReLU is a rowwise maximum.  Gradients equal autograd's with the masks and
+    without them (masks=None keeps every unit unscaled: autograd's masks of 1 - p), in either order, one workspace."""
+    spec = {"name": "bench-small", "inputs": 6, "layers": [
+        dense(32, "relu"), {"type": "batchnorm"}, dense(32, "relu"), {"type": "batchnorm"},
+        {"type": "dropout", "rate": 0.5}, dense(3, "softmax")], "loss": "categorical_cross_entropy"}
+    d = LayerDerivation(load(spec))
+    code = graph_model(d, "numpy")
+    step = code[code.index("def step_gradients"):code.index("def decay")]
+    for line in ("y5 = np.multiply(y4, 1.0 if masks is None else masks[\"mask5\"], out=y4)",
+                 "    z6 *= 1 / (1 - RATE5)", "    delta6 *= 1 / (1 - RATE5)",
+                 "dx6 = np.matmul(delta6, W6, out=y5)", "dx3 = np.matmul(delta3, W3, out=y2)",
+                 "a1 = rowwise(np.maximum, z1, 0, z1, ws.tile)"):
+        assert line in step, line
+    assert "y5 *= " not in step and "dx5 *= " not in step
+    (tmp_path / "model.py").write_text(code)
+    model = load_module(tmp_path / "model.py", "graph_bench_small")
+    params, X, T, masks, _ = point(d, batch=8, seed=5)
+    assert 0 < masks["mask5"].mean() < 1
+    ones = {k: np.full_like(v, 0.5) for k, v in masks.items()}  # m / (1 - p) = 1: every unit kept, unscaled
+    want = grad(lambda p: oracle_loss(d.network, p, X, T, masks))(params)
+    want_none = grad(lambda p: oracle_loss(d.network, p, X, T, ones))(params)
+    ws = model.Workspace(len(X))
+    for m, w in ((masks, want), (None, want_none), (masks, want)):
+        assert_close(model.step_gradients(params, X, T, m, None, ws), {k: w[k] for k in params}, f"masks {m is not None}")
 
 
 def test_flat_parameters_and_the_transposed_first_layer(tmp_path):

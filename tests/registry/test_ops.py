@@ -98,6 +98,20 @@ def test_losses_match_their_definitions_numerically():
 
 
 @pytest.mark.parametrize("name", sorted(n for n in ops.NUMPY_ACTIVATIONS if n != "softmax") + ["identity"])
+def test_max_constant_is_where_the_activation_is_a_maximum(name):
+    """Activation.max_constant: ReLU is max(x, 0) (SymPy's Max against the registry's Piecewise, on both
+    sides of the kink and at it); no other activation is a maximum with a constant."""
+    act = ops.activation(name)
+    c = act.max_constant
+    if name != "relu":
+        assert c is None
+        return
+    assert c == 0
+    for x in (sp.Integer(-3), -sp.Rational(1, 2), sp.Integer(0), sp.Rational(1, 3), sp.Integer(5)):
+        assert act.at(x) == sp.Max(x, c)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ops.NUMPY_ACTIVATIONS if n != "softmax") + ["identity"])
 def test_step_condition_is_where_the_derivative_is_one(name):
     """Activation.step_condition: ReLU's f' is the 0/1 step of x > 0 (SymPy's derivative of its own
     expression, left of the kink as the registry defines it); every other activation has none."""
