@@ -56,8 +56,17 @@ def softmax(z, out=None):
     """Softmax over the last axis, stable: the maximum is subtracted before exp.
 
     The row sums are a product with ones (BLAS), the row maxima np.maximum.reduce: on a few
-    classes per row both cost a fraction of np.sum and np.max.
+    classes per row both cost a fraction of np.sum and np.max.  Into a Fortran-ordered (batch,
+    classes) ``out`` it works on the transpose, where each reduction over the classes is one
+    vectorized pass across the batch (256 x 10 float32: 10 against 32 microseconds).
     """
+    if out is not None and out.ndim == 2 and out.flags.f_contiguous and not out.flags.c_contiguous:
+        zt = out.T
+        np.copyto(zt, z.T)
+        zt -= np.maximum.reduce(zt, axis=0)
+        np.exp(zt, out=zt)
+        zt /= np.add.reduce(zt, axis=0)
+        return out
     out = np.subtract(z, np.maximum.reduce(z, axis=-1, keepdims=True), out=out)
     np.exp(out, out=out)
     out /= np.dot(out, np.ones(out.shape[-1], out.dtype))[..., None]
@@ -314,14 +323,9 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     # layer 3: z3 = y2 W3^T + b3, a3 = softmax(z3)
     z3 = np.matmul(y2, W3.T, out=ws.z3)
     rowwise(np.add, z3, b3, z3, ws.tile)
-    # a3 = softmax(z3) over each row, stable: exp(z3 - max) / sum exp(z3 - max), computed on zt3 = z3^T,
-    #   where a reduction over the units is one vectorized pass (over axis 1, NumPy makes one call per row)
-    zt3 = ws.zt3
-    np.copyto(zt3, z3.T)
-    zt3 -= zt3.max(axis=0)
-    np.exp(zt3, out=zt3)
-    zt3 /= zt3.sum(axis=0)
-    a3 = zt3.T
+    # a3 = softmax(z3), into the transpose of the (units, batch) buffer zt3:
+    #   each reduction over the units is then one vectorized pass
+    a3 = softmax(z3, out=ws.zt3.T)
     # delta3 = (a3 - T) / B   (softmax with categorical_cross_entropy, fused)
     delta3 = np.subtract(a3, T, out=ws.delta3)
     delta3 *= scale / batch

