@@ -276,9 +276,9 @@ def fused_weights(d: Derivation) -> list[str]:
     interleaved; fused / matmul-then-subtract of one product, W stored transposed): at batch 256,
     0.89 for 1024 x 1024, 0.90 for 512 x 784, 0.93 for 256 x 784, 1.01 for 256 x 256 and 1.02
     for 128 x 784; at batch 32-64 each of these gained (0.52-0.88).  Whole steps (A/B,
-    ``benchmarks/train_step.py``'s networks): 0.91 at 784-1024-1024-10 and 0.92 at 784-256-256-10
-    (batch 256), 0.97 at 784-128-10 (batch 64, 1.005 at batch 256).  So arrays of
-    FUSED_MIN_WEIGHTS or more, and only for SGD.
+    ``benchmarks/train_step.py``'s networks): 0.89-0.93 at 784-1024-1024-10 and 0.98-1.00 at
+    784-256-256-10 (batch 256), 0.97 at 784-128-10 (batch 64, 1.005 at batch 256).  So arrays of
+    FUSED_MIN_WEIGHTS or more, and only for SGD; model.py's blas_trial then picks per process.
     """
     if d.network.optimizer.name != "sgd":
         return []
@@ -389,8 +389,7 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
 def _fortran_out(act: ops.Activation) -> bool:
     """Whether the activation's registry code is faster into a Fortran-ordered out (softmax: the reductions
     over the units run on the transpose); model.py then allocates the output layer's a that way."""
-    code = ops.NUMPY_ACTIVATIONS.get(act.name)
-    return code is not None and code.out and code.fortran_out
+    return _writes_into(act) and ops.NUMPY_ACTIVATIONS[act.name].fortran_out
 
 
 def _writes_into(act: ops.Activation) -> bool:
