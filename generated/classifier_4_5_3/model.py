@@ -118,7 +118,6 @@ class Workspace:
         self.batch = batch
         self.ones = np.ones(batch, dtype=dtype)
         self.z1 = np.empty((batch, 5), dtype=dtype)
-        self.a1 = np.empty((batch, 5), dtype=dtype)
         self.delta1 = np.empty((batch, 5), dtype=dtype)
         self.z2 = np.empty((batch, 3), dtype=dtype)
         self.a2 = np.empty((batch, 3), dtype=dtype, order="F")
@@ -130,7 +129,11 @@ def _workspace(params, X, ws):
 
 
 def forward(params, X, ws=None):
-    """Forward pass: returns (Y, cache) for X of shape (batch, 4)."""
+    """Forward pass: returns (Y, cache) for X of shape (batch, 4).
+
+    The cache holds X and every z and a, except z1: that layer computes its a
+    over z, since the backward pass reads only a there.
+    """
     ws = _workspace(params, X, ws)
     W1 = params["W1"]
     b1 = params["b1"]
@@ -140,13 +143,13 @@ def forward(params, X, ws=None):
     z1 = np.dot(X, W1.T, out=ws.z1)
     z1 += b1
     # a1 = sigmoid(z1)   [a⁽¹⁾ⱼ = sigmoid(z⁽¹⁾ⱼ)]
-    a1 = sigmoid(z1, out=ws.a1)
+    a1 = sigmoid(z1, out=z1)  # over z1: the backward pass reads a1 only
     # z2 = a1 W2ᵀ + b2   [z⁽²⁾ⱼ = b⁽²⁾ⱼ + Σₖ W⁽²⁾ⱼₖ a⁽¹⁾ₖ]
     z2 = np.dot(a1, W2.T, out=ws.z2)
     z2 += b2
     # a2 = softmax(z2)   [a⁽²⁾ⱼ = softmax(z⁽²⁾)ⱼ]
     a2 = softmax(z2, out=ws.a2)
-    return a2, {"X": X, "z1": z1, "a1": a1, "z2": z2, "a2": a2}
+    return a2, {"X": X, "a1": a1, "z2": z2, "a2": a2}
 
 
 def backward(params, cache, T, grads=None, ws=None, scale=1.0):

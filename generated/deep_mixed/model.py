@@ -92,10 +92,8 @@ class Workspace:
         self.batch = batch
         self.ones = np.ones(batch, dtype=dtype)
         self.z1 = np.empty((batch, 4), dtype=dtype)
-        self.a1 = np.empty((batch, 4), dtype=dtype)
         self.delta1 = np.empty((batch, 4), dtype=dtype)
         self.z2 = np.empty((batch, 3), dtype=dtype)
-        self.a2 = np.empty((batch, 3), dtype=dtype)
         self.delta2 = np.empty((batch, 3), dtype=dtype)
         self.z3 = np.empty((batch, 2), dtype=dtype)
         self.delta3 = np.empty((batch, 2), dtype=dtype)
@@ -106,7 +104,11 @@ def _workspace(params, X, ws):
 
 
 def forward(params, X, ws=None):
-    """Forward pass: returns (Y, cache) for X of shape (batch, 3)."""
+    """Forward pass: returns (Y, cache) for X of shape (batch, 3).
+
+    The cache holds X and every z and a, except z1, z2: those layers compute their a
+    over z, since the backward pass reads only a there.
+    """
     ws = _workspace(params, X, ws)
     W1 = params["W1"]
     b1 = params["b1"]
@@ -117,17 +119,17 @@ def forward(params, X, ws=None):
     z1 = np.dot(X, W1.T, out=ws.z1)
     z1 += b1
     # a1 = relu(z1)   [a⁽¹⁾ⱼ = relu(z⁽¹⁾ⱼ)]
-    a1 = relu(z1, out=ws.a1)
+    a1 = relu(z1, out=z1)  # over z1: the backward pass reads a1 only
     # z2 = a1 W2ᵀ + b2   [z⁽²⁾ⱼ = b⁽²⁾ⱼ + Σₖ W⁽²⁾ⱼₖ a⁽¹⁾ₖ]
     z2 = np.dot(a1, W2.T, out=ws.z2)
     z2 += b2
     # a2 = tanh(z2)   [a⁽²⁾ⱼ = tanh(z⁽²⁾ⱼ)]
-    a2 = tanh(z2, out=ws.a2)
+    a2 = tanh(z2, out=z2)  # over z2: the backward pass reads a2 only
     # z3 = a2 W3ᵀ   [z⁽³⁾ⱼ = Σₖ W⁽³⁾ⱼₖ a⁽²⁾ₖ]
     z3 = np.dot(a2, W3.T, out=ws.z3)
     # a3 = identity(z3)   [a⁽³⁾ⱼ = identity(z⁽³⁾ⱼ)]
     a3 = z3
-    return a3, {"X": X, "z1": z1, "a1": a1, "z2": z2, "a2": a2, "z3": z3, "a3": a3}
+    return a3, {"X": X, "a1": a1, "a2": a2, "z3": z3, "a3": a3}
 
 
 def backward(params, cache, T, grads=None, ws=None, scale=1.0):
@@ -142,7 +144,6 @@ def backward(params, cache, T, grads=None, ws=None, scale=1.0):
     ws = _workspace(params, X, ws)
     if grads is None:
         grads = gradient_buffers(params)
-    z1 = cache["z1"]
     a1 = cache["a1"]
     W2 = params["W2"]
     a2 = cache["a2"]
@@ -163,8 +164,9 @@ def backward(params, cache, T, grads=None, ws=None, scale=1.0):
     db2 = grads["b2"]
     np.dot(ws.ones, delta2, out=db2)
     # delta1 = (delta2 W2) * f1'(z1)   [δ⁽¹⁾ⱼ = (0 if z⁽¹⁾ⱼ ≤ 0 else 1) Σₖ W⁽²⁾ₖⱼ δ⁽²⁾ₖ]
+    #   f1'(z1) read from a1: relu keeps the sign, so a1 > 0 exactly where z1 > 0
     delta1 = np.dot(delta2, W2, out=ws.delta1)
-    delta1 *= (np.greater(z1, 0))
+    delta1 *= (np.greater(a1, 0))
     # dW1 = delta1ᵀ X   [∂L/∂W⁽¹⁾ⱼₖ = δ⁽¹⁾ⱼ xₖ]
     dW1 = grads["W1"]
     np.dot(delta1.T, X, out=dW1)

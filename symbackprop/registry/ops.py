@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import sympy as sp
 
@@ -78,6 +79,14 @@ class Activation:
             if low.is_number and high == X and rest == sp.true and cond in (sp.Le(X, low), sp.Lt(X, low)):
                 return low
         return None
+
+    @cached_property
+    def keeps_sign(self) -> bool:
+        """Whether f(x) <= 0 exactly where x <= 0 (ReLU, leaky ReLU, ELU, tanh), by SymPy's solveset:
+        code may then read a condition z <= 0 or z > 0 on the pre-activation z as the same one on a = f(z)."""
+        if self.vector:
+            return False
+        return sp.solveset(self.expr <= 0, X, sp.S.Reals) == sp.Interval(-sp.oo, 0)
 
     @property
     def uses_output(self) -> bool:

@@ -502,7 +502,9 @@ def test_flat_parameters_and_the_layouts_of_large_layers(tmp_path, spec, transpo
     ws = model.Workspace(6, np.float64)
     _, cache = model.forward(params, X, ws)
     for l in range(1, d.L + 1):
-        assert cache[f"z{l}"].flags.f_contiguous == (l in feature_major) and cache[f"z{l}"].shape == (6, sizes[l])
+        assert ws.__dict__[f"z{l}"].flags.f_contiguous == (l in feature_major) and ws.__dict__[f"z{l}"].shape == (6, sizes[l])
+        if l < d.L:  # a hidden layer's a: its own buffer or, computed over z, z's
+            assert cache[f"a{l}"].flags.f_contiguous == (l in feature_major) and cache[f"a{l}"].shape == (6, sizes[l])
         assert ws.__dict__[f"delta{l}"].flags.f_contiguous == (l in feature_major)
     reference = autograd_gradients(d.network, point, X, T)
     assert_close(model.gradients(params, X, T, ws=ws), reference, "flat views, the layouts above")
@@ -585,3 +587,59 @@ def test_custom_activation_printed_with_the_sigmoid_helper_runs(tmp_path):
     want = (z1 / (1 + np.exp(-z1))) @ params["W2"].T + params["b2"]
     got = model.predict(params, X)
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("hidden, over_z", [("relu", True), ("sigmoid", True), ("tanh", True), ("softplus", False),
+                                            ("silu", False), ("leaky_relu", False), ("elu", False)])
+def test_hidden_layers_compute_a_over_z_where_the_backward_pass_reads_only_a(tmp_path, hidden, over_z):
+    """ReLU (mask read from a: a > 0 exactly where z > 0), sigmoid and tanh (f' written with a) compute a
+    over z's buffer and leave z out of the cache; the others keep both.  Either way the cache's a and the
+    gradients match this file's own forward pass and autograd."""
+    spec = {"name": "over-z", "inputs": 3, "layers": [{"units": 5, "activation": hidden},
+                                                      {"units": 4, "activation": hidden},
+                                                      {"units": 2, "activation": "softmax"}],
+            "loss": "categorical_cross_entropy"}
+    d = derive(spec, verify=False)
+    assert codegen.in_place_layers(d) == ([1, 2] if over_z else [])
+    model, _ = write_and_import(d, tmp_path)
+    point, X, T = random_point(d.network, np.random.default_rng(7), batch=4, margin=1e-6)
+    zs, _ = independent_forward(d.network, point, X, lib=np)
+    ws = model.Workspace(4, np.float64)
+    _, cache = model.forward({k: v.copy() for k, v in point.items()}, X, ws)
+    for l in (1, 2):
+        assert (f"z{l}" in cache) == (not over_z)
+        assert (cache[f"a{l}"] is ws.__dict__[f"z{l}"]) == over_z
+        np.testing.assert_allclose(cache[f"a{l}"], autograd_activation(d.network.layers[l - 1].activation)(zs[l - 1]),
+                                   rtol=1e-12, atol=1e-15)
+    assert_close(model.gradients(point, X, T), autograd_gradients(d.network, point, X, T), hidden)
+
+
+def test_relu_mask_read_from_a_is_the_kink_convention_at_exactly_zero(tmp_path):
+    """At z = 0 exactly ReLU's derivative is 0 (the registry's convention, z <= 0): the mask that backward
+    reads from a = max(z, 0) gives it there too, and 1 at the smallest positive z.  Reference: the
+    delta recursion written out here with NumPy, the mask taken from z."""
+    spec = {"name": "kink", "inputs": 3, "layers": [{"units": 4, "activation": "relu"},
+                                                    {"units": 2, "activation": "softmax"}],
+            "loss": "categorical_cross_entropy"}
+    d = derive(spec, verify=False)
+    model, _ = write_and_import(d, tmp_path)
+    rng = np.random.default_rng(3)
+    X = np.abs(rng.normal(size=(5, 3))) + 0.5
+    T = np.eye(2)[rng.integers(0, 2, size=5)]
+    params = {"W1": rng.normal(size=(4, 3)), "b1": rng.normal(size=4), "W2": rng.normal(size=(2, 4)),
+              "b2": rng.normal(size=2)}
+    params["W1"][0], params["b1"][0] = 0.0, 0.0  # z1[:, 0] == 0 exactly
+    params["W1"][1], params["b1"][1] = 0.0, np.nextafter(0.0, 1.0)  # z1[:, 1]: the smallest positive float
+    params["W1"][2], params["b1"][2] = -1.0, 0.0  # z1[:, 2] < 0
+    z1 = X @ params["W1"].T + params["b1"]
+    a1 = np.maximum(z1, 0)
+    z2 = a1 @ params["W2"].T + params["b2"]
+    y = np.exp(z2 - z2.max(axis=1, keepdims=True))
+    y /= y.sum(axis=1, keepdims=True)
+    delta2 = (y - T) / len(X)
+    delta1 = (delta2 @ params["W2"]) * (z1 > 0)
+    reference = {"W2": delta2.T @ a1, "b2": delta2.sum(axis=0), "W1": delta1.T @ X, "b1": delta1.sum(axis=0)}
+    grads = model.gradients({k: v.copy() for k, v in params.items()}, X, T)
+    assert np.all(grads["W1"][0] == 0) and grads["b1"][0] == 0 and np.all(grads["W1"][2] == 0)
+    assert grads["b1"][1] == reference["b1"][1] != 0
+    assert_close(grads, reference, "ReLU at its kink")

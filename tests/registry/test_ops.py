@@ -158,3 +158,20 @@ def test_numpy_softmax_into_either_layout_is_the_softmax(tmp_path):
             for what, value in got.items():
                 assert value.dtype == dtype, what
                 np.testing.assert_allclose(value, expected, rtol=rtol, atol=1e-300, err_msg=f"{what} {dtype}")
+
+
+SIGN_KEEPING = {"identity", "relu", "leaky_relu", "elu", "tanh", "silu"}  # f(x) <= 0 exactly for x <= 0
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_keeps_sign_is_where_f_is_nonpositive_exactly_for_nonpositive_x(name):
+    """Activation.keeps_sign (SymPy's solveset) against the activation's value at exact points on both
+    sides of 0 and at it, and against the list above (sigmoid and softplus are positive everywhere)."""
+    act = ops.activation(name)
+    assert act.keeps_sign == (name in SIGN_KEEPING)
+    points = [sp.Integer(-7), -sp.Rational(1, 3), -sp.Rational(1, 10**6), sp.Integer(0),
+              sp.Rational(1, 10**6), sp.Rational(2, 3), sp.Integer(9)]
+    agrees = all(bool(act.at(x) <= 0) == bool(x <= 0) for x in points)
+    assert agrees == act.keeps_sign
+    alpha = ops.activation("leaky_relu", alpha=0.2)
+    assert alpha.keeps_sign and not ops.custom_activation("x + 1").keeps_sign
