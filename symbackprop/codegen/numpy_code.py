@@ -426,8 +426,9 @@ def in_place_layers(d: Derivation, factors: dict | None = None) -> list[int]:
     Where the activation writes into a buffer and the backward pass reads a{l} only (ReLU, with
     its mask read from a{l}: hidden_factor; sigmoid and tanh, whose derivatives are written with
     a{l}), z{l} is dead once a{l} is computed.  One buffer per layer instead of two: measured
-    (float32, one thread, interleaved A/B of whole SGD steps), 0.91-0.93x the step before at
-    784-128-10, batch 64, and 0.97-0.98x at 784-256-256-10, batch 256.
+    (float32, one thread, interleaved A/B of whole SGD steps, ``benchmarks/train_step.py``'s
+    networks), 0.90-0.93x the step before at 784-128-10, batch 64, and 0.97-0.98x at
+    784-256-256-10, batch 256; at 784-1024-1024-10 (its BLAS step) 0.97-1.05x, a tie within noise.
     """
     factors = factors if factors is not None else {l: hidden_factor(d, l) for l in range(1, d.L)}
     return [l for l, (_, rest, _) in factors.items()
