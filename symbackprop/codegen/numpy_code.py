@@ -350,7 +350,7 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
             matmul = printer.doprint(total)[1:-1].split(" @ ")
             lines += [f"# delta{l} = (delta{l + 1} W{l + 1}) * f{l}'(z{l})   [{eq('delta', l)}]"]
             if from_output:
-                lines.append(f"#   f{l}'(z{l}) read from a{l}: {act_name(net, l)} keeps the sign, "
+                lines.append(f"#   f{l}'(z{l}) read from a{l}: {net.layers[l - 1].activation.describe()} keeps the sign, "
                              f"so a{l} > 0 exactly where z{l} > 0")
             lines.append(f"delta{l} = {_product(matmul[0], matmul[1], f'ws.delta{l}', l in major)}")
             if rest != 1:
@@ -390,11 +390,6 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
                fused=fused and {"weights": fused, "min_weights": FUSED_MIN_WEIGHTS, "deltas": deltas,
                                 "updates": updates, "unpack": backward_unpack(deltas + updates, L)})
     return ctx
-
-
-def act_name(net, l: int) -> str:
-    """The activation of layer l as the spec names it (with its parameters)."""
-    return net.layers[l - 1].activation.describe()
 
 
 def hidden_factor(d: Derivation, l: int) -> tuple[sp.Expr, sp.Expr, bool]:
