@@ -19,7 +19,15 @@ from ..engine.derive import Derivation
 from ..registry import ops
 from ..registry.stable import sigmoid, stabilize
 from .comments import Comments
-from .numpy_code import CodePrinter, _common, _Names, _render, backward_unpack, generated_test_context
+from .numpy_code import (
+    CodePrinter,
+    _common,
+    _Names,
+    _render,
+    backward_unpack,
+    generated_test_context,
+    split_hidden_delta,
+)
 
 XP_ACTIVATIONS = ops.ARRAY_API_ACTIVATIONS
 XP_LOSSES_FROM_LOGITS = ops.ARRAY_API_LOSSES_FROM_LOGITS
@@ -171,11 +179,9 @@ def xp_context(d: Derivation, notation: str | None = None) -> dict:
             lines = [f"# delta{l} = scale * dE/dz{l} / batch   [{eq('delta', l)}]  ({why})",
                      f"delta{l} = ({printer.doprint(expr)}) * (scale / batch)"]
         else:
-            sums = [f for f in sp.Mul.make_args(delta) if isinstance(f, sp.Sum)]
-            if len(sums) != 1:
-                raise ValueError(f"unexpected hidden delta form {delta}")
-            rest = stabilize(delta / sums[0])
-            product = printer.doprint(sums[0])  # "(delta{l+1} @ W{l+1})"
+            total, rest = split_hidden_delta(d, l)
+            rest = stabilize(rest)
+            product = printer.doprint(total)  # "(delta{l+1} @ W{l+1})"
             expr = sp.Symbol(product) * rest
             lines = [f"# delta{l} = (delta{l + 1} W{l + 1}) * f{l}'(z{l})   [{eq('delta', l)}]",
                      f"delta{l} = {printer.doprint(expr)}"]

@@ -392,16 +392,22 @@ def numpy_context(d: Derivation, notation: str | None = None) -> dict:
     return ctx
 
 
-def hidden_factor(d: Derivation, l: int) -> tuple[sp.Expr, sp.Expr, bool]:
-    """Hidden layer l's delta as (the sum over layer l + 1, the other factor f_l'(z_l), whether that factor
-    was rewritten to read a_l).  Where the activation could write a over z (its registry code takes
-    ``out``), a condition z_l <= 0 or z_l > 0 in the factor becomes the same condition on a_l if the
-    activation keeps the sign (``Activation.keeps_sign``; ReLU: a > 0 exactly where z > 0)."""
+def split_hidden_delta(d: Derivation, l: int) -> tuple[sp.Sum, sp.Expr]:
+    """Hidden layer l's delta as (the sum over layer l + 1, which prints as a matrix product, the other
+    factor f_l'(z_l))."""
     delta = d.general.layers[l].delta.subs(d.sizes)
     sums = [f for f in sp.Mul.make_args(delta) if isinstance(f, sp.Sum)]
     if len(sums) != 1:
         raise ValueError(f"unexpected hidden delta form {delta}")
-    rest = delta / sums[0]
+    return sums[0], delta / sums[0]
+
+
+def hidden_factor(d: Derivation, l: int) -> tuple[sp.Expr, sp.Expr, bool]:
+    """split_hidden_delta and whether the factor was rewritten to read a_l.  Where the activation could
+    write a over z (its registry code takes ``out``), a condition z_l <= 0 or z_l > 0 in the factor
+    becomes the same condition on a_l if the activation keeps the sign (``Activation.keeps_sign``;
+    ReLU: a > 0 exactly where z > 0)."""
+    total, rest = split_hidden_delta(d, l)
     z, a = general.base("z", l), general.base("a", l)
 
     def on_z(e) -> bool:
@@ -410,9 +416,8 @@ def hidden_factor(d: Derivation, l: int) -> tuple[sp.Expr, sp.Expr, bool]:
 
     act = d.network.layers[l - 1].activation
     if _writes_into(act) and rest.find(on_z) and act.keeps_sign:
-        rewritten = rest.replace(on_z, lambda e: e.func(a[e.lhs.indices], 0))
-        return sums[0], rewritten, True
-    return sums[0], rest, False
+        return total, rest.replace(on_z, lambda e: e.func(a[e.lhs.indices], 0)), True
+    return total, rest, False
 
 
 def in_place_layers(d: Derivation, factors: dict | None = None) -> list[int]:
